@@ -1,0 +1,407 @@
+"""Semantic analysis: name resolution, the type rules and range inference.
+
+`check(program)` turns the parser's AST into a `CheckedProgram` (see checked.py) or
+raises a located `TcError`. Warnings (a reduction into a tensor no statement wrote
+before, a read of a tensor not yet written) go through `tcir.errors.warn`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import Location, TcError, warn
+from ..sizeexpr import SizeExpr, binary, const, smax, smin, sym
+from . import ast
+from .builtins import ARITY, SUGGESTIONS
+from .checked import (
+    COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
+    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo,
+)
+from .ranges import Access, affine_form, check_not_empty, infer_ranges
+from .types import BOOL, FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
+
+_INT32_MAX = 2**31 - 1
+_KIND = {"=": "=", "+=": "+", "*=": "*", "min=": "min", "max=": "max"}
+
+
+def check(program: ast.Program, filename: str = "<string>") -> CheckedProgram:
+    defs: dict[str, CheckedDef] = {}
+    for d in program.defs:
+        if d.name in defs:
+            raise TcError(f"def `{d.name}` is defined twice", d.loc)
+        defs[d.name] = DefChecker(d).check()
+    return CheckedProgram(defs, program.source, filename)
+
+
+# Conversions ------------------------------------------------------------------------
+
+
+def convert(e: TExpr, t: ScalarType) -> TExpr:
+    """`e` as type `t`; literals are folded so they take the type they are used at."""
+    if e.type == t:
+        return e
+    if isinstance(e, TConst):
+        return TConst(t, _convert_value(e.value, t))
+    return TCast(t, e)
+
+
+def _convert_value(v: int | float | bool, t: ScalarType) -> int | float | bool:
+    if t.is_bool:
+        return bool(v)
+    if t.is_float:
+        return float(v)
+    return int(v)  # C truncation toward zero
+
+
+def _require_numeric(e: TExpr, what: str, loc: Location) -> None:
+    if e.type.is_bool:
+        raise TcError(f"{what} needs a number, not a `bool`; cast it first, e.g. `int32(...)`", loc)
+
+
+@dataclass
+class _StmtScope:
+    """What resolving one statement's expressions collects."""
+
+    lets: dict[str, ast.LetClause]
+    index_vars: list[str] = field(default_factory=list)
+    first_use: dict[str, Location] = field(default_factory=dict)
+    reads: list[tuple[TRead, Location, bool]] = field(default_factory=list)  # (read, loc, guarded)
+    expanding: list[str] = field(default_factory=list)  # lets being expanded, for cycles
+
+
+class DefChecker:
+    def __init__(self, d: ast.Def):
+        self.d = d
+        self.tensors: dict[str, TensorInfo] = {}
+        self.sizes: list[str] = []
+        self.ranks: dict[str, int] = {}
+        self.written: set[str] = set()
+
+    # Signature -----------------------------------------------------------------------
+
+    def check(self) -> CheckedDef:
+        inputs = [self._param(p) for p in self.d.params]
+        outputs = [self._output(o) for o in self.d.outputs]
+        temporaries = self._temporaries()
+        stmts = [self._stmt(s) for s in self.d.stmts]
+        for t in outputs:
+            if t.name not in self.written:
+                raise TcError(f"output `{t.name}` is never written", t.loc)
+        return CheckedDef(self.d.name, inputs, outputs, temporaries, self.sizes, stmts, self.d.loc)
+
+    def _declare(self, name: str, loc: Location) -> None:
+        if name in self.tensors:
+            raise TcError(f"`{name}` is declared twice in `{self.d.name}`", loc)
+        if name in self.sizes:
+            raise TcError(f"`{name}` is already a size; tensors and sizes need distinct names", loc)
+
+    def _param(self, p: ast.Param) -> TensorInfo:
+        self._declare(p.name, p.loc)
+        shape = []
+        for dim in p.dims:
+            if dim.name is None:
+                shape.append(const(dim.value))
+                continue
+            if dim.name in self.tensors:
+                raise TcError(f"size `{dim.name}` has the name of a tensor", dim.loc)
+            if dim.name not in self.sizes:
+                self.sizes.append(dim.name)
+            shape.append(sym(dim.name))
+        role = "input" if p.dims else "scalar"
+        info = TensorInfo(p.name, p.type, shape, role, p.loc)
+        self.tensors[p.name] = info
+        self.ranks[p.name] = len(shape)
+        return info
+
+    def _output(self, o: ast.Output) -> TensorInfo:
+        self._declare(o.name, o.loc)
+        shape = None
+        if o.dims is not None:
+            shape = []
+            for dim in o.dims:
+                if dim.name is not None and dim.name not in self.sizes:
+                    raise TcError(f"size `{dim.name}` of output `{o.name}` is not a size of any input", dim.loc)
+                shape.append(sym(dim.name) if dim.name is not None else const(dim.value))
+            self.ranks[o.name] = len(shape)
+        info = TensorInfo(o.name, o.type, shape, "output", o.loc)  # type: ignore[arg-type]
+        self.tensors[o.name] = info
+        return info
+
+    def _temporaries(self) -> list[TensorInfo]:
+        """Tensors written but not declared; also fixes every written tensor's rank."""
+        temps = []
+        for s in self.d.stmts:
+            rank = len(s.indices)
+            if s.target not in self.tensors:
+                if s.target in self.sizes:
+                    raise TcError(f"cannot write `{s.target}`: it is a size", s.loc)
+                info = TensorInfo(s.target, None, None, "temporary", s.loc)  # type: ignore[arg-type]
+                self.tensors[s.target] = info
+                temps.append(info)
+            known = self.ranks.setdefault(s.target, rank)
+            if known != rank:
+                raise TcError(f"`{s.target}` has rank {known} but is written here with {rank} "
+                              f"ind{'ex' if rank == 1 else 'ices'}", s.loc)
+        return temps
+
+    # Statements ----------------------------------------------------------------------
+
+    def _stmt(self, s: ast.Stmt) -> CheckedStmt:
+        target = self.tensors[s.target]
+        if target.role in ("input", "scalar"):
+            raise TcError(f"cannot write `{s.target}`: inputs are read-only; "
+                          "write into an output or a temporary instead", s.loc)
+        lhs = self._lhs_indices(s)
+        scope = _StmtScope(self._lets(s, lhs))
+        explicit = self._explicit_ranges(s, scope)
+        rhs = self._resolve(s.rhs, scope, guarded=False)
+        for c in s.clauses:
+            if isinstance(c, ast.ExistsClause):
+                before = set(scope.index_vars)
+                self._resolve(c.expr, scope, guarded=False)
+                for v in scope.index_vars:
+                    if v not in before and v not in lhs and v not in explicit:
+                        raise TcError(f"index `{v}` appears only in `exists`; "
+                                      "an exists clause may only constrain the statement's indices",
+                                      scope.first_use[v])
+        variables = list(lhs)
+        variables += [v for v in scope.index_vars if v not in variables]
+        variables += [v for v in explicit if v not in variables]
+        kind, init = _KIND[s.op], s.init
+        reductions = [v for v in variables if v not in lhs]
+        if kind == "=" and reductions:
+            v = reductions[0]
+            raise TcError(f"`{v}` appears only on the right side, which makes it a reduction index, "
+                          "but `=` does not reduce; use `+=!` (or `*=!`, `min=!`, `max=!`)",
+                          scope.first_use.get(v, s.loc))
+        if init and not reductions:
+            kind, init = "=", False  # `+=!` without a reduction index is plain `=`
+        rhs = self._assign_type(s, target, kind, rhs)
+        ranges = self._ranges(s, target, lhs, variables, explicit, scope)
+        if target.shape is None:
+            target.shape = [ranges[v][1] for v in lhs]
+        if kind != "=" and not init and s.target not in self.written:
+            warn(f"`{s.op}` reduces into `{s.target}`, which no earlier statement writes: its initial "
+                 f"values are undefined; use `{s.op}!` to start from the identity", s.loc)
+        self.written.add(s.target)
+        return CheckedStmt(s.target, lhs, kind, init, variables, ranges, rhs, s.loc)
+
+    def _lhs_indices(self, s: ast.Stmt) -> list[str]:
+        names: list[str] = []
+        for idx in s.indices:
+            if idx.name in names:
+                raise TcError(f"index `{idx.name}` appears twice on the left side", idx.loc)
+            if idx.name in self.sizes or idx.name in self.tensors:
+                what = "a size" if idx.name in self.sizes else "a tensor"
+                raise TcError(f"`{idx.name}` is {what}, not an index variable", idx.loc)
+            names.append(idx.name)
+        return names
+
+    def _lets(self, s: ast.Stmt, lhs: list[str]) -> dict[str, ast.LetClause]:
+        lets: dict[str, ast.LetClause] = {}
+        for c in s.clauses:
+            if not isinstance(c, ast.LetClause):
+                continue
+            if c.name in lets or c.name in self.tensors or c.name in self.sizes or c.name in lhs:
+                raise TcError(f"`{c.name}` is already defined; a `where` binding needs a new name", c.loc)
+            lets[c.name] = c
+        return lets
+
+    def _explicit_ranges(self, s: ast.Stmt, scope: _StmtScope) -> dict[str, tuple[SizeExpr, SizeExpr]]:
+        ranges: dict[str, tuple[SizeExpr, SizeExpr]] = {}
+        for c in s.clauses:
+            if not isinstance(c, ast.RangeClause):
+                continue
+            if c.var in ranges:
+                raise TcError(f"the range of `{c.var}` is given twice", c.loc)
+            if c.var in self.tensors or c.var in self.sizes or c.var in scope.lets:
+                raise TcError(f"`{c.var}` is not an index variable; `where ... in` ranges index variables", c.loc)
+            ranges[c.var] = (self._bound(c.lo), self._bound(c.hi))
+            scope.first_use.setdefault(c.var, c.loc)
+        return ranges
+
+    def _bound(self, e: ast.Expr) -> SizeExpr:
+        """A range bound: sizes and integer constants with + - * / % min max."""
+        if isinstance(e, ast.IntLit):
+            return const(e.value)
+        if isinstance(e, ast.Ident) and e.name in self.sizes:
+            return sym(e.name)
+        if isinstance(e, ast.Unary) and e.op == "-":
+            return -self._bound(e.operand)
+        if isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "/", "%"):
+            op = {"/": "floordiv", "%": "mod"}.get(e.op, e.op)
+            return binary(op, self._bound(e.lhs), self._bound(e.rhs))
+        if isinstance(e, ast.Apply) and e.name in ("min", "max") and len(e.args) == 2:
+            pick = smin if e.name == "min" else smax
+            return pick(self._bound(e.args[0]), self._bound(e.args[1]))
+        raise TcError("a range bound may use only sizes, integer constants, `+ - * / %` and `min`/`max`", e.loc)
+
+    def _assign_type(self, s: ast.Stmt, target: TensorInfo, kind: str, rhs: TExpr) -> TExpr:
+        if target.dtype is None:
+            target.dtype = rhs.type
+        elif not converts_implicitly(rhs.type, target.dtype):
+            raise TcError(f"cannot store a `{rhs.type}` value into `{target.name}` of type "
+                          f"`{target.dtype}` without a cast; write `{target.dtype}(...)`", s.rhs.loc)
+        if kind != "=" and target.dtype.is_bool:
+            raise TcError(f"cannot reduce `bool` values with `{s.op}`; cast them to a number first", s.loc)
+        return convert(rhs, target.dtype)
+
+    def _ranges(self, s, target, lhs, variables, explicit, scope) -> dict[str, tuple[SizeExpr, SizeExpr]]:
+        accesses = []
+        for read, loc, guarded in scope.reads:
+            info = self.tensors[read.tensor]
+            if read.tensor not in self.written and info.role in ("output", "temporary"):
+                warn(f"`{read.tensor}` is read before any statement writes it", loc)
+            if guarded or info.shape is None:
+                continue  # guarded reads never constrain: the guard keeps them in bounds
+            accesses.append(Access(read.tensor, info.shape, [affine_form(i) for i in read.indices], loc))
+        if target.shape is not None:
+            accesses.append(Access(target.name, target.shape,
+                                   [affine_form(TIndex(INT32, v)) for v in lhs], s.loc))
+        ranges = infer_ranges(variables, explicit, accesses, scope.first_use)
+        for v in lhs:
+            lo, hi = ranges[v]
+            low = lo.as_constant()
+            if v in explicit and low is not None and low < 0:
+                raise TcError(f"`{v}` starts at {low}, but it indexes `{target.name}`, whose indices start at 0",
+                              scope.first_use.get(v, s.loc))
+            if v not in explicit and (low is None or low < 0):
+                ranges[v] = (smax(lo, 0), hi)  # never write below index 0
+        for v in variables:
+            check_not_empty(v, ranges[v], scope.first_use.get(v, s.loc))
+        return ranges
+
+    # Expressions ---------------------------------------------------------------------
+
+    def _resolve(self, e: ast.Expr, scope: _StmtScope, guarded: bool) -> TExpr:
+        if isinstance(e, ast.IntLit):
+            if e.value > _INT32_MAX:
+                raise TcError(f"integer literal {e.value} does not fit in int32; "
+                              f"write it as a float ({e.value}.0) or split it", e.loc)
+            return TConst(INT32, e.value)
+        if isinstance(e, ast.FloatLit):
+            return TConst(FLOAT, e.value)
+        if isinstance(e, ast.Ident):
+            return self._ident(e, scope, guarded)
+        if isinstance(e, ast.Apply):
+            return self._apply(e, scope, guarded)
+        if isinstance(e, ast.Unary):
+            x = self._resolve(e.operand, scope, guarded)
+            if e.op == "!":
+                if not x.type.is_bool:
+                    raise TcError(f"`!` needs a `bool`, found `{x.type}`; compare first, e.g. `x != 0`", e.loc)
+                return TUnary(BOOL, "!", x)
+            _require_numeric(x, "unary `-`", e.loc)
+            if isinstance(x, TConst):
+                return TConst(x.type, -x.value)
+            return TUnary(x.type, "-", x)
+        if isinstance(e, ast.Binary):
+            return self._binary(e, scope, guarded)
+        assert isinstance(e, ast.Ternary)
+        cond = self._resolve(e.cond, scope, guarded)
+        if not cond.type.is_bool:
+            raise TcError(f"the condition of `?:` must be a `bool`, found `{cond.type}`", e.cond.loc)
+        a = self._resolve(e.then, scope, True)
+        b = self._resolve(e.otherwise, scope, True)
+        t = self._common(a, b, "the branches of `?:`", e.loc)
+        return TSelect(t, cond, convert(a, t), convert(b, t))
+
+    def _common(self, a: TExpr, b: TExpr, what: str, loc: Location) -> ScalarType:
+        if a.type.is_bool and b.type.is_bool:
+            return BOOL
+        if a.type.is_bool or b.type.is_bool:
+            raise TcError(f"{what} mix `bool` and `{b.type if a.type.is_bool else a.type}`; "
+                          "cast the `bool` first", loc)
+        return promote(a.type, b.type)
+
+    def _binary(self, e: ast.Binary, scope: _StmtScope, guarded: bool) -> TExpr:
+        a = self._resolve(e.lhs, scope, guarded)
+        b = self._resolve(e.rhs, scope, guarded)
+        if e.op in ("&&", "||"):
+            for x, side in ((a, e.lhs), (b, e.rhs)):
+                if not x.type.is_bool:
+                    raise TcError(f"`{e.op}` needs `bool` operands, found `{x.type}`", side.loc)
+            return TBinary(BOOL, e.op, a, b)
+        if e.op in COMPARISONS:
+            t = self._common(a, b, f"the operands of `{e.op}`", e.loc)
+            if t.is_bool and e.op not in ("==", "!="):
+                raise TcError(f"`{e.op}` cannot compare `bool` values", e.loc)
+            return TBinary(BOOL, e.op, convert(a, t), convert(b, t))
+        _require_numeric(a, f"`{e.op}`", e.lhs.loc)
+        _require_numeric(b, f"`{e.op}`", e.rhs.loc)
+        t = promote(a.type, b.type)
+        return TBinary(t, e.op, convert(a, t), convert(b, t))
+
+    def _ident(self, e: ast.Ident, scope: _StmtScope, guarded: bool) -> TExpr:
+        name = e.name
+        if name in scope.lets:
+            if name in scope.expanding:
+                raise TcError(f"the binding of `{name}` refers to itself", e.loc)
+            scope.expanding.append(name)
+            value = self._resolve(scope.lets[name].value, scope, guarded)
+            scope.expanding.pop()
+            return value
+        if name in self.sizes:
+            return TSize(INT32, name)
+        info = self.tensors.get(name)
+        if info is not None:
+            if info.role == "scalar":
+                return TScalar(info.dtype, name)
+            return self._read(name, [], e.loc, scope, guarded)
+        if name in ARITY or name in ("min", "max"):
+            raise TcError(f"`{name}` is a function; call it as `{name}(...)`", e.loc)
+        if name not in scope.index_vars:
+            scope.index_vars.append(name)
+            scope.first_use.setdefault(name, e.loc)
+        return TIndex(INT32, name)
+
+    def _read(self, name: str, args: list[ast.Expr], loc: Location, scope: _StmtScope, guarded: bool) -> TExpr:
+        rank = self.ranks.get(name)
+        if rank is None:
+            raise TcError(f"`{name}` is read here but never written", loc)
+        if len(args) != rank:
+            raise TcError(f"`{name}` has rank {rank} but is subscripted with {len(args)} "
+                          f"ind{'ex' if len(args) == 1 else 'ices'}", loc)
+        indices = []
+        for arg in args:
+            i = self._resolve(arg, scope, guarded)
+            if not i.type.is_integer:
+                raise TcError(f"a subscript of `{name}` must be an integer, found `{i.type}`", arg.loc)
+            indices.append(i)
+        info = self.tensors[name]
+        if info.dtype is None:
+            raise TcError(f"`{name}` is read before any statement writes it, so its type is unknown", loc)
+        read = TRead(info.dtype, name, tuple(indices))
+        scope.reads.append((read, loc, guarded))
+        return read
+
+    def _apply(self, e: ast.Apply, scope: _StmtScope, guarded: bool) -> TExpr:
+        name = e.name
+        if name in self.tensors and self.tensors[name].role != "scalar":
+            return self._read(name, e.args, e.name_loc, scope, guarded)
+        if name in TYPE_NAMES:
+            self._arity(e, 1)
+            return convert(self._resolve(e.args[0], scope, guarded), TYPE_NAMES[name])
+        if name in ("min", "max"):
+            self._arity(e, 2)
+            a, b = (self._resolve(x, scope, guarded) for x in e.args)
+            t = self._common(a, b, f"the operands of `{name}`", e.loc)
+            if t.is_bool:
+                raise TcError(f"`{name}` needs numbers, not `bool`", e.loc)
+            return TBinary(t, name, convert(a, t), convert(b, t))
+        if name in ARITY:
+            self._arity(e, ARITY[name])
+            args = [self._resolve(x, scope, guarded) for x in e.args]
+            t = args[0].type
+            for x, node in zip(args, e.args):
+                _require_numeric(x, f"`{name}`", node.loc)
+                t = promote(t, x.type)
+            t = at_least_float(t)
+            return TCall(t, name, tuple(convert(x, t) for x in args))
+        hint = SUGGESTIONS.get(name)
+        what = "scalar parameter" if name in self.tensors else "tensor or function"
+        raise TcError(f"unknown {what} `{name}`" + (f"; {hint}" if hint else ""), e.name_loc)
+
+    def _arity(self, e: ast.Apply, n: int) -> None:
+        if len(e.args) != n:
+            raise TcError(f"`{e.name}` takes {n} argument{'s' if n != 1 else ''}, found {len(e.args)}", e.loc)
