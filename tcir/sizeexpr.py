@@ -161,10 +161,12 @@ class BinOp(SizeExpr):
             return f"{self.op}({self.lhs}, {self.rhs})"
         prec = self.precedence
         left = _paren(self.lhs, self.lhs.precedence < prec)
-        # The right operand of a non-commutative operator needs parentheses at equal
-        # precedence: a - (b + c), a floordiv (b * c).
-        right = _paren(self.rhs, self.rhs.precedence <= prec and self.op != "+" and self.op != "*"
-                       or self.rhs.precedence < prec)
+        # The right operand needs parentheses at equal precedence unless regrouping
+        # keeps the value: a - (b + c), a floordiv (b * c), a * (b floordiv c); but
+        # a + (b - c) and a * (b * c) print bare.
+        regroups = self.op == "+" or (self.op == "*" and getattr(self.rhs, "op", None) == "*")
+        right = _paren(self.rhs, self.rhs.precedence < prec
+                       or self.rhs.precedence == prec and not regroups)
         return f"{left} {self.op} {right}"
 
 

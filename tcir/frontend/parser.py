@@ -67,6 +67,12 @@ class Parser:
         text = tok.text if len(tok.text) <= 40 else tok.text[:37] + "..."
         return f"`{text}`"
 
+    def int_value(self, tok: Token) -> int:
+        # Python refuses int() of more than 4300 digits; no TC integer needs 40.
+        if len(tok.text) > 40:
+            self.error(f"integer literal {self.describe(tok)} is too large", tok.loc)
+        return int(tok.text)
+
     def error(self, message: str, loc: Location | None = None) -> None:
         raise TcError(message, loc or self.tok.loc)
 
@@ -119,7 +125,7 @@ class Parser:
     def parse_dim(self) -> ast.Dim:
         tok = self.tok
         if self.accept("int"):
-            return ast.Dim(tok.loc, None, int(tok.text))
+            return ast.Dim(tok.loc, None, self.int_value(tok))
         if self.accept("ident"):
             return ast.Dim(tok.loc, tok.text, None)
         self.error(f"expected a size name or an integer, found {self.describe(tok)}")
@@ -198,9 +204,16 @@ class Parser:
         if not self.at("?"):
             return cond
         self.advance()
-        then = self.parse_expr()
-        self.expect(":", "`:` in the conditional expression")
-        otherwise = self.parse_expr()
+        # `a ? b : c ? ...` recurses here without passing parse_unary: bound it too.
+        self._nesting += 1
+        try:
+            if self._nesting > MAX_DEPTH:
+                self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
+            then = self.parse_expr()
+            self.expect(":", "`:` in the conditional expression")
+            otherwise = self.parse_expr()
+        finally:
+            self._nesting -= 1
         return self._node(ast.Ternary(cond.loc, cond, then, otherwise), cond, then, otherwise)
 
     def parse_binary(self, min_prec: int) -> ast.Expr:
@@ -231,7 +244,7 @@ class Parser:
     def parse_primary(self) -> ast.Expr:
         tok = self.advance()
         if tok.kind == "int":
-            return self._node(ast.IntLit(tok.loc, int(tok.text)))
+            return self._node(ast.IntLit(tok.loc, self.int_value(tok)))
         if tok.kind == "float":
             return self._node(ast.FloatLit(tok.loc, float(tok.text), tok.text))
         if tok.kind == "(":

@@ -7,6 +7,7 @@ before, a read of a tensor not yet written) go through `tcir.errors.warn`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..errors import Location, TcError, warn
@@ -50,7 +51,11 @@ def _convert_value(v: int | float | bool, t: ScalarType) -> int | float | bool:
         return bool(v)
     if t.is_float:
         return float(v)
-    return int(v)  # C truncation toward zero
+    v = int(v)  # C truncation toward zero, then wrap to the type's width
+    v &= (1 << t.bits) - 1
+    if t.kind == "int" and v >= 1 << (t.bits - 1):
+        v -= 1 << t.bits
+    return v
 
 
 def _require_numeric(e: TExpr, what: str, loc: Location) -> None:
@@ -164,6 +169,8 @@ class DefChecker:
                         raise TcError(f"index `{v}` appears only in `exists`; "
                                       "an exists clause may only constrain the statement's indices",
                                       scope.first_use[v])
+        for idx in s.indices:  # an index used only on the left is reported there
+            scope.first_use.setdefault(idx.name, idx.loc)
         variables = list(lhs)
         variables += [v for v in scope.index_vars if v not in variables]
         variables += [v for v in explicit if v not in variables]
@@ -230,7 +237,10 @@ class DefChecker:
             return -self._bound(e.operand)
         if isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "/", "%"):
             op = {"/": "floordiv", "%": "mod"}.get(e.op, e.op)
-            return binary(op, self._bound(e.lhs), self._bound(e.rhs))
+            lhs, rhs = self._bound(e.lhs), self._bound(e.rhs)
+            if op in ("floordiv", "mod") and rhs.as_constant() == 0:
+                raise TcError("division by zero in a range bound", e.loc)
+            return binary(op, lhs, rhs)
         if isinstance(e, ast.Apply) and e.name in ("min", "max") and len(e.args) == 2:
             pick = smin if e.name == "min" else smax
             return pick(self._bound(e.args[0]), self._bound(e.args[1]))
@@ -280,6 +290,8 @@ class DefChecker:
                               f"write it as a float ({e.value}.0) or split it", e.loc)
             return TConst(INT32, e.value)
         if isinstance(e, ast.FloatLit):
+            if not math.isfinite(e.value):
+                raise TcError(f"float literal {e.text} is out of range", e.loc)
             return TConst(FLOAT, e.value)
         if isinstance(e, ast.Ident):
             return self._ident(e, scope, guarded)
@@ -293,7 +305,7 @@ class DefChecker:
                 return TUnary(BOOL, "!", x)
             _require_numeric(x, "unary `-`", e.loc)
             if isinstance(x, TConst):
-                return TConst(x.type, -x.value)
+                return TConst(x.type, _convert_value(-x.value, x.type))
             return TUnary(x.type, "-", x)
         if isinstance(e, ast.Binary):
             return self._binary(e, scope, guarded)
@@ -398,9 +410,10 @@ class DefChecker:
                 t = promote(t, x.type)
             t = at_least_float(t)
             return TCall(t, name, tuple(convert(x, t) for x in args))
+        if name in self.tensors:
+            raise TcError(f"`{name}` is a scalar parameter; use it without subscripts", e.name_loc)
         hint = SUGGESTIONS.get(name)
-        what = "scalar parameter" if name in self.tensors else "tensor or function"
-        raise TcError(f"unknown {what} `{name}`" + (f"; {hint}" if hint else ""), e.name_loc)
+        raise TcError(f"unknown tensor or function `{name}`" + (f"; {hint}" if hint else ""), e.name_loc)
 
     def _arity(self, e: ast.Apply, n: int) -> None:
         if len(e.args) != n:

@@ -1,0 +1,257 @@
+"""IR generation: the checked TC program to the `tc` dialect.
+
+One `tc.def` per def and one `tc.stmt` per statement. Scalar bodies use arith and math
+ops chosen from the checked types (signed or unsigned division, ordered or unordered
+float comparison...), `tc.builtin` for the TC builtins that math lacks, and `scf.if`
+for a `?:` whose branches read tensors, so that only the chosen branch reads memory.
+Affine subscripts become the map of a `tc.read`; any other subscript (an indirect read
+`LUT(I(b, r), d)`, a product of indices) is computed in the body and passed as an
+index operand.
+"""
+
+from __future__ import annotations
+
+from xdsl.builder import Builder, InsertPoint
+from xdsl.dialects import arith, math, scf
+from xdsl.dialects.builtin import (
+    FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, Signedness, bf16, f16, f32, f64,
+)
+from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.ir.affine import AffineExpr, AffineMap
+
+from tcir.dialects import tc
+
+from .frontend.checked import (
+    COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
+    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, children,
+)
+from .frontend.ranges import affine_form
+from .frontend.types import ScalarType
+
+_FLOATS: dict[str, Attribute] = {"f16": f16, "bf16": bf16, "f32": f32, "f64": f64}
+
+
+def mlir_type(t: ScalarType, signless: bool = False) -> Attribute:
+    """The builtin type of a TC scalar type (`ui8` for uint8 unless `signless`)."""
+    if t.is_float:
+        return _FLOATS[t.mlir]
+    if t.kind == "uint" and not signless:
+        return IntegerType(t.bits, Signedness.UNSIGNED)
+    return IntegerType(t.bits)
+
+
+def build_module(program: CheckedProgram, names: list[str]) -> ModuleOp:
+    return ModuleOp([build_def(program.defs[n]) for n in names])
+
+
+def _arg_type(t: TensorInfo) -> Attribute:
+    if t.role == "scalar":
+        return mlir_type(t.dtype, signless=True)
+    return tc.TensorType(t.shape, mlir_type(t.dtype))
+
+
+def build_def(d: CheckedDef) -> tc.DefOp:
+    def_op = tc.DefOp.build_def(
+        d.name,
+        inputs=[(t.name, _arg_type(t)) for t in d.inputs],
+        outputs=[(t.name, _arg_type(t)) for t in d.outputs],
+        temporaries=[(t.name, _arg_type(t)) for t in d.temporaries],
+    )
+    args = {t.name: arg for t, arg in zip(d.inputs + d.outputs + d.temporaries, def_op.body.block.args)}
+    for s in d.stmts:
+        def_op.body.block.add_op(_StmtBuilder(d, s, args).build())
+    return def_op
+
+
+# The comparison predicates of arith.cmpf / arith.cmpi by TC operator. `!=` is unordered
+# so that NaN != NaN, as in C; the others are ordered.
+_CMPF = {"<": "olt", ">": "ogt", "<=": "ole", ">=": "oge", "==": "oeq", "!=": "une"}
+_CMPI_SIGNED = {"<": "slt", ">": "sgt", "<=": "sle", ">=": "sge", "==": "eq", "!=": "ne"}
+_CMPI_UNSIGNED = {"<": "ult", ">": "ugt", "<=": "ule", ">=": "uge", "==": "eq", "!=": "ne"}
+
+_FLOAT_ARITH = {"+": arith.AddfOp, "-": arith.SubfOp, "*": arith.MulfOp, "/": arith.DivfOp,
+                "min": arith.MinimumfOp, "max": arith.MaximumfOp}
+_INT_ARITH = {"+": arith.AddiOp, "-": arith.SubiOp, "*": arith.MuliOp}
+_SIGNED_ARITH = {"/": arith.DivSIOp, "%": arith.RemSIOp, "min": arith.MinSIOp, "max": arith.MaxSIOp}
+_UNSIGNED_ARITH = {"/": arith.DivUIOp, "%": arith.RemUIOp, "min": arith.MinUIOp, "max": arith.MaxUIOp}
+
+# TC builtins with a math (or arith) op of the same meaning; the others are tc.builtin.
+_MATH = {
+    "acos": math.AcosOp, "acosh": math.AcoshOp, "asin": math.AsinOp, "asinh": math.AsinhOp,
+    "atan": math.AtanOp, "atanh": math.AtanhOp, "atan2": math.Atan2Op, "cbrt": math.CbrtOp,
+    "ceil": math.CeilOp, "copysign": math.CopySignOp, "cos": math.CosOp, "cosh": math.CoshOp,
+    "erf": math.ErfOp, "exp": math.ExpOp, "exp2": math.Exp2Op, "expm1": math.ExpM1Op,
+    "fabs": math.AbsFOp, "floor": math.FloorOp, "fma": math.FmaOp, "log": math.LogOp,
+    "log10": math.Log10Op, "log1p": math.Log1pOp, "log2": math.Log2Op, "pow": math.PowFOp,
+    "round": math.RoundOp, "rsqrt": math.RsqrtOp, "sin": math.SinOp, "sinh": math.SinhOp,
+    "sqrt": math.SqrtOp, "tan": math.TanOp, "tanh": math.TanhOp, "trunc": math.TruncOp,
+    "fmax": arith.MaxnumfOp, "fmin": arith.MinnumfOp, "fdivide": arith.DivfOp,
+}
+
+
+def _reads_memory(e: TExpr) -> bool:
+    return isinstance(e, TRead) or any(_reads_memory(c) for c in children(e))
+
+
+class _StmtBuilder:
+    """Emits one statement: its domain, write access and scalar body."""
+
+    def __init__(self, d: CheckedDef, s: CheckedStmt, args: dict[str, SSAValue]):
+        self.d, self.s, self.args = d, s, args
+
+    def build(self) -> tc.StmtOp:
+        s = self.s
+        stmt = tc.StmtOp.create_stmt(
+            self.args[s.target], s.kind,
+            [(v, *s.ranges[v]) for v in s.iterators],
+            write=list(s.lhs), init=s.init,
+        )
+        self.iterators = dict(zip(s.iterators, stmt.iterators))
+        self.builder = Builder(InsertPoint.at_end(stmt.body.block))
+        self.builder.insert(tc.YieldOp(self.emit(s.rhs)))
+        return stmt
+
+    def op(self, op):
+        self.builder.insert(op)
+        return op.results[0]
+
+    # Values ---------------------------------------------------------------------------
+
+    def emit(self, e: TExpr) -> SSAValue:
+        if isinstance(e, TConst):
+            return self.constant(e.value, e.type)
+        if isinstance(e, TIndex):
+            return self.op(arith.IndexCastOp(self.iterators[e.name], mlir_type(e.type, True)))
+        if isinstance(e, TSize):
+            return self.op(tc.SizeOp(e.name, mlir_type(e.type, True)))
+        if isinstance(e, TScalar):
+            return self.args[e.name]
+        if isinstance(e, TRead):
+            return self.read(e)
+        if isinstance(e, TUnary):
+            return self.unary(e)
+        if isinstance(e, TBinary):
+            return self.binary(e)
+        if isinstance(e, TSelect):
+            return self.select(e)
+        if isinstance(e, TCall):
+            return self.call(e)
+        assert isinstance(e, TCast)
+        return self.cast(self.emit(e.operand), e.operand.type, e.type)
+
+    def constant(self, value, t: ScalarType) -> SSAValue:
+        ty = mlir_type(t, signless=True)
+        if t.is_float:
+            attr = FloatAttr(float(value), ty)
+        elif t.is_bool:
+            attr = IntegerAttr(int(bool(value)), ty)
+        else:
+            # Unsigned values above the signed range are stored with their bit pattern.
+            bits = t.bits
+            v = int(value) & ((1 << bits) - 1)
+            attr = IntegerAttr(v - (1 << bits) if v >= 1 << (bits - 1) else v, ty)
+        return self.op(arith.ConstantOp(attr))
+
+    def read(self, e: TRead) -> SSAValue:
+        operands: list[SSAValue] = []
+
+        def dim(value: SSAValue) -> AffineExpr:
+            if value not in operands:
+                operands.append(value)
+            return AffineExpr.dimension(operands.index(value))
+
+        results = []
+        for index in e.indices:
+            form = affine_form(index)
+            if form is None:  # indirect or non-affine: computed, then used as an index
+                results.append(dim(self.to_index(self.emit(index), index.type)))
+                continue
+            expr = AffineExpr.constant(form.const)
+            for var, c in form.vars:
+                expr = expr + dim(self.iterators[var]) * c
+            for size, c in form.sizes:
+                expr = expr + dim(self.op(tc.SizeOp(size, IndexType()))) * c
+            results.append(expr)
+        amap = AffineMap(len(operands), 0, tuple(results))
+        return self.op(tc.ReadOp(self.args[e.tensor], operands, amap))
+
+    def to_index(self, value: SSAValue, t: ScalarType) -> SSAValue:
+        # index_cast sign-extends: widen unsigned subscripts with a zero extension first.
+        if t.kind == "uint" and t.bits < 64:
+            value = self.op(arith.ExtUIOp(value, IntegerType(64)))
+        return self.op(arith.IndexCastOp(value, IndexType()))
+
+    def unary(self, e: TUnary) -> SSAValue:
+        x = self.emit(e.operand)
+        if e.op == "!":
+            return self.op(arith.XOrIOp(x, self.constant(True, e.type)))
+        if e.type.is_float:
+            return self.op(arith.NegfOp(x))
+        return self.op(arith.SubiOp(self.constant(0, e.type), x))
+
+    def binary(self, e: TBinary) -> SSAValue:
+        a, b = self.emit(e.lhs), self.emit(e.rhs)
+        t = e.lhs.type
+        if e.op == "&&":
+            return self.op(arith.AndIOp(a, b))
+        if e.op == "||":
+            return self.op(arith.OrIOp(a, b))
+        if e.op in COMPARISONS:
+            if t.is_float:
+                return self.op(arith.CmpfOp(a, b, _CMPF[e.op]))
+            table = _CMPI_UNSIGNED if t.kind in ("uint", "bool") else _CMPI_SIGNED
+            return self.op(arith.CmpiOp(a, b, table[e.op]))
+        if t.is_float:
+            if e.op == "%":
+                return self.op(tc.BuiltinOp("fmod", [a, b], mlir_type(t)))
+            return self.op(_FLOAT_ARITH[e.op](a, b))
+        if e.op in _INT_ARITH:
+            return self.op(_INT_ARITH[e.op](a, b))
+        table = _UNSIGNED_ARITH if t.kind == "uint" else _SIGNED_ARITH
+        return self.op(table[e.op](a, b))
+
+    def select(self, e: TSelect) -> SSAValue:
+        cond = self.emit(e.cond)
+        if not (_reads_memory(e.then) or _reads_memory(e.otherwise)):
+            return self.op(arith.SelectOp(cond, self.emit(e.then), self.emit(e.otherwise)))
+        # Lazy: each branch in its own region, so a guarded read runs only when chosen.
+        branches = []
+        for branch in (e.then, e.otherwise):
+            block = Block()
+            outer, self.builder = self.builder, Builder(InsertPoint.at_end(block))
+            self.builder.insert(scf.YieldOp(self.emit(branch)))
+            self.builder = outer
+            branches.append(Region(block))
+        return self.op(scf.IfOp(cond, [mlir_type(e.type, True)], *branches))
+
+    def call(self, e: TCall) -> SSAValue:
+        args = [self.emit(a) for a in e.args]
+        op = _MATH.get(e.fn)
+        if op is None:
+            return self.op(tc.BuiltinOp(e.fn, args, mlir_type(e.type)))
+        return self.op(op(*args))
+
+    def cast(self, x: SSAValue, src: ScalarType, dst: ScalarType) -> SSAValue:
+        if src == dst:
+            return x
+        to = mlir_type(dst, signless=True)
+        if dst.is_bool:  # x != 0
+            zero = self.constant(0, src)
+            if src.is_float:
+                return self.op(arith.CmpfOp(x, zero, "une"))
+            return self.op(arith.CmpiOp(x, zero, "ne"))
+        unsigned_src = src.kind in ("uint", "bool")
+        if src.is_float and dst.is_float:
+            if src.bits == dst.bits:  # half <-> bfloat16 through float
+                x = self.op(arith.ExtFOp(x, f32))
+                return self.op(arith.TruncFOp(x, to))
+            return self.op((arith.ExtFOp if dst.bits > src.bits else arith.TruncFOp)(x, to))
+        if dst.is_float:
+            return self.op((arith.UIToFPOp if unsigned_src else arith.SIToFPOp)(x, to))
+        if src.is_float:
+            return self.op((arith.FPToUIOp if dst.kind == "uint" else arith.FPToSIOp)(x, to))
+        if dst.bits == src.bits:
+            return x  # signless: only the interpretation changes
+        if dst.bits < src.bits:
+            return self.op(arith.TruncIOp(x, to))
+        return self.op((arith.ExtUIOp if unsigned_src else arith.ExtSIOp)(x, to))

@@ -1,0 +1,168 @@
+"""`tc-opt`: tcir's optimizer driver, an `xDSLOptMain` that also reads TC source.
+
+    tc-opt examples/matmul.tc                  # verified `tc` dialect IR
+    tc-opt prog.tc --entry matmul --emit=tc    # one def, up to a pipeline stage
+    tc-opt ir.mlir -p some-pass                # explicit passes on IR
+
+Every bad input ends with `file:line:col: error: ...` on stderr and exit status 1
+(with `--verify-diagnostics` the message goes to stdout and the run continues, as
+xdsl-opt does, for negative FileCheck tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import IO
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from ..errors import TcError, TcWarning, format_diagnostic
+from ..universe import TCIR_UNIVERSE
+from .. import driver
+
+
+class _LocatingParser(Parser):
+    """Remembers where each operation starts, to locate verifier errors."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.op_spans: dict[Operation, object] = {}
+
+    def parse_optional_operation(self) -> Operation | None:
+        span = self._current_token.span
+        op = super().parse_optional_operation()
+        if op is not None:
+            self.op_spans[op] = span
+        return op
+
+
+def _first_failing_op(module: ModuleOp) -> tuple[Operation, str] | None:
+    """The first operation (in walk order) whose own verifier fails, with its message."""
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except DiagnosticException as err:
+            return op, str(err.args[0]) if err.args else type(err).__name__
+    return None
+
+
+class _ReportedError(DiagnosticException):
+    """A verifier error already formatted with its location."""
+
+
+class TcOptMain(xDSLOptMain):
+    version_format = "tc-opt (tcir) built on xdsl {xdsl_version}"
+
+    def __init__(self, args: Sequence[str] | None = None):
+        self.op_spans: dict[Operation, object] = {}
+        super().__init__(description="tcir optimizer driver: TC source or MLIR in, IR out", args=args)
+
+    # Registration --------------------------------------------------------------------
+
+    def register_all_dialects(self):
+        super().register_all_dialects()
+        for name, factory in TCIR_UNIVERSE.all_dialects.items():
+            if name not in self.ctx.registered_dialect_names:
+                self.ctx.register_dialect(name, factory)
+
+    def register_all_passes(self):
+        super().register_all_passes()
+        for name, factory in TCIR_UNIVERSE.all_passes.items():
+            self.available_passes.setdefault(name, factory)
+
+    def register_all_frontends(self):
+        super().register_all_frontends()
+        self.available_frontends["mlir"] = self._parse_mlir
+        self.available_frontends["tc"] = self._parse_tc
+
+    def register_all_arguments(self, arg_parser: argparse.ArgumentParser):
+        super().register_all_arguments(arg_parser)
+        arg_parser.add_argument("--entry", metavar="NAME", help="compile only the def NAME of a .tc source")
+        arg_parser.add_argument("--emit", choices=list(driver.STAGES), default=None,
+                                help="run the standard pipeline up to this stage (default: tc)")
+
+    # Front ends ----------------------------------------------------------------------
+
+    def _parse_mlir(self, io: IO[bytes]) -> ModuleOp:
+        parser = _LocatingParser(self.ctx, io.read(), self.get_input_name())
+        module = parser.parse_module(not self.args.no_implicit_module)
+        self.op_spans.update(parser.op_spans)
+        return module
+
+    def _parse_tc(self, io: IO[bytes]) -> ModuleOp:
+        data = io.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise TcError(f"{self.get_input_name()} is not UTF-8 text (byte {err.start})") from None
+        return driver.tc_to_module(text, self.get_input_name(), entry=self.args.entry)
+
+    # Running -------------------------------------------------------------------------
+
+    def apply_passes(self, prog: ModuleOp):
+        self._verify(prog)
+        driver.run_stages(prog, self.args.emit or "tc", self.ctx)
+        super().apply_passes(prog)
+
+    def _verify(self, module: ModuleOp) -> None:
+        failing = _first_failing_op(module)
+        if failing is None:
+            return
+        op, message = failing
+        span = self.op_spans.get(op)
+        where = span.get_location() if span is not None else None
+        text = f"{where}: error: {message}" if where else f"error: '{op.name}': {message}"
+        raise _ReportedError(text)
+
+    def run(self):
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", TcWarning)
+                try:
+                    super().run()
+                finally:
+                    for w in caught:
+                        print(str(w.message), file=sys.stderr)
+        except (TcError, _ReportedError) as err:
+            self._fail(str(err))
+        except ParseError as err:
+            loc = err.span.get_location()
+            self._fail(f"{loc}: error: {err.msg}\n{err.span.print_with_context()}".rstrip())
+        except DiagnosticException as err:
+            self._fail(format_diagnostic("error", str(err.args[0]) if err.args else str(err), None))
+
+    def _fail(self, text: str) -> None:
+        if self.args.verify_diagnostics:
+            print(text)
+            return
+        print(text, file=sys.stderr)
+        sys.exit(1)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    try:
+        TcOptMain(args=args).run()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        print(f"{err.filename}: error: {err.strerror}", file=sys.stderr)
+        sys.exit(1)
+    except ValueError as err:  # e.g. an unknown file extension
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as err:  # noqa: BLE001 - the CLI never shows a traceback
+        if os.environ.get("TCIR_DEBUG"):
+            raise
+        print(f"error: internal compiler error: {type(err).__name__}: {err} "
+              "(set TCIR_DEBUG=1 for a traceback and report it)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
