@@ -10,7 +10,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
 
-from .errors import TcError
+from .errors import Location, TcError
 from .frontend import check_source
 from .universe import pass_class
 
@@ -26,8 +26,8 @@ def tc_to_module(source: str, filename: str = "<string>", entry: str | None = No
 
     program = check_source(source, filename)
     if entry is not None and entry not in program.defs:
-        raise TcError(f"{filename}: no def named `{entry}`; the source defines "
-                      + ", ".join(f"`{n}`" for n in program.defs))
+        raise TcError(f"no def named `{entry}`; the source defines "
+                      + ", ".join(f"`{n}`" for n in program.defs), Location(filename, 1, 1))
     module = build_module(program, [entry] if entry else list(program.defs))
     module.verify()
     return module

@@ -233,8 +233,12 @@ def _binary(op: str, a: SizeLike, b: SizeLike) -> SizeExpr:
         return _from_linear(*_linear(BinOp(op, a, b)))
     if op in ("floordiv", "ceildiv") and cb == 1:
         return a
-    if op in ("min", "max") and a == b:
-        return a
+    if op in ("min", "max"):
+        if a == b:
+            return a
+        for x, y in ((a, b), (b, a)):  # min(min(N, M), N) is min(N, M)
+            if isinstance(x, BinOp) and x.op == op and y in (x.lhs, x.rhs):
+                return x
     return BinOp(op, a, b)
 
 

@@ -7,6 +7,7 @@ the stack: a deeper expression is a located error, not a RecursionError.
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 from ..errors import Location, TcError
@@ -265,4 +266,10 @@ def parse(source: str, filename: str = "<string>") -> ast.Program:
     """Parse TC source into an AST; raises TcError on any malformed input."""
     if not isinstance(source, str):
         raise TcError(f"TC source must be a string, not {type(source).__name__}")
-    return Parser(source, filename).parse_program()
+    # Each of the MAX_DEPTH levels costs a few frames: more than the default limit.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20000))
+    try:
+        return Parser(source, filename).parse_program()
+    finally:
+        sys.setrecursionlimit(old)

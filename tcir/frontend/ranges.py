@@ -119,7 +119,10 @@ def infer_ranges(
     explicit: dict[str, Range],
     accesses: list[Access],
     first_use: dict[str, Location],
+    nonnegative: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Range]:
+    """`nonnegative`: variables that index a written tensor, so never start below 0;
+    the bound applies in the round they become known, before later rounds use them."""
     known = dict(explicit)
     while True:
         found: dict[str, Range] = {}
@@ -135,6 +138,11 @@ def infer_ranges(
                 if var in found:
                     lo, hi = smax(found[var][0], lo), smin(found[var][1], hi)
                 found[var] = (lo, hi)
+        for var in nonnegative & found.keys():
+            lo, hi = found[var]
+            low = lo.as_constant()
+            if low is None or low < 0:
+                found[var] = (smax(lo, 0), hi)
         if not found:
             break
         known.update(found)

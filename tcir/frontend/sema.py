@@ -112,6 +112,8 @@ class DefChecker:
             if dim.name not in self.sizes:
                 self.sizes.append(dim.name)
             shape.append(sym(dim.name))
+        if p.name in self.sizes:  # `float(N) N`: the tensor's own size has its name
+            raise TcError(f"`{p.name}` is already a size; tensors and sizes need distinct names", p.loc)
         role = "input" if p.dims else "scalar"
         info = TensorInfo(p.name, p.type, shape, role, p.loc)
         self.tensors[p.name] = info
@@ -268,15 +270,14 @@ class DefChecker:
         if target.shape is not None:
             accesses.append(Access(target.name, target.shape,
                                    [affine_form(TIndex(INT32, v)) for v in lhs], s.loc))
-        ranges = infer_ranges(variables, explicit, accesses, scope.first_use)
+        # Never write below index 0; inference applies this in the round each index is found.
+        ranges = infer_ranges(variables, explicit, accesses, scope.first_use,
+                              nonnegative={v for v in lhs if v not in explicit})
         for v in lhs:
-            lo, hi = ranges[v]
-            low = lo.as_constant()
+            low = ranges[v][0].as_constant()
             if v in explicit and low is not None and low < 0:
                 raise TcError(f"`{v}` starts at {low}, but it indexes `{target.name}`, whose indices start at 0",
                               scope.first_use.get(v, s.loc))
-            if v not in explicit and (low is None or low < 0):
-                ranges[v] = (smax(lo, 0), hi)  # never write below index 0
         for v in variables:
             check_not_empty(v, ranges[v], scope.first_use.get(v, s.loc))
         return ranges

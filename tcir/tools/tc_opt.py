@@ -55,7 +55,7 @@ def _first_failing_op(module: ModuleOp) -> tuple[Operation, str] | None:
 
 
 class _ReportedError(DiagnosticException):
-    """A verifier error already formatted with its location."""
+    """An error already formatted for the user, with its location."""
 
 
 class TcOptMain(xDSLOptMain):
@@ -99,11 +99,15 @@ class TcOptMain(xDSLOptMain):
 
     def _parse_tc(self, io: IO[bytes]) -> ModuleOp:
         data = io.read()
+        name = self.get_input_name()
         try:
-            text = data.decode("utf-8")
+            return driver.tc_to_module(data.decode("utf-8"), name, entry=self.args.entry)
         except UnicodeDecodeError as err:
-            raise TcError(f"{self.get_input_name()} is not UTF-8 text (byte {err.start})") from None
-        return driver.tc_to_module(text, self.get_input_name(), entry=self.args.entry)
+            line = data.count(b"\n", 0, err.start) + 1
+            col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+            raise _ReportedError(f"{name}:{line}:{col}: error: the source is not UTF-8 text") from None
+        except TcError as err:  # per chunk, so --split-input-file goes on to the next one
+            raise _ReportedError(str(err)) from None
 
     # Running -------------------------------------------------------------------------
 
@@ -134,8 +138,8 @@ class TcOptMain(xDSLOptMain):
         except (TcError, _ReportedError) as err:
             self._fail(str(err))
         except ParseError as err:
-            loc = err.span.get_location()
-            self._fail(f"{loc}: error: {err.msg}\n{err.span.print_with_context()}".rstrip())
+            context = err.span.print_with_context().split("\n", 1)[1].rstrip()
+            self._fail(f"{err.span.get_location()}: error: {err.msg}\n{context}")
         except DiagnosticException as err:
             self._fail(format_diagnostic("error", str(err.args[0]) if err.args else str(err), None))
 
