@@ -33,10 +33,11 @@ class Location:
     def source_line(self) -> str | None:
         if self.source is None:
             return None
-        lines = self.source.splitlines()
+        # Only "\n" ends a line, as in the lexer's line count.
+        lines = self.source.split("\n")
         if not 1 <= self.line <= len(lines):
             return None
-        return lines[self.line - 1]
+        return lines[self.line - 1].removesuffix("\r")
 
 
 def _quote(loc: Location) -> str:

@@ -160,13 +160,10 @@ class BinOp(SizeExpr):
         if self.op in ("min", "max"):
             return f"{self.op}({self.lhs}, {self.rhs})"
         prec = self.precedence
+        # Operators associate to the left: an operand on the right of equal precedence
+        # keeps its parentheses, so that the text parses back to the same tree.
         left = _paren(self.lhs, self.lhs.precedence < prec)
-        # The right operand needs parentheses at equal precedence unless regrouping
-        # keeps the value: a - (b + c), a floordiv (b * c), a * (b floordiv c); but
-        # a + (b - c) and a * (b * c) print bare.
-        regroups = self.op == "+" or (self.op == "*" and getattr(self.rhs, "op", None) == "*")
-        right = _paren(self.rhs, self.rhs.precedence < prec
-                       or self.rhs.precedence == prec and not regroups)
+        right = _paren(self.rhs, self.rhs.precedence <= prec)
         return f"{left} {self.op} {right}"
 
 
@@ -199,7 +196,7 @@ def _linear(e: SizeExpr) -> tuple[dict[SizeExpr, int], int]:
         return {a: c for a, c in terms.items() if c}, ca + sign * cb
     if isinstance(e, BinOp) and e.op == "*" and isinstance(e.lhs, Const):
         terms, c = _linear(e.rhs)
-        return {a: k * e.lhs.value for a, k in terms.items() if k}, c * e.lhs.value
+        return {a: k * e.lhs.value for a, k in terms.items() if k * e.lhs.value}, c * e.lhs.value
     return {e: 1}, 0
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_filecheck_suite():
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run(
-        [sys.executable, "-m", "lit", "-q", "-j", "2", str(ROOT / "filecheck")],
+        [os.path.join(os.path.dirname(sys.executable), "lit"), "-q", "-j", "2", str(ROOT / "filecheck")],
         capture_output=True, text=True, env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
