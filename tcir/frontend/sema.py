@@ -14,6 +14,7 @@ from ..errors import Location, TcError, warn
 from ..sizeexpr import SizeExpr, binary, const, smax, smin, sym
 from . import ast
 from .builtins import ARITY, SUGGESTIONS
+from .parser import MAX_DEPTH
 from .checked import (
     COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
     TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo,
@@ -22,6 +23,7 @@ from .ranges import Access, affine_form, check_not_empty, infer_ranges
 from .types import BOOL, FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
 
 _INT32_MAX = 2**31 - 1
+_MAX_LET_EXPANSIONS = 10_000
 _KIND = {"=": "=", "+=": "+", "*=": "*", "min=": "min", "max=": "max"}
 
 
@@ -72,6 +74,7 @@ class _StmtScope:
     first_use: dict[str, Location] = field(default_factory=dict)
     reads: list[tuple[TRead, Location, bool]] = field(default_factory=list)  # (read, loc, guarded)
     expanding: list[str] = field(default_factory=list)  # lets being expanded, for cycles
+    expansions: int = 0  # lets are inlined: bound the work of `x2 = x1 + x1, x1 = x0 + x0 ...`
 
 
 class DefChecker:
@@ -350,6 +353,10 @@ class DefChecker:
         if name in scope.lets:
             if name in scope.expanding:
                 raise TcError(f"the binding of `{name}` refers to itself", e.loc)
+            scope.expansions += 1
+            if len(scope.expanding) >= MAX_DEPTH or scope.expansions > _MAX_LET_EXPANSIONS:
+                raise TcError(f"the `where` bindings expand to an expression too large to compile "
+                              f"(`{name}` here); use a temporary instead", e.loc)
             scope.expanding.append(name)
             value = self._resolve(scope.lets[name].value, scope, guarded)
             scope.expanding.pop()

@@ -97,8 +97,13 @@ class TcOptMain(xDSLOptMain):
         self.op_spans.update(parser.op_spans)
         return module
 
+    def parse_chunk(self, chunk: IO[bytes], file_extension: str, start_offset: int = 0) -> ModuleOp | None:
+        self._chunk_line_offset = start_offset
+        return super().parse_chunk(chunk, file_extension, start_offset)
+
     def _parse_tc(self, io: IO[bytes]) -> ModuleOp:
-        data = io.read()
+        # A chunk of --split-input-file keeps the line numbers of the whole file.
+        data = b"\n" * self._chunk_line_offset + io.read()
         name = self.get_input_name()
         try:
             return driver.tc_to_module(data.decode("utf-8"), name, entry=self.args.entry)
