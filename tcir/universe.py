@@ -20,7 +20,9 @@ DIALECTS: dict[str, tuple[str, str]] = {
 }
 
 # Pass names in pipeline order; each is a module of tcir.passes named after it.
-PASSES: list[str] = []
+PASSES: list[str] = [
+    "convert-tc-to-affine",
+]
 
 
 def _dialect_factory(module: str, attr: str) -> Callable[[], Dialect]:
