@@ -14,8 +14,9 @@ Options:
   sizes    "M=64,K=32": specialize every size to a constant; memrefs get static shapes
            and, with `strides`, static strided layouts. Without it the pass is
            parametric: sizes become leading `index` arguments and memrefs are dynamic.
-  strides  "A=1:64,B=32:1": element strides of tensor arguments (specialized mode
-           only; default dense row-major), e.g. for transposed or sliced inputs.
+  strides  "A=1:64,f.B=32:1": element strides of tensor arguments, by name or as
+           DEF.NAME (specialized mode only; default dense row-major), e.g. for
+           transposed or sliced inputs.
 
 Before:
   tc.def @scale(%A : !tc.tensor<[N], f32>) -> (%B : !tc.tensor<[N], f32>) {
@@ -206,8 +207,8 @@ class DefLowering:
         if any(n < 0 for n in shape):
             raise TcError(f"`{name}` would have a negative extent {shape} with these sizes")
         layout: Attribute = NoneAttr()
-        if name in self.strides:
-            strides = self.strides[name]
+        strides = self.strides.get(f"{self.def_op.sym_name.data}.{name}", self.strides.get(name))
+        if strides is not None:
             if len(strides) != t.rank:
                 raise TcError(f"`{name}` has rank {t.rank} but {len(strides)} strides were given")
             layout = StridedLayoutAttr(list(strides), 0)
@@ -254,6 +255,8 @@ class DefLowering:
         """An index value of a size expression at the current insertion point."""
         if self.sizes is not None:
             return constant(self.builder, e.evaluate(self.sizes), IndexType())
+        if isinstance(e, Sym):
+            return self.size_args[e.name]
         amap, operands = self.size_map([e])
         return self.builder.insert(affine.ApplyOp(operands, AffineMapAttr(amap))).result
 
