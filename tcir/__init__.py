@@ -1,10 +1,15 @@
 """tcir: Tensor Comprehensions compiled through MLIR-style dialects on xDSL.
 
-The public API grows with the compiler; today it exposes the error type every
-user-facing failure derives from and the front end's entry point.
+    import numpy as np, tcir
+    T = tcir.define("def scale(float(N) A, float s) -> (B) { B(i) = s * A(i) }")
+    B = T.scale(np.arange(4, dtype=np.float32), 2.0)
+
+`tcir.TcError` is the base of every error a user can cause; its text starts
+`file:line:col: error:` whenever a source location exists.
 """
 
+from .api import Kernel, compile, define
 from .errors import Location, TcError, TcWarning
 
-__all__ = ["TcError", "TcWarning", "Location"]
+__all__ = ["define", "compile", "Kernel", "TcError", "TcWarning", "Location"]
 __version__ = "0.1.0"

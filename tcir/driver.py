@@ -1,22 +1,43 @@
 """The staged compilation driver (after Triton's stage dictionary).
 
 `STAGES` maps each stage name to the passes that produce it from the previous stage,
-in order; `tc-opt --emit=LEVEL` and the Python API run the pipeline up to a stage.
+in order; `tc-opt --emit=LEVEL` and the Python API run the pipeline up to a stage:
+
+  tc       the tc dialect, straight from the front end
+  affine   convert-tc-to-affine: loop nests over memrefs
+  loops    lower-affine: scf loops, memref loads and stores
+  llvm     the llvm dialect, ready for llvmlite
+  llvm-ir  LLVM IR text (not MLIR: produced by the CPU backend from the llvm stage)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import PassPipeline
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.transforms import get_all_passes
 
 from .errors import Location, TcError
 from .frontend import check_source
-from .universe import pass_class
+from .universe import PASSES, pass_class
 
 # stage -> passes that lower the previous stage's IR to it
 STAGES: dict[str, list[str]] = {
     "tc": [],
+    "affine": ["convert-tc-to-affine"],
+    "loops": ["lower-affine"],
+    "llvm": [
+        "convert-scf-to-cf",
+        "convert-memref-to-llvm",
+        "convert-math-to-llvm",
+        "convert-arith-to-llvm",
+        "convert-cf-to-llvm",
+        "convert-func-to-llvm",
+        "reconcile-unrealized-casts",
+    ],
+    "llvm-ir": [],
 }
 
 
@@ -33,13 +54,42 @@ def tc_to_module(source: str, filename: str = "<string>", entry: str | None = No
     return module
 
 
-def run_stages(module: ModuleOp, upto: str, ctx: Context) -> None:
-    """Lower `module` through every stage up to and including `upto`."""
+def get_pass(name: str) -> type[ModulePass]:
+    """A tcir pass, or one of xDSL's."""
+    if name in PASSES:
+        return pass_class(name)
+    return get_all_passes()[name]()
+
+
+def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None = None) -> list[ModulePass]:
+    """The passes from the tc stage up to and including `upto`, with per-pass options."""
     if upto not in STAGES:
         raise TcError(f"unknown stage `{upto}`; expected one of {', '.join(STAGES)}")
-    names: list[str] = []
-    for stage, passes in STAGES.items():
-        names += passes
+    options = options or {}
+    passes: list[ModulePass] = []
+    for stage, names in STAGES.items():
+        passes += [get_pass(n)(**options.get(n, {})) for n in names]
         if stage == upto:
-            break
-    PassPipeline(tuple(pass_class(n)() for n in names)).apply(ctx, module)
+            return passes
+    raise AssertionError("unreachable")
+
+
+def run_stages(module: ModuleOp, upto: str, ctx: Context,
+               options: Mapping[str, Mapping[str, object]] | None = None) -> None:
+    """Lower `module` from the tc stage through every stage up to `upto`, verifying
+    after each pass."""
+    PassPipeline(tuple(stage_passes(upto, options)), lambda _p, m, _n: m.verify()).apply(ctx, module)
+
+
+def default_context() -> Context:
+    """A context with every dialect the pipeline uses (xDSL's and tcir's)."""
+    from xdsl.universe import Universe
+
+    from .universe import TCIR_UNIVERSE
+
+    ctx = Context()
+    for universe in (Universe.get_multiverse(), TCIR_UNIVERSE):
+        for name, factory in universe.all_dialects.items():
+            if name not in ctx.registered_dialect_names:
+                ctx.register_dialect(name, factory)
+    return ctx

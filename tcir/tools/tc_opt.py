@@ -88,6 +88,10 @@ class TcOptMain(xDSLOptMain):
         arg_parser.add_argument("--entry", metavar="NAME", help="compile only the def NAME of a .tc source")
         arg_parser.add_argument("--emit", choices=list(driver.STAGES), default=None,
                                 help="run the standard pipeline up to this stage (default: tc)")
+        arg_parser.add_argument("--sizes", metavar="M=128,N=64", default="",
+                                help="specialize sizes to constants (needed from --emit=llvm on)")
+        arg_parser.add_argument("--strides", metavar="A=1:64", default="",
+                                help="element strides of tensor arguments (with --sizes)")
 
     # Front ends ----------------------------------------------------------------------
 
@@ -118,8 +122,16 @@ class TcOptMain(xDSLOptMain):
 
     def apply_passes(self, prog: ModuleOp):
         self._verify(prog)
-        driver.run_stages(prog, self.args.emit or "tc", self.ctx)
+        options = {"convert-tc-to-affine": {"sizes": self.args.sizes, "strides": self.args.strides}}
+        driver.run_stages(prog, self.args.emit or "tc", self.ctx, options)
         super().apply_passes(prog)
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        if self.args.emit == "llvm-ir":
+            from xdsl.backend.llvm.convert import convert_module
+
+            return str(convert_module(prog))
+        return super().output_resulting_program(prog)
 
     def _verify(self, module: ModuleOp) -> None:
         failing = _first_failing_op(module)

@@ -1,0 +1,181 @@
+"""The public Python API: `tcir.define`, `tcir.compile` and `Kernel`.
+
+    import numpy as np, tcir
+    T = tcir.define('''
+    def matmul(float(M, K) A, float(K, N) B) -> (C) {
+        C(m, n) +=! A(m, r_k) * B(r_k, n)
+    }''')
+    C = T.matmul(np.ones((4, 3), np.float32), np.ones((3, 5), np.float32))
+
+A def is compiled on its first call for the call's shapes, dtypes and strides (sizes
+and strides become constants, as in Tensor Comprehensions) and the machine code is
+memoized by (canonical source, entry, argument layout, target, options). Outputs are
+allocated zero-filled and returned (one array, or a tuple in declared order), or
+written into `outputs=`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import bounds
+from .arguments import BoundCall, bind, numpy_dtype
+from .errors import Location, TcError
+from .frontend import check_source
+from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
+
+TARGETS = ("cpu", "cuda")
+
+# (canonical source, entry, layout, target, options) -> compiled function
+_CACHE: dict[tuple, object] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _canonical(source: str) -> str:
+    """The source with comments and blank space normalized: edits that change nothing
+    but layout hit the same cache entries."""
+    lines = (line.split("#", 1)[0].strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _element_strides(arr: np.ndarray) -> tuple[int, ...] | None:
+    """Strides in elements, or None when a stride is not a multiple of the item size."""
+    if any(s % arr.itemsize for s in arr.strides):
+        return None
+    return tuple(s // arr.itemsize for s in arr.strides)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a compiled kernel is specialized to."""
+
+    sizes: tuple[tuple[str, int], ...]
+    strides: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+class Kernel:
+    """A TC def ready to run: `kernel(*inputs, outputs=None)`."""
+
+    def __init__(self, program: CheckedProgram, entry: str, target: str = "cpu", options=None):
+        if target not in TARGETS:
+            raise TcError(f"unknown target `{target}`; expected one of {', '.join(TARGETS)}")
+        if target == "cuda":
+            raise TcError("target `cuda` is not available in this build of tcir: the GPU backend "
+                          "is not implemented yet; use target=\"cpu\"")
+        if options is not None:
+            raise TcError("mapping options are not supported yet: the polyhedral scheduler that "
+                          "uses them is not implemented; pass options=None")
+        self.program = program
+        self.entry = entry
+        self.target = target
+        self.options = options
+        self.definition: CheckedDef = program.defs[entry]
+
+    def __repr__(self) -> str:
+        return f"<tcir.Kernel {self.entry} target={self.target}>"
+
+    def __call__(self, *inputs, outputs=None):
+        call, outs, arrays, layout = self.prepare(inputs, outputs)
+        self._compiled(layout)(*self._arguments(call, arrays))
+        for name, arr in outs.items():
+            if arr is not arrays[name]:  # written through a contiguous copy
+                arr[...] = arrays[name]
+        result = tuple(outs[t.name] for t in self.definition.outputs)
+        return result[0] if len(result) == 1 else result
+
+    def prepare(self, inputs: Sequence[object], outputs=None):
+        """Check the arguments, allocate the outputs, and find the layout to compile for."""
+        d = self.definition
+        call = bind(d, inputs)
+        bounds.check_call(d, call.sizes)
+        outs = self._outputs(call, bounds.shapes(d, call.sizes), outputs)
+        arrays = {name: self._addressable(arr) for name, arr in {**call.arrays, **outs}.items()}
+        layout = _Layout(
+            tuple(sorted(call.sizes.items())),
+            tuple((name, _element_strides(arr)) for name, arr in arrays.items()),
+        )
+        return call, outs, arrays, layout
+
+    # Arguments ------------------------------------------------------------------------
+
+    def _outputs(self, call: BoundCall, shapes, outputs) -> dict[str, np.ndarray]:
+        d = self.definition
+        if outputs is None:
+            return {t.name: np.zeros(shapes[t.name], numpy_dtype(t.dtype)) for t in d.outputs}
+        if isinstance(outputs, np.ndarray):
+            outputs = (outputs,)
+        if len(outputs) != len(d.outputs):
+            raise TcError(f"`{d.name}` has {len(d.outputs)} output(s) "
+                          f"({', '.join(t.name for t in d.outputs)}), got {len(outputs)} in `outputs=`")
+        result = {}
+        for t, arr in zip(d.outputs, outputs):
+            self._check_output(t, arr, shapes[t.name])
+            result[t.name] = arr
+        return result
+
+    def _check_output(self, t: TensorInfo, arr, shape) -> None:
+        want = numpy_dtype(t.dtype)
+        if not isinstance(arr, np.ndarray):
+            raise TcError(f"output `{t.name}` must be a NumPy array, got {type(arr).__name__}")
+        if arr.shape != shape or arr.dtype != want:
+            raise TcError(f"output `{t.name}` must have shape {shape} and dtype {want.name}, "
+                          f"got shape {arr.shape} and dtype {arr.dtype}")
+        if not arr.flags.writeable:
+            raise TcError(f"output `{t.name}` is read-only")
+
+    @staticmethod
+    def _addressable(arr: np.ndarray) -> np.ndarray:
+        """Arrays whose strides are whole elements are used in place; others copied."""
+        return arr if _element_strides(arr) is not None else np.ascontiguousarray(arr)
+
+    def _arguments(self, call: BoundCall, arrays: dict[str, np.ndarray]) -> list:
+        args = []
+        for t in self.definition.inputs + self.definition.outputs:
+            args.append(call.scalars[t.name] if t.role == "scalar" else arrays[t.name])
+        return args
+
+    # Compilation ----------------------------------------------------------------------
+
+    def _compiled(self, layout: _Layout):
+        key = (_canonical(self.program.source), self.entry, layout, self.target, self.options)
+        with _CACHE_LOCK:
+            function = _CACHE.get(key)
+            if function is None:
+                function = _CACHE[key] = self._build(layout)
+        return function
+
+    def _build(self, layout: _Layout):
+        from .backends.cpu import CpuKernel
+        from .driver import default_context, run_stages, tc_to_module
+
+        module = tc_to_module(self.program.source, self.program.filename, entry=self.entry)
+        options = {"convert-tc-to-affine": {
+            "sizes": ",".join(f"{k}={v}" for k, v in layout.sizes),
+            "strides": ",".join(f"{self.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s),
+        }}
+        run_stages(module, "llvm", default_context(), options)
+        return CpuKernel(module, self.entry, self.definition)
+
+
+def define(source: str, filename: str = "<string>") -> SimpleNamespace:
+    """Check TC source and return an object with one callable `Kernel` per def."""
+    program = check_source(source, filename)
+    return SimpleNamespace(**{name: Kernel(program, name) for name in program.defs})
+
+
+def compile(source: str, entry: str, *example_inputs, target: str = "cpu", options=None,
+            filename: str = "<string>") -> Kernel:
+    """Compile the def `entry` for the shapes, dtypes and strides of `example_inputs`."""
+    program = check_source(source, filename)
+    if entry not in program.defs:
+        raise TcError(f"no def named `{entry}`; the source defines "
+                      + ", ".join(f"`{n}`" for n in program.defs), Location(filename, 1, 1))
+    kernel = Kernel(program, entry, target, options)
+    if example_inputs:
+        kernel._compiled(kernel.prepare(example_inputs)[3])
+    return kernel

@@ -1,0 +1,81 @@
+"""Checks made once the sizes are known, before any code runs.
+
+Range inference guarantees in-bounds reads only for the accesses it used; explicit
+`where` ranges and accesses whose variables were all inferred elsewhere are not covered
+(docs/language.md). With concrete sizes every affine access is checked exactly over the
+statement's box domain, so compiled code never reads or writes outside a tensor: a
+violation is a located `TcError`. Reads inside a `?:` branch are the guard's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .errors import TcError
+from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TRead, TSelect, children, index_value
+from .frontend.ranges import AffineForm, affine_form
+
+
+def shapes(d: CheckedDef, sizes: dict[str, int]) -> dict[str, tuple[int, ...]]:
+    """The concrete shape of every tensor of `d`."""
+    return {name: tuple(e.evaluate(sizes) for e in t.shape) for name, t in d.tensors.items()}
+
+
+def concrete_ranges(stmt: CheckedStmt, sizes: dict[str, int]) -> dict[str, tuple[int, int]]:
+    ranges = {}
+    for var, (lo, hi) in stmt.ranges.items():
+        low, high = lo.evaluate(sizes), hi.evaluate(sizes)
+        if high <= low:
+            given = ", ".join(f"{k}={v}" for k, v in sizes.items() if k in lo.symbols() | hi.symbols())
+            raise TcError(f"the range of `{var}` is empty ([{low}, {high})) with {given or 'these sizes'}; "
+                          "the inputs are too small for this statement", stmt.loc)
+        ranges[var] = (low, high)
+    return ranges
+
+
+def _unguarded_reads(e: TExpr) -> Iterator[TRead]:
+    if isinstance(e, TRead):
+        yield e
+    if isinstance(e, TSelect):
+        yield from _unguarded_reads(e.cond)
+        return
+    for c in children(e):
+        yield from _unguarded_reads(c)
+
+
+def _extremes(form: AffineForm, ranges: dict[str, tuple[int, int]], sizes: dict[str, int]) -> tuple[int, int]:
+    base = form.const + sum(c * sizes[s] for s, c in form.sizes)
+    low = high = base
+    for var, c in form.vars:
+        first, last = ranges[var][0], ranges[var][1] - 1
+        low += c * (first if c > 0 else last)
+        high += c * (last if c > 0 else first)
+    return low, high
+
+
+def _text(form: AffineForm) -> str:
+    terms = [f"{c}*{v}" if c != 1 else v for v, c in form.vars + form.sizes]
+    if form.const or not terms:
+        terms.append(str(form.const))
+    return " + ".join(terms).replace("+ -", "- ")
+
+
+def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
+    """Raise TcError if a statement has an empty domain or an access out of bounds."""
+    extents = shapes(d, sizes)
+    for stmt in d.stmts:
+        ranges = concrete_ranges(stmt, sizes)
+        accesses = [(r.tensor, [affine_form(i) for i in r.indices], "reads") for r in _unguarded_reads(stmt.rhs)]
+        accesses.append((stmt.target, [affine_form(index_value(v)) for v in stmt.lhs], "writes"))
+        for tensor, forms, verb in accesses:
+            for axis, form in enumerate(forms):
+                if form is None:
+                    continue  # indirect: the caller's responsibility (language.md)
+                low, high = _extremes(form, ranges, sizes)
+                extent = extents[tensor][axis]
+                if low < 0 or high >= extent:
+                    bad = low if low < 0 else high
+                    raise TcError(f"`{stmt.target}` {verb} `{tensor}` at index {bad} of dimension {axis} "
+                                  f"(subscript `{_text(form)}`), outside [0, {extent}); "
+                                  "restrict the ranges with `where`", stmt.loc)
+
