@@ -75,6 +75,7 @@ class Kernel:
         self.target = target
         self.options = options
         self.definition: CheckedDef = program.defs[entry]
+        self._source_key = _canonical(program.source)
 
     def __repr__(self) -> str:
         return f"<tcir.Kernel {self.entry} target={self.target}>"
@@ -142,7 +143,7 @@ class Kernel:
     # Compilation ----------------------------------------------------------------------
 
     def _compiled(self, layout: _Layout):
-        key = (_canonical(self.program.source), self.entry, layout, self.target, self.options)
+        key = (self._source_key, self.entry, layout, self.target, self.options)
         with _CACHE_LOCK:
             function = _CACHE.get(key)
             if function is None:

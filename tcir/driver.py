@@ -66,6 +66,11 @@ def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None =
     if upto not in STAGES:
         raise TcError(f"unknown stage `{upto}`; expected one of {', '.join(STAGES)}")
     options = options or {}
+    order = list(STAGES)
+    if order.index(upto) > order.index("affine") and not options.get("convert-tc-to-affine", {}).get("sizes"):
+        raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
+                      "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
+                      "parametric IR stops at the `affine` stage")
     passes: list[ModulePass] = []
     for stage, names in STAGES.items():
         passes += [get_pass(n)(**options.get(n, {})) for n in names]

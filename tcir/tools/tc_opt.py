@@ -123,14 +123,17 @@ class TcOptMain(xDSLOptMain):
     def apply_passes(self, prog: ModuleOp):
         self._verify(prog)
         options = {"convert-tc-to-affine": {"sizes": self.args.sizes, "strides": self.args.strides}}
-        driver.run_stages(prog, self.args.emit or "tc", self.ctx, options)
-        super().apply_passes(prog)
+        try:
+            driver.run_stages(prog, self.args.emit or "tc", self.ctx, options)
+            super().apply_passes(prog)
+        except TcError as err:  # per chunk, so --split-input-file goes on to the next one
+            raise _ReportedError(str(err)) from None
 
     def output_resulting_program(self, prog: ModuleOp) -> str:
         if self.args.emit == "llvm-ir":
-            from xdsl.backend.llvm.convert import convert_module
+            from ..backends.cpu import host_target_machine, to_llvm_ir
 
-            return str(convert_module(prog))
+            return to_llvm_ir(prog, host_target_machine())
         return super().output_resulting_program(prog)
 
     def _verify(self, module: ModuleOp) -> None:

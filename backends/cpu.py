@@ -1,0 +1,310 @@
+"""The CPU backend: an llvm-dialect module to host machine code, through llvmlite's MCJIT.
+
+Summary:
+  `CpuModule(module)` translates an xDSL `ModuleOp` that holds only `llvm.func` /
+  `llvm.global` ops to LLVM IR (`xdsl.backend.llvm.convert`), parses and verifies it,
+  optimizes it with LLVM's new pass manager for the host CPU (its name and features,
+  so loops vectorize with the widest vectors the machine has), and JIT-compiles it.
+  `.function(name)` returns a ctypes function whose signature is read from the LLVM
+  function; `call(fn, arrays, scalars)` and `invoke(fn, args)` pass NumPy arrays as
+  pointers and scalars by value; `CpuKernel(module, entry)(*args)` does all of it.
+
+ABI (what `convert-memref-to-llvm` produces): every memref argument is a bare pointer
+to its element at offset 0; shapes and strides are compile-time constants, so a
+strided NumPy view (transposed, sliced with steps, negative steps) is passed as the
+address of its first element, `arr.ctypes.data`. Element types in memory are NumPy's:
+bool is one byte; f16 is `half`; bf16 (ml_dtypes.bfloat16) is 2 bytes, i16 bits in
+the pipeline's IR (or `bfloat` in hand-written llvm IR). Scalars go by value as
+i1/i8..i64/float/double. `half`/`bfloat` scalar *parameters* are refused (the x86-64
+ABI passes them in vector registers, which ctypes cannot do): a kernel takes such
+scalars as i16 bits (what the *-to-llvm passes do for bf16) or as f32. A
+float16/bfloat16 NumPy scalar goes as its bits to an i16 parameter and widens
+exactly to an f32/f64 one.
+
+Process-wide state: LLVM's native target is initialized once, lazily, and libm is
+loaded into the JIT's symbol space (so `expf`, `erff`, ... resolve). Compilation holds
+a lock (LLVM's global context is not thread-safe); calling compiled functions does not,
+and ctypes releases the GIL during the call. xDSL's IR translator is taught the `bf16`
+type (it knows f16/f32/f64 only).
+
+Example:
+    mod = CpuModule(llvm_dialect_module)          # opt_level=3
+    scale = mod.function("scale")                 # (ptr, ptr, float) -> void
+    call(scale, [x, y], [2.0])
+    assert "<8 x float>" in mod.llvm_ir           # vectorized
+Errors (translation, IR parsing or verification with the offending line, a missing
+symbol, bad arguments) are `tcir.TcError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+import ml_dtypes
+import numpy as np
+from xdsl.dialects.builtin import BFloat16Type, ModuleOp
+
+from tcir.errors import TcError
+
+_INIT_LOCK = threading.Lock()
+_COMPILE_LOCK = threading.RLock()
+_initialized = False
+
+# LLVM scalar type (as printed) -> ctypes type; None: void.
+_CTYPES: dict[str, Any] = {
+    "void": None,
+    "ptr": ctypes.c_void_p,
+    "i1": ctypes.c_bool,
+    "i8": ctypes.c_int8,
+    "i16": ctypes.c_int16,
+    "i32": ctypes.c_int32,
+    "i64": ctypes.c_int64,
+    "float": ctypes.c_float,
+    "double": ctypes.c_double,
+}
+_NARROW_FLOATS = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+# Process-wide initialization -----------------------------------------------------------
+
+
+class _BFloatType(ir.types._BaseFloatType):
+    """LLVM's `bfloat`, which llvmlite.ir lacks; constants print as exact double hex."""
+
+    null = "0.0"
+    intrinsic_name = "bf16"
+
+    def __str__(self) -> str:
+        return "bfloat"
+
+    def format_constant(self, value: float) -> str:
+        return ir.types._format_double(float(ml_dtypes.bfloat16(value)))
+
+
+_BFloatType._create_instance()
+
+
+def _teach_xdsl_bfloat16() -> None:
+    from xdsl.backend.llvm import convert_type
+
+    convert_type._TYPE_CONVERTERS.setdefault(BFloat16Type, lambda _: _BFloatType())
+
+
+def _load_libm() -> None:
+    name = ctypes.util.find_library("m")
+    if name:
+        llvm.load_library_permanently(name)
+
+
+def initialize() -> None:
+    """Initialize LLVM's native target, libm and the bf16 translation, once (thread-safe)."""
+    global _initialized
+    with _INIT_LOCK:
+        if _initialized:
+            return
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        llvm.initialize_native_asmparser()
+        _load_libm()
+        _teach_xdsl_bfloat16()
+        _initialized = True
+
+
+@cache
+def _host_cpu() -> tuple[str, str]:
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
+    """A new target machine for this host's CPU name and features.
+
+    A new one each time: an MCJIT engine takes ownership of its target machine.
+    """
+    initialize()
+    cpu, features = _host_cpu()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=cpu, features=features, opt=opt_level, jit=True)
+
+
+# Compilation ---------------------------------------------------------------------------
+
+
+def to_llvm_ir(module: ModuleOp, target_machine: llvm.TargetMachine) -> str:
+    """LLVM IR text of an llvm-dialect module, for the target machine's triple and layout."""
+    from xdsl.backend.llvm.convert import convert_module
+
+    initialize()
+    try:
+        ir_module = convert_module(
+            module,
+            fallback_target_triple=target_machine.triple,
+            data_layout=str(target_machine.target_data),
+        )
+    except Exception as err:  # noqa: BLE001 - NotImplementedError, LLVMTranslationException, ...
+        raise TcError(f"cannot translate the llvm dialect to LLVM IR: {type(err).__name__}: {err}") from None
+    return str(ir_module)
+
+
+def parse_and_verify(text: str) -> llvm.ModuleRef:
+    """Parse LLVM IR text and run LLVM's verifier.
+
+    A TcError on failure; LLVM's message quotes the offending line of the IR.
+    """
+    try:
+        parsed = llvm.parse_assembly(text)
+    except RuntimeError as err:
+        raise TcError("invalid LLVM IR: " + str(err).strip()) from None
+    try:
+        parsed.verify()
+    except RuntimeError as err:
+        raise TcError("LLVM IR does not verify: " + str(err).strip()) from None
+    return parsed
+
+
+def optimize(parsed: llvm.ModuleRef, target_machine: llvm.TargetMachine, opt_level: int) -> None:
+    """LLVM's default O`opt_level` pipeline, vectorizers on from O2."""
+    options = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+    options.loop_vectorization = opt_level >= 2
+    options.slp_vectorization = opt_level >= 2
+    options.loop_unrolling = opt_level >= 2
+    builder = llvm.create_pass_builder(target_machine, options)
+    builder.getModulePassManager().run(parsed, builder)
+
+
+def _ctype(llvm_type: llvm.TypeRef, what: str) -> Any:
+    name = str(llvm_type)
+    if name in _CTYPES:
+        return _CTYPES[name]
+    if name.startswith("ptr"):
+        return ctypes.c_void_p
+    if name in ("half", "bfloat"):
+        raise TcError(f"{what} has type {name}: f16/bf16 scalars cannot cross the CPU ABI; "
+                      "pass them as f32 (or as i16 bits and bitcast)")
+    raise TcError(f"{what} has type {name}, which the CPU backend cannot pass")
+
+
+class CpuModule:
+    """An llvm-dialect module, optimized and JIT-compiled for the host CPU."""
+
+    def __init__(self, llvm_module: ModuleOp, opt_level: int = 3):
+        if opt_level not in (0, 1, 2, 3):
+            raise TcError(f"opt_level must be 0..3, got {opt_level}")
+        self.opt_level = opt_level
+        self._target_machine = host_target_machine(opt_level)
+        with _COMPILE_LOCK:
+            self.unoptimized_ir = to_llvm_ir(llvm_module, self._target_machine)
+            parsed = parse_and_verify(self.unoptimized_ir)
+            optimize(parsed, self._target_machine, opt_level)
+            self.llvm_ir = str(parsed)
+            self._parsed = parsed
+            self._engine = llvm.create_mcjit_compiler(parsed, self._target_machine)
+            self._engine.finalize_object()
+        self._asm: str | None = None
+
+    @property
+    def asm(self) -> str:
+        """Assembly of the optimized module for the host CPU (computed on first use)."""
+        if self._asm is None:
+            with _COMPILE_LOCK:
+                self._asm = self._target_machine.emit_assembly(llvm.parse_assembly(self.llvm_ir))
+        return self._asm
+
+    def signature(self, name: str) -> tuple[Any, list[Any]]:
+        """(restype, argtypes) in ctypes of the defined function `name`."""
+        with _COMPILE_LOCK:
+            try:
+                fn = self._parsed.get_function(name)
+            except NameError:
+                raise TcError(f"the compiled module defines no function @{name}") from None
+            if fn.is_declaration:
+                raise TcError(f"@{name} is only declared in the compiled module")
+            fn_type = fn.global_value_type
+            if fn_type.is_function_vararg:
+                raise TcError(f"@{name} is variadic")
+            restype = _ctype(fn_type.get_function_return(), f"the result of @{name}")
+            argtypes = [_ctype(t, f"argument #{i} of @{name}")
+                        for i, t in enumerate(fn_type.get_function_parameters())]
+        return restype, argtypes
+
+    def function(self, name: str, argtypes: Sequence[Any] | None = None, restype: Any = ...) -> Any:
+        """A ctypes function for @name; types default to its LLVM signature.
+
+        The function keeps this module (and its machine code) alive.
+        """
+        default_res, default_args = self.signature(name)
+        argtypes = list(default_args if argtypes is None else argtypes)
+        if len(argtypes) != len(default_args):
+            raise TcError(f"@{name} takes {len(default_args)} arguments, not {len(argtypes)}")
+        restype = default_res if restype is ... else restype
+        address = self._engine.get_function_address(name)
+        fn = ctypes.CFUNCTYPE(restype, *argtypes)(address)
+        fn._tcir_module = self
+        return fn
+
+
+# Calling -------------------------------------------------------------------------------
+
+
+def array_pointer(array: np.ndarray) -> ctypes.c_void_p:
+    """The address of an array's first element (strides are the kernel's business)."""
+    if not isinstance(array, np.ndarray):
+        raise TcError(f"expected a NumPy array, got {type(array).__name__}")
+    if not array.dtype.isnative:
+        raise TcError(f"array of dtype {array.dtype} is not in native byte order")
+    if not array.flags.aligned:
+        raise TcError(f"array of dtype {array.dtype} is not aligned to its element size")
+    return ctypes.c_void_p(array.ctypes.data)
+
+
+def scalar_value(value: Any, ctype: Any) -> Any:
+    """`value` as the ctypes scalar `ctype`; integers must fit.
+
+    A float16/bfloat16 NumPy scalar widens exactly to a float/double parameter, and
+    goes as its bit pattern to an i16 one (how the *-to-llvm passes lower bf16).
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.generic) and value.dtype in _NARROW_FLOATS and ctype is ctypes.c_int16:
+        return ctype(np.asarray(value).view(np.int16).item())  # bf16 lowered to its i16 bits
+    if isinstance(value, np.generic):
+        value = value.item() if value.dtype not in _NARROW_FLOATS else float(value)
+    if ctype in (ctypes.c_float, ctypes.c_double):
+        return ctype(float(value))
+    converted = ctype(value)
+    if converted.value != value:
+        raise TcError(f"scalar {value!r} does not fit in {ctype.__name__}")
+    return converted
+
+
+def invoke(fn: Any, args: Sequence[Any]) -> Any:
+    """Call `fn` with arguments in parameter order: arrays for pointers, else scalars."""
+    argtypes = list(fn.argtypes or ())
+    if len(args) != len(argtypes):
+        raise TcError(f"the function takes {len(argtypes)} arguments, got {len(args)}")
+    return fn(*[array_pointer(a) if t is ctypes.c_void_p else scalar_value(a, t)
+                for a, t in zip(args, argtypes)])
+
+
+def call(fn: Any, arrays: Sequence[np.ndarray], scalars: Sequence[Any] = ()) -> Any:
+    """Call `fn(*arrays, *scalars)`: the arrays' parameters come first, then the scalars'."""
+    return invoke(fn, [*arrays, *scalars])
+
+
+class CpuKernel:
+    """The entry function of a compiled module: `kernel(*args)` in parameter order."""
+
+    def __init__(self, llvm_module: ModuleOp, entry: str, definition: Any = None, opt_level: int = 3):
+        self.module = CpuModule(llvm_module, opt_level)
+        self.entry = entry
+        self.definition = definition  # the checked TC def, for callers' messages
+        self.function = self.module.function(entry)
+
+    def __call__(self, *args: Any) -> Any:
+        return invoke(self.function, args)
