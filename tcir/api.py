@@ -28,6 +28,7 @@ from .arguments import BoundCall, bind, numpy_dtype
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
+from .frontend.lexer import Lexer
 
 TARGETS = ("cpu", "cuda")
 
@@ -37,10 +38,8 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _canonical(source: str) -> str:
-    """The source with comments and blank space normalized: edits that change nothing
-    but layout hit the same cache entries."""
-    lines = (line.split("#", 1)[0].strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line)
+    """The source's tokens: edits to comments and layout hit the same cache entries."""
+    return " ".join(token.text for token in Lexer(source).tokens())
 
 
 def _element_strides(arr: np.ndarray) -> tuple[int, ...] | None:

@@ -22,10 +22,12 @@ def shapes(d: CheckedDef, sizes: dict[str, int]) -> dict[str, tuple[int, ...]]:
 
 
 def concrete_ranges(stmt: CheckedStmt, sizes: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """The ranges for these sizes; an empty *inferred* range is an error (an explicit
+    `where` range may be empty: the statement then does nothing)."""
     ranges = {}
     for var, (lo, hi) in stmt.ranges.items():
         low, high = lo.evaluate(sizes), hi.evaluate(sizes)
-        if high <= low:
+        if high <= low and var not in stmt.explicit:
             given = ", ".join(f"{k}={v}" for k, v in sizes.items() if k in lo.symbols() | hi.symbols())
             raise TcError(f"the range of `{var}` is empty ([{low}, {high})) with {given or 'these sizes'}; "
                           "the inputs are too small for this statement", stmt.loc)
@@ -65,6 +67,8 @@ def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
     extents = shapes(d, sizes)
     for stmt in d.stmts:
         ranges = concrete_ranges(stmt, sizes)
+        if any(high <= low for low, high in ranges.values()):
+            continue  # no point of the domain runs
         accesses = [(r.tensor, [affine_form(i) for i in r.indices], "reads") for r in _unguarded_reads(stmt.rhs)]
         accesses.append((stmt.target, [affine_form(index_value(v)) for v in stmt.lhs], "writes"))
         for tensor, forms, verb in accesses:

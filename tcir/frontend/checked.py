@@ -137,7 +137,7 @@ class CheckedStmt:
     ranges: dict[str, tuple[SizeExpr, SizeExpr]]  # half-open [lo, hi)
     rhs: TExpr  # of the target's element type
     loc: Location
-    source_text: str = ""
+    explicit: frozenset[str] = frozenset()  # variables ranged by `where v in lo:hi`
 
     @property
     def reduction_vars(self) -> list[str]:

@@ -196,7 +196,7 @@ class DefChecker:
             warn(f"`{s.op}` reduces into `{s.target}`, which no earlier statement writes: its initial "
                  f"values are undefined; use `{s.op}!` to start from the identity", s.loc)
         self.written.add(s.target)
-        return CheckedStmt(s.target, lhs, kind, init, variables, ranges, rhs, s.loc)
+        return CheckedStmt(s.target, lhs, kind, init, variables, ranges, rhs, s.loc, frozenset(explicit))
 
     def _lhs_indices(self, s: ast.Stmt) -> list[str]:
         names: list[str] = []
