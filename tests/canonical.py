@@ -11,6 +11,13 @@ import numpy as np
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# The canonical examples of tc-language.md, by def name, in the order given there.
+SPEC_ORDER = ["matmul", "tmm", "batch_matmul", "group_convolution", "fcrelu", "softmax", "kronecker3_1",
+              "group_normalization", "2LUT", "C3", "maxpool2x2"]
+CANONICAL_SOURCES = {("_" + f if f[0].isdigit() or f == "C3" else f): (EXAMPLES / f"{f}.tc").read_text()
+                     for f in SPEC_ORDER}
+CANONICAL = "\n".join(CANONICAL_SOURCES.values())
+
 
 @dataclass(frozen=True)
 class Example:

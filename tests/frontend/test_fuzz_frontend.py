@@ -18,53 +18,12 @@ from tcir.frontend.checked import (
     COMPARISONS, TBinary, TCall, TCast, TConst, TRead, TSelect, TUnary, children,
 )
 from tcir.frontend.types import BOOL, TYPE_NAMES
+from canonical import CANONICAL, CANONICAL_SOURCES  # the examples of tc-language.md
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-CANONICAL = """
-def matmul(float(M, K) A, float(K, N) B) -> (C) {
-    C(m, n) +=! A(m, r_k) * B(r_k, n)
-}
-def tmm(float(M, K) A, float(N, K) B) -> (C) {
-    C(m, n) +=! A(m, r_k) * B(n, r_k)
-}
-def batch_matmul(float(B, N, M) X, float(B, M, K) Y) -> (Z) {
-    Z(b, n, k) +=! X(b, n, r_m) * Y(b, r_m, k)
-}
-def group_convolution(float(N, G, C, H, W) I, float(G, F, C, KH, KW) W1, float(G, F) B) -> (O) {
-    O(n, g, f, h, w) +=! I(n, g, r_c, h + r_kh, w + r_kw) * W1(g, f, r_c, r_kh, r_kw)
-    O(n, g, f, h, w)  = O(n, g, f, h, w) + B(g, f)
-}
-def fcrelu(float(B, M) I, float(N, M) W1, float(N) B1) -> (O1) {
-    O1(b, n) +=! I(b, r_m) * W1(n, r_m)
-    O1(b, n) = O1(b, n) + B1(n)
-    O1(b, n) = fmax(O1(b, n), 0)
-}
-def softmax(float(N, D) I) -> (O, expsum, maxVal) {
-    maxVal(n) max=! I(n, d)
-    expsum(n) +=! exp(I(n, d) - maxVal(n))
-    O(n, d) = exp(I(n, d) - maxVal(n)) / expsum(n)
-}
-def kronecker3_1(float(D2, N2) W2, float(M, N0, N1, N2) X) -> (XW2) {
-    XW2(m, n0, n1, d2) +=! X(m, n0, n1, r_n2) * W2(d2, r_n2)
-}
-def group_normalization(float(N, G, D, H, W) I, float(G, D) gamma, float(G, D) beta,
-                        float(N, G) mean, float(N, G) var) -> (O) {
-    O(n, g, d, h, w) = gamma(g, d) * (I(n, g, d, h, w) - mean(n, g))
-                     * rsqrt(var(n, g) + 1e-5) + beta(g, d)
-}
-def _2LUT(float(E1, D) LUT1, int32(B, L1) I1, float(E2, D) LUT2, int32(B, L2) I2) -> (O1, O2) {
-    O1(b, d) +=! LUT1(I1(b, r_l1), d)
-    O2(b, d) +=! LUT2(I2(b, r_l2), d)
-}
-def _C3(float(B, WX) I, float(WY, WX) W) -> (C3) {
-    C3(b, wy) +=! I(b, r_wx) * W(wy, r_wx)
-}
-def maxpool2x2(float(B, C, H, W) I) -> (O) {
-    O(b, c, h, w) max=! I(b, c, 2 * h + r_kh, 2 * w + r_kw) where r_kh in 0:2, r_kw in 0:2
-}
-"""
-EXAMPLES = ["def " + part for part in CANONICAL.split("\ndef ")[1:]]
+
+EXAMPLES = list(CANONICAL_SOURCES.values())
 
 
 def run(source):
