@@ -75,6 +75,7 @@ class Kernel:
         self.options = options
         self.definition: CheckedDef = program.defs[entry]
         self._source_key = _canonical(program.source)
+        self._shapes: dict[tuple, dict[str, tuple[int, ...]]] = {}  # checked sizes -> shapes
 
     def __repr__(self) -> str:
         return f"<tcir.Kernel {self.entry} target={self.target}>"
@@ -92,13 +93,14 @@ class Kernel:
         """Check the arguments, allocate the outputs, and find the layout to compile for."""
         d = self.definition
         call = bind(d, inputs)
-        bounds.check_call(d, call.sizes)
-        outs = self._outputs(call, bounds.shapes(d, call.sizes), outputs)
+        sizes = tuple(sorted(call.sizes.items()))
+        shapes = self._shapes.get(sizes)
+        if shapes is None:  # the checks depend on the sizes only: once per sizes
+            bounds.check_call(d, call.sizes)
+            shapes = self._shapes[sizes] = bounds.shapes(d, call.sizes)
+        outs = self._outputs(call, shapes, outputs)
         arrays = {name: self._addressable(arr) for name, arr in {**call.arrays, **outs}.items()}
-        layout = _Layout(
-            tuple(sorted(call.sizes.items())),
-            tuple((name, _element_strides(arr)) for name, arr in arrays.items()),
-        )
+        layout = _Layout(sizes, tuple((name, _element_strides(arr)) for name, arr in arrays.items()))
         return call, outs, arrays, layout
 
     # Arguments ------------------------------------------------------------------------
