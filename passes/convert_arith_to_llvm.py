@@ -81,6 +81,7 @@ from tcir.passes.llvm_common import (
     Handler,
     bf16_bits,
     check_lowered,
+    erase_dead_casts,
     int_width,
     llvm_type,
     lower_scalar_op,
@@ -131,11 +132,10 @@ def _int_binary(em: Emitter, op: Operation) -> SSAValue:
     a, b = em.arg(op.operands[0]), em.arg(op.operands[1])
     cls = _INT_BINARY[type(op)]
     flags = op.properties.get("overflowFlags")
-    if issubclass(cls, llvm.ArithmeticBinOpOverflow) and isinstance(flags, arith.IntegerOverflowAttr):
-        names = {f.value for f in flags.data}
-        overflow = llvm.OverflowAttr(tuple(llvm.OverflowFlag(n) for n in sorted(names)) or "none")
+    if issubclass(cls, llvm.ArithmeticBinOpOverflow) and isinstance(flags, arith.IntegerOverflowAttr) and flags.data:
+        overflow = llvm.OverflowAttr(tuple(llvm.OverflowFlag(f.value) for f in flags.data))
         return em.emit(cls(a, b, overflow=overflow))
-    return em.emit(cls(a, b))
+    return em.iop(cls, a, b)
 
 
 def _int_intrinsic(em: Emitter, op: Operation) -> SSAValue:
@@ -309,4 +309,5 @@ class ConvertArithToLlvmPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(LowerArithOp()).rewrite_module(op)
+        erase_dead_casts(op)
         check_lowered(op, ("arith",), PASS_NAME)

@@ -17,14 +17,16 @@ Options: none.
 
 Before:
   cf.cond_br %c, ^bb1(%i : index), ^bb2
-  ^bb1(%j : index):
-    ...
+^bb1(%j : index):
+  %k = arith.addi %j, %j : index
+  cf.br ^bb2
 After:
-  %i64 = builtin.unrealized_conversion_cast %i : index to i64
-  llvm.cond_br %c, ^bb1(%i64 : i64), ^bb2
-  ^bb1(%j64 : i64):
-    %j = builtin.unrealized_conversion_cast %j64 : i64 to index
-    ...
+  %i_1 = builtin.unrealized_conversion_cast %i : index to i64
+  llvm.cond_br %c, ^bb1(%i_1 : i64), ^bb2
+^bb1(%j : i64):
+  %j_1 = builtin.unrealized_conversion_cast %j : i64 to index
+  %k = arith.addi %j_1, %j_1 : index
+  llvm.br ^bb2
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from tcir.passes.llvm_common import (
     Emitter,
     check_lowered,
     declare_function,
+    erase_dead_casts,
     retype_block_arguments,
     to_llvm,
 )
@@ -121,8 +124,8 @@ class LowerAssert(RewritePattern):
     def match_and_rewrite(self, op: cf.AssertOp, rewriter: PatternRewriter) -> None:
         block = op.parent_block()
         assert block is not None and block.parent is not None
-        continuation = block.split_before(op.next_op) if op.next_op else None
-        assert continuation is not None, "cf.assert cannot end a block"
+        assert op.next_op is not None  # a terminator follows
+        continuation = block.split_before(op.next_op)
         failure = Block()
         block.parent.insert_block_after(failure, block)
         declare_function(op, "abort", [], llvm.LLVMVoidType())
@@ -137,4 +140,5 @@ class ConvertCfToLlvmPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         patterns: list[RewritePattern] = [LowerBranch(), LowerCondBranch(), LowerSwitch(), LowerAssert()]
         PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False)).rewrite_module(op)
+        erase_dead_casts(op)
         check_lowered(op, ("cf",), PASS_NAME)

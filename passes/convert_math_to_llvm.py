@@ -36,18 +36,24 @@ Summary:
 Options: none.
 
 Before:
-  %y = math.exp %x : f32
-  %z = tc.builtin "erfc"(%y) : (f32) -> f32
-  %w = math.rsqrt %z : f32
+  func.func @f(%x: f32) -> f32 {
+    %y = math.exp %x : f32
+    %z = tc.builtin "erfc"(%y) : (f32) -> f32
+    %w = math.rsqrt %z : f32
+    func.return %w : f32
+  }
 After:
-  llvm.func @erfcf(f32) -> f32                      // at module level
-  %y = llvm.intr.exp(%x) : (f32) -> f32
-  %z = llvm.call @erfcf(%y) : (f32) -> f32
-  %0 = llvm.fpext %z : f32 to f64
-  %1 = llvm.mlir.constant(1.000000e+00 : f64) : f64
-  %2 = llvm.intr.sqrt(%0) : (f64) -> f64
-  %3 = llvm.fdiv %1, %2 : f64
-  %w = llvm.fptrunc %3 : f64 to f32
+  llvm.func @erfcf(f32) -> f32
+  func.func @f(%x: f32) -> f32 {
+    %y = llvm.call_intrinsic "llvm.exp.f32"(%x) : (f32) -> f32
+    %z = llvm.call @erfcf(%y) : (f32) -> f32
+    %0 = llvm.fpext %z : f32 to f64
+    %1 = llvm.call_intrinsic "llvm.sqrt.f64"(%0) : (f64) -> f64
+    %2 = llvm.mlir.constant(1.000000e+00 : f64) : f64
+    %3 = llvm.fdiv %2, %1 : f64
+    %w = llvm.fptrunc %3 : f64 to f32
+    func.return %w : f32
+  }
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ from tcir.dialects.tc import BuiltinOp
 from tcir.passes.llvm_common import (
     Emitter,
     check_lowered,
+    erase_dead_casts,
     lower_scalar_op,
     lowering_error,
 )
@@ -140,7 +147,9 @@ def _norm(em: Emitter, xs: Sequence[SSAValue]) -> SSAValue:
 def _times_hi_lo(em: Emitter, constant: tuple[float, float], x: SSAValue) -> SSAValue:
     """constant * x with the constant in double-double (one rounding at the end)."""
     hi, lo = constant
-    return em.fma(em.like(hi, x), x, em.mul(em.like(lo, x), x))
+    product = em.fma(em.like(hi, x), x, em.mul(em.like(lo, x), x))
+    infinite = em.fcmp("oeq", em.intrinsic("llvm.fabs", [x]), em.like(pymath.inf, x))
+    return em.select(infinite, em.mul(em.like(hi, x), x), product)  # not inf - inf
 
 
 def _sinpi_cospi(em: Emitter, x: SSAValue) -> tuple[SSAValue, SSAValue]:
@@ -255,7 +264,7 @@ def _erfcinv(em: Emitter, xs: Sequence[SSAValue], precise: bool) -> SSAValue:
 
 def _normcdfinv(em: Emitter, xs: Sequence[SSAValue], precise: bool) -> SSAValue:
     v = _erfcinv_of(em, em.add(xs[0], xs[0]), precise)
-    return em.neg(_times_hi_lo(em, SQRT2, v))
+    return em.add(em.neg(_times_hi_lo(em, SQRT2, v)), em.like(0.0, v))  # normcdfinv(1/2) = +0
 
 
 _ERFCX_ASYMPTOTIC = [1.0, -1.0, 3.0, -15.0, 105.0, -945.0, 10395.0, -135135.0][::-1]
@@ -302,6 +311,8 @@ def _bessel_i(nu: int) -> Callable[[Emitter, Sequence[SSAValue], bool], SSAValue
         e = em.intrinsic("llvm.exp", [half])  # e^a = e * e, without overflowing early
         scale = em.div(em.mul(e, em.like(INV_SQRT_2PI, a)), em.intrinsic("llvm.sqrt", [a]))
         asymptotic = em.mul(e, em.mul(scale, em.horner(_recip(em, a), asymptotic_c)))
+        inf = em.like(pymath.inf, a)
+        asymptotic = em.select(em.fcmp("oeq", a, inf), inf, asymptotic)  # not inf / inf
         value = em.select(em.fcmp("olt", a, em.like(20.0, a)), series, asymptotic)
         return em.intrinsic("llvm.copysign", [value, x]) if nu == 1 else value
 
@@ -415,4 +426,5 @@ class ConvertMathToLlvmPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         PatternRewriteWalker(LowerMathOp()).rewrite_module(op)
+        erase_dead_casts(op)
         check_lowered(op, ("math", "tc.builtin"), PASS_NAME)

@@ -203,9 +203,9 @@ class DefLowering:
         elt = element_type(t)
         if self.sizes is None:
             return MemRefType(elt, [DYNAMIC_INDEX] * t.rank)
-        shape = self.shape_of(t)
-        if any(n < 0 for n in shape):
-            raise TcError(f"`{name}` would have a negative extent {shape} with these sizes")
+        # An extent below 0 is 0 (an explicit `where` range may be empty for some sizes:
+        # `O(i) = ... where i in 0:N - 2` with N = 1), as in the reference and the API.
+        shape = [max(0, n) for n in self.shape_of(t)]
         layout: Attribute = NoneAttr()
         strides = self.strides.get(f"{self.def_op.sym_name.data}.{name}", self.strides.get(name))
         if strides is not None:
@@ -247,7 +247,26 @@ class DefLowering:
         value = self.builder.insert(memref.AllocOp(dynamic, [], t)).memref
         value.name_hint = self.names[arg.index]
         self.values[arg] = value
+        self.zero_fill(value, arg.type)
         return value
+
+    def zero_fill(self, value: SSAValue, t: tc.TensorType) -> None:
+        """Temporaries start at zero, as outputs do (the API allocates them zero-filled)
+        and as the reference defines: a `+=` without `!` into a fresh temporary, or an
+        element that no statement writes, reads 0 (memref.alloc leaves garbage).
+        Found by tests/test_fuzz_pipeline.py."""
+        outer = self.builder
+        ivs = []
+        for dim in t.dims:
+            lo_map, lo_ops = self.bound(Const(0), "max")
+            hi_map, hi_ops = self.bound(dim, "min")
+            block = Block([affine.YieldOp.get()], arg_types=[IndexType()])
+            self.builder.insert(affine.ForOp.from_region(lo_ops, hi_ops, [], [], lo_map, hi_map, Region(block)))
+            self.builder = Builder(InsertPoint.before(block.last_op))
+            ivs.append(block.args[0])
+        zero = constant(self.builder, 0, element_type(t))
+        self.builder.insert(affine.StoreOp(zero, value, ivs, AffineMapAttr(AffineMap.identity(len(ivs)))))
+        self.builder = outer
 
     # Sizes --------------------------------------------------------------------------
 

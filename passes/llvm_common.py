@@ -14,6 +14,14 @@ Emitter
   rounded conversions between i1..i64, f16, bf16, f32 and f64 using only the ops that
   `xdsl.backend.llvm.convert` translates (no `uitofp`/`fptosi`/`fptoui`, no
   `fptrunc double to half`, which needs a libgcc helper that MCJIT cannot resolve).
+  Intrinsics are always `llvm.call_intrinsic` with the type-mangled name: the
+  converter declares its dedicated ops (`llvm.intr.fabs`, ...) without the type
+  suffix, so one module could not use such an op at two types.
+
+Op replacement
+  `lower_scalar_op` replaces a one-result op by what a handler emits (cast back to
+  the original type where still used); `declare_function` declares a C function once
+  per symbol table; `erase_dead_casts` and `check_lowered` end each pass.
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Sequence
+from io import StringIO
 
-from xdsl.dialects import llvm
+from xdsl.dialects import func, llvm
 from xdsl.dialects.builtin import (
     BFloat16Type,
     FloatAttr,
@@ -34,16 +43,17 @@ from xdsl.dialects.builtin import (
     IntegerType,
     ModuleOp,
     ShapedType,
+    StringAttr,
     UnrealizedConversionCastOp,
     f32,
     f64,
-    i1,
     i16,
     i32,
     i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter
+from xdsl.printer import Printer
 from xdsl.rewriter import InsertPoint
 from xdsl.traits import SymbolTable
 
@@ -51,31 +61,15 @@ from tcir.errors import TcError
 
 FLOAT_TYPES = (Float16Type, BFloat16Type, Float32Type, Float64Type)
 
-# Dedicated llvm ops that the llvmlite converter translates, by intrinsic base name.
-_UNARY_INTRINSIC_OPS: dict[str, type[Operation]] = {
-    "llvm.fabs": llvm.FAbsOp,
-    "llvm.sqrt": llvm.FSqrtOp,
-    "llvm.exp": llvm.FExpOp,
-    "llvm.exp2": llvm.FExp2Op,
-    "llvm.log": llvm.FLogOp,
-    "llvm.log2": llvm.FLog2Op,
-    "llvm.sin": llvm.FSinOp,
-    "llvm.cos": llvm.FCosOp,
-    "llvm.floor": llvm.FFloorOp,
-    "llvm.ceil": llvm.FCeilOp,
-}
-_BINARY_INTRINSIC_OPS: dict[str, type[Operation]] = {
-    "llvm.pow": llvm.FPowOp,
-    "llvm.copysign": llvm.FCopySignOp,
-    "llvm.maxnum": llvm.VectorFMaxOp,
-    "llvm.minnum": llvm.VectorFMinOp,
-}
-
 
 def lowering_error(pass_name: str, message: str, op: Operation | None = None) -> TcError:
-    """A `TcError` naming the pass (and the op, printed, when given)."""
-    where = f": {op}" if op is not None else ""
-    return TcError(f"{pass_name}: {message}{where}")
+    """A `TcError` naming the pass and, when given, the op (its first printed line)."""
+    if op is None:
+        return TcError(f"{pass_name}: {message}")
+    text = StringIO()
+    Printer(stream=text).print_op(op)
+    first = text.getvalue().strip().splitlines()[0]
+    return TcError(f"{pass_name}: {message}: {first[:200]}")
 
 
 # Types ---------------------------------------------------------------------------------
@@ -193,11 +187,25 @@ def retype_block_arguments(rewriter: PatternRewriter, block: Block) -> None:
         rewriter.erase_block_argument(arg)
 
 
+def _declares(op: Operation, inputs: Sequence[Attribute], output: Attribute) -> bool:
+    """Whether `op` is a bodiless func.func/llvm.func of the given llvm signature."""
+    if isinstance(op, llvm.FuncOp):
+        ft = op.function_type
+        return not op.body.blocks and list(ft.inputs) == list(inputs) and ft.output == output
+    if isinstance(op, func.FuncOp):
+        ft = op.function_type
+        ins = [llvm_type(t) for t in ft.inputs]
+        outs = [llvm_type(t) for t in ft.outputs] or [llvm.LLVMVoidType()]
+        return not op.body.blocks and ins == list(inputs) and outs == [output]
+    return False
+
+
 def declare_function(
     anchor: Operation, name: str, inputs: Sequence[Attribute], output: Attribute
 ) -> None:
-    """Declare the external `llvm.func @name` in the symbol table around `anchor`,
-    unless a symbol of that name exists there."""
+    """Declare the external `llvm.func @name` in the symbol table around `anchor`
+    (once). A different symbol of that name there is a `TcError`: a call would reach
+    it instead of the C function."""
     table = anchor.parent_op()
     while table is not None and not table.has_trait(SymbolTable):
         table = table.parent_op()
@@ -206,8 +214,10 @@ def declare_function(
     body = table.regions[0].block
     for op in body.ops:
         sym = op.properties.get("sym_name")
-        if sym is not None and getattr(sym, "data", None) == name:
-            return
+        if isinstance(sym, StringAttr) and sym.data == name:
+            if _declares(op, inputs, output):
+                return
+            raise TcError(f"the symbol @{name} is taken; it is needed for the C library function {name}")
     decl = llvm.FuncOp(
         name, llvm.LLVMFunctionType(inputs, output), linkage=llvm.LinkageAttr("external")
     )
@@ -265,6 +275,10 @@ class Emitter:
 
     # Integer ops.
     def iop(self, cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
+        """A binary integer op. No `overflowFlags` property at all rather than a zero
+        one, which xDSL prints generically in a form upstream MLIR rejects."""
+        if issubclass(cls, llvm.ArithmeticBinOpOverflow):
+            return self.emit(cls.create(operands=[a, b], result_types=[a.type]))
         return self.emit(cls(a, b))
 
     def icmp(self, predicate: str, a: SSAValue, b: SSAValue) -> SSAValue:
@@ -272,8 +286,10 @@ class Emitter:
         return self.emit(llvm.ICmpOp(a, b, IntegerAttr(code, i64)))
 
     def cast(self, cls: type[Operation], value: SSAValue, t: Attribute) -> SSAValue:
-        """trunc/zext/sext/bitcast/fpext/fptrunc/sitofp of `value` to `t`."""
-        return self.emit(cls(value, t))
+        """trunc/zext/sext/bitcast/fpext/fptrunc/sitofp of `value` to `t`, without
+        optional flags (xDSL's `trunc` would carry `overflowFlags`, which MLIR 19's
+        generic syntax rejects)."""
+        return self.emit(cls.create(operands=[value], result_types=[t]))
 
     def select(self, cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
         return self.emit(llvm.SelectOp(cond, a, b))
@@ -295,23 +311,18 @@ class Emitter:
         return self.emit(llvm.FNegOp(a))
 
     def fma(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
-        return self.emit(llvm.FMAOp(a, b, c))
+        return self.intrinsic("llvm.fma", [a, b, c])
 
     def fcmp(self, predicate: str, a: SSAValue, b: SSAValue) -> SSAValue:
         return self.emit(llvm.FCmpOp(a, b, predicate))
 
     def intrinsic(self, base: str, args: Sequence[SSAValue], t: Attribute | None = None) -> SSAValue:
         """`llvm.<base>` overloaded on the type of the first argument (result type `t`,
-        by default that type): a dedicated op where the converter has one, else
-        `llvm.call_intrinsic`."""
+        by default that type), always as `llvm.call_intrinsic` with the mangled name:
+        the converter declares its dedicated ops (`llvm.intr.fabs`...) unmangled, so
+        one module could not use them at two types."""
         arg_type = args[0].type
         t = arg_type if t is None else t
-        if len(args) == 1 and base in _UNARY_INTRINSIC_OPS:
-            return self.emit(_UNARY_INTRINSIC_OPS[base].build(operands=[args[0]], result_types=[t]))
-        if len(args) == 2 and base in _BINARY_INTRINSIC_OPS:
-            return self.emit(_BINARY_INTRINSIC_OPS[base](args[0], args[1]))
-        if base == "llvm.fma":
-            return self.fma(*args)
         return self.call_intrinsic(f"{base}.{intrinsic_suffix(arg_type)}", args, t)
 
     def call_intrinsic(self, name: str, args: Sequence[SSAValue], t: Attribute) -> SSAValue:
@@ -391,12 +402,11 @@ class Emitter:
         if w <= 53:
             exact = self._int_to_wide_float(x, signed, w, f64)
             return self.convert_float(exact, f64, dst)
-        negative = self.icmp("slt", x, self.like(0, x)) if signed else None
-        magnitude = self.select(negative, self.iop(llvm.SubOp, self.like(0, x), x), x) if signed else x
-        sticky_f = self._sticky_to_f64(magnitude)
-        if negative is not None:
-            sticky_f = self.select(negative, self.neg(sticky_f), sticky_f)
-        return self.convert_float(sticky_f, f64, dst)
+        if not signed:
+            return self.convert_float(self._sticky_to_f64(x), f64, dst)
+        negative = self.icmp("slt", x, self.like(0, x))
+        magnitude = self._sticky_to_f64(self.select(negative, self.iop(llvm.SubOp, self.like(0, x), x), x))
+        return self.convert_float(self.select(negative, self.neg(magnitude), magnitude), f64, dst)
 
     def _int_to_wide_float(self, x: SSAValue, signed: bool, w: int, dst: Attribute) -> SSAValue:
         if signed:
@@ -444,6 +454,14 @@ def lower_scalar_op(rewriter: PatternRewriter, op: Operation, pass_name: str, ha
     used = bool(op.results[0].uses)
     rewriter.replace(op, [], [em.result(value, op.results[0].type) if used else None])
 
+
+def erase_dead_casts(module: ModuleOp) -> None:
+    """Erase the unrealized casts whose results are unused (casts back to an original
+    type whose users were lowered later)."""
+    for op in reversed(list(module.walk())):
+        if isinstance(op, UnrealizedConversionCastOp) and not any(r.uses for r in op.results):
+            op.detach()
+            op.erase()
 
 
 def check_lowered(module: ModuleOp, names: Sequence[str], pass_name: str) -> None:

@@ -17,8 +17,9 @@ from .frontend.ranges import AffineForm, affine_form
 
 
 def shapes(d: CheckedDef, sizes: dict[str, int]) -> dict[str, tuple[int, ...]]:
-    """The concrete shape of every tensor of `d`."""
-    return {name: tuple(e.evaluate(sizes) for e in t.shape) for name, t in d.tensors.items()}
+    """The concrete shape of every tensor of `d`. An extent below 0 is 0, as in the
+    reference (`where i in 0:N - 2` with N = 1 writes nothing into an empty output)."""
+    return {name: tuple(max(0, e.evaluate(sizes)) for e in t.shape) for name, t in d.tensors.items()}
 
 
 def concrete_ranges(stmt: CheckedStmt, sizes: dict[str, int]) -> dict[str, tuple[int, int]]:
