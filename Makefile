@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean fuzz
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,3 +22,10 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .hypothesis
+
+# The property tests with the long hypothesis profile (docs/testing.md): FUZZ_SCALE
+# times the CI example counts, random, failures kept in .hypothesis/ and replayed.
+FUZZ_SCALE ?= 50
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q -n 2 -p no:cacheprovider \
+		tests/test_fuzz_pipeline.py tests/frontend/test_fuzz_frontend.py tests/dialects/test_tc_dialect.py

@@ -5,7 +5,7 @@ Summary:
   stores (or reduces into) its target. A statement with `!` is preceded by a nest that
   sets the target to the reduction's identity. Reads become `affine.load`, or
   `memref.load` with computed indices when a subscript is indirect; temporaries are
-  `memref.alloc`ed at entry and freed at exit. `?:` stays an `scf.if`, so guarded reads
+  `memref.alloc`ed (and zero-filled, as outputs are) at entry and freed at exit. `?:` stays an `scf.if`, so guarded reads
   stay guarded. Loop order: the target's last index innermost, reductions just outside
   it, so that the innermost loop walks contiguous memory (statements that read their
   own target elsewhere than where they write keep TC's order: outputs, then reductions).

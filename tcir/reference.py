@@ -833,6 +833,8 @@ def _bessel_i(n: int, x: float) -> float:
         return sign * math.inf
     if x == 0.0:
         return 1.0 if n == 0 else sign * 0.0
+    if x > 800.0:  # e^x / sqrt(2 pi x) overflows a double (and dx.exp() decimal's exponents)
+        return sign * math.inf
     dx = Decimal(x)
     with localcontext() as ctx:
         ctx.prec = _PREC
@@ -916,8 +918,8 @@ def _fma_f64(a: float, b: float, c: float) -> float:
     exact = Fraction(a) * Fraction(b) + Fraction(c)
     try:
         return float(exact)
-    except OverflowError:
-        return math.copysign(math.inf, exact)
+    except OverflowError:  # (math.copysign(inf, exact) would convert `exact` again and raise)
+        return math.inf if exact > 0 else -math.inf
 
 
 def _fma(args, dt: np.dtype) -> np.ndarray:

@@ -8,10 +8,13 @@ API (import it from any test under tests/: `from strategies import tc_programs, 
         `where` ranges, bindings and `exists`, guarded `?:` reads, builtins, casts,
         integer / float / bool types, statements reading earlier results, temporaries,
         rank-0 tensors, scalar parameters, typed outputs, indirect reads and clamped
-        computed subscripts, strided input views. Each program type-checks, passes range
-        inference and the call-time bounds checks for its sizes, never divides an
-        integer by zero, never casts an out-of-range or inexact float to an integer and
-        stays in the domains of its builtins, so the NumPy reference defines its result.
+        computed subscripts, strided input views, sizes from 1 to 40 (odd ones, and one
+        large enough for vector loops now and then), special inputs (integer extremes;
+        NaN, infinities, signed zeros, subnormals, huge values, out-of-range literals).
+        Each program type-checks, passes range inference and the call-time bounds
+        checks for its sizes, never divides an integer by zero, never casts an
+        out-of-range, non-finite or inexact float to an integer and stays in the domains
+        of its builtins, so the NumPy reference defines its result.
 
     GeneratedProgram (frozen dataclass)
         .source   the TC text (sometimes with a second, unrelated def)
@@ -40,6 +43,16 @@ API (import it from any test under tests/: `from strategies import tc_programs, 
                                           examples under the `ci` hypothesis profile
                                           (tests/conftest.py; `fuzz`: FUZZ_SCALE * n)
 
+Example:
+
+    from hypothesis import given
+    from strategies import tc_programs
+
+    @given(tc_programs())
+    def test_something(program):
+        module = tcir.driver.tc_to_module(program.source, entry=program.entry)
+        result = getattr(tcir.define(program.source), program.entry)(*program.inputs())
+
 The generator keeps a concrete model of every statement: it knows the sizes, mirrors
 range inference on concrete values (docs/language.md, "Range inference"), tracks an
 interval and an exactness flag for every expression, and retries a statement whose
@@ -67,6 +80,7 @@ __all__ = [
     "GeneratedProgram", "InputSpec", "tc_programs", "malformed_programs", "compare_outputs",
     "reference_outputs", "TOLERANCE", "np_dtype_of", "examples",
 ]
+
 
 def examples(n: int) -> int:
     """How many examples a property that runs `n` under the ci profile runs now."""
@@ -268,7 +282,7 @@ def _limit(t: ScalarType) -> float:
 
 def _magnitude_ok(t: ScalarType, lo, hi, exact: bool) -> bool:
     """Inexact values stay below `_limit` (their errors are compared with a tolerance
-    relative to it); exact ones may be large (and overflow narrow types to inf)."""
+    relative to it); exact ones may be large, but never overflow to infinity."""
     m = max(abs(lo), abs(hi))
     # exact values never overflow (an inf would turn into NaN, which no cast survives)
     return m <= ((3e4 if t == HALF else 1e30) if exact else _limit(t))
@@ -424,7 +438,6 @@ def _erfcx_image(args):
     return f(hi), f(lo)
 
 
-_ANY = (-LIMIT, LIMIT)
 BUILTINS = {
     # name: (arity, domain ok(args), image(args), exact, needs exact args)
     "acos": (1, _within(-0.9, 0.9), _mono(math.acos, False), False, False),
@@ -796,7 +809,10 @@ class _StmtBuilder:
         if p.special and t.is_float and self.kind in "+*":
             self.red = []
         self.vars = self.lhs + self.red
-        self.self_read = not self.new_target and not self.red
+        # Reading the element being written: in a reduction, it sees the partial result
+        # (integers only: they wrap, so the growth over the reduction does not matter).
+        self.self_read = not self.new_target and (not self.red or t.is_integer)
+        self.read_target = False
         # explicit ranges
         for v in self.vars:
             if self.chance(0.12):
@@ -1011,6 +1027,8 @@ class _StmtBuilder:
             exact = exact and (t.is_integer or reductions <= 1 and t.bits >= 32)
         if self.kind != "=" and not self.init:
             exact = exact and target.exact
+        if t.is_integer and self.red and getattr(self, "read_target", False):
+            lo, hi = _type_range(t)  # compounds over the reduction points
         if t.is_integer:
             lo, hi = _clip_int(t, lo, hi)
         elif not t.is_bool and not _magnitude_ok(t, lo, hi, exact):
@@ -1306,6 +1324,9 @@ class _StmtBuilder:
                 leaf = self.leaf_read("bool")
                 if leaf is not None:
                     return leaf
+                flags = [t for t in self.p.params if t.role == "scalar" and t.type.is_bool]
+                if flags:
+                    return _Val(self.pick(flags).name, BOOL)
             return self.compare(max(depth, 1))
         form = self.p.weighted({"compare": 5, "logic": 3, "not": 1, "cast": 1, "select": 1})
         if form == "compare":
@@ -1363,8 +1384,14 @@ class _StmtBuilder:
             if v is not None:
                 self.used.append(v)
                 return _Val(f"float({v})", FLOAT, -10, 30)
+        if self.p.special and self.chance(0.3):  # literals that overflow (or underflow) their type
+            text, t = self.pick([("1e39", FLOAT), ("half(1e10)", HALF), ("half(65520.0)", HALF),
+                                 ("bfloat16(1e39)", BFLOAT16), ("3.4028236e38", FLOAT), ("1e-46", FLOAT),
+                                 ("half(1e-8)", HALF), ("double(1e39)", DOUBLE), ("(-1e39)", FLOAT)])
+            return _Val(text, t, 1, 1)  # the interval is not used for special programs
         text, value = self.pick([("0.5", 0.5), ("1.5", 1.5), ("2.0", 2.0), ("1e-3", 1e-3), ("3.", 3.0),
-                                 (".25", 0.25), ("2.5e-1", 0.25)])
+                                 (".25", 0.25), ("2.5e-1", 0.25), ("0.1", 0.1), ("3.14159", 3.14159),
+                                 ("1e-5", 1e-5)])
         if self.chance(0.3):
             t = self.pick([HALF, DOUBLE, BFLOAT16])
             return _Val(f"{t.name}({text})", t, value, value)
@@ -1388,7 +1415,7 @@ class _StmtBuilder:
         if kind == "size":
             s = self.pick(self.p.sizes)
             return _Val(s, INT32, self.p.sizes[s], self.p.sizes[s])
-        n = self.pick([0, 1, 2, 3, 7, 100, 255, 1000])
+        n = self.pick([0, 1, 2, 3, 7, 100, 255, 1000, 32768, 65535, 2147483647])
         if self.chance(0.25):
             t = self.pick(INT_TYPES)
             lo, hi = _type_range(t)
@@ -1419,6 +1446,7 @@ class _StmtBuilder:
             return None
         t = self.pick(tensors)
         if t is self.target:  # only at the element being written
+            self.read_target = True
             self.reads.append(_Read(t.name, t.shape, [_Form({v: 1}, 0, v) for v in self.lhs],
                                     self.branch_depth > 0, False))
             self.used += self.lhs
@@ -1488,12 +1516,15 @@ class _StmtBuilder:
         return self.indirect(t, k)
 
     def indirect(self, t: _Tensor, k: int):
-        """`I(...)` with an index tensor whose values are in [0, extent)."""
-        extent = self.target_extent = t.shape[k]
+        """`I(...)` with an index tensor whose values are in [0, extent): an index input,
+        or any integer tensor (an input, or an earlier result) whose interval fits."""
+        extent = t.shape[k]
         p = self.p
         pool = [x for x in list(p.tensors.values()) + self.new_inputs
                 if x.index_max is not None and x.index_max <= extent]
-        if pool and self.chance(0.5):
+        pool += [x for x in self.readable("int") if x is not self.target and x.index_max is None
+                 and 0 <= x.lo and x.hi <= extent - 1]
+        if pool and self.chance(0.6):
             idx = self.pick(pool)
         else:
             if len([x for x in p.params if x.index_max is not None]) + len(self.new_inputs) >= 3:
@@ -1505,7 +1536,7 @@ class _StmtBuilder:
             subs.append(text)
             forms.append(form)
         self.reads.append(_Read(idx.name, idx.shape, forms, self.branch_depth > 0, False))
-        text = f"{idx.name}({', '.join(subs)})"
+        text = f"{idx.name}({', '.join(subs)})" if idx.shape else idx.name
         if self.chance(0.2):
             text = f"int64({text})"
         return text, None
@@ -1613,18 +1644,28 @@ _VOCABULARY = (
 )
 
 
+_ASSIGN = ["=", "+=", "*=", "min=", "max=", "+=!", "*=!", "min=!", "max=!"]
+_BINARY = ["+", "-", "*", "/", "%", "<", ">", "<=", ">=", "==", "!=", "&&", "||"]
+_TYPES = sorted(TYPE_NAMES)
+
+
 @st.composite
 def malformed_programs(draw) -> str:
-    """A valid generated program with 1 to 4 token-level mutations."""
+    """A valid generated program with 1 to 4 mutations: token edits (delete, insert,
+    swap, duplicate, replace) that mostly break the syntax, and edits that keep it but
+    break the meaning (another name of the program, another type, assignment or
+    operator, another number, a dropped `where` clause)."""
     program = draw(tc_programs(max_stmts=3, max_depth=2))
     pieces = _TOKEN.findall(program.source)
-    names = sorted({p for p in pieces if re.fullmatch(r"[A-Za-z_]\w*", p)})
+    names = sorted({p for p in pieces if re.fullmatch(r"[A-Za-z_]\w*", p) and p not in TYPE_NAMES})
     vocabulary = _VOCABULARY + names
     for _ in range(draw(st.integers(1, 4))):
         if not pieces:
             break
         at = draw(st.integers(0, len(pieces) - 1))
-        op = draw(st.sampled_from(["delete", "insert", "swap", "duplicate", "replace", "replace"]))
+        op = draw(st.sampled_from(["delete", "insert", "swap", "duplicate", "replace", "name", "name", "type",
+                                   "operator", "number", "clause"]))
+        piece = pieces[at]
         if op == "delete":
             del pieces[at]
         elif op == "insert":
@@ -1633,7 +1674,25 @@ def malformed_programs(draw) -> str:
             other = draw(st.integers(0, len(pieces) - 1))
             pieces[at], pieces[other] = pieces[other], pieces[at]
         elif op == "duplicate":
-            pieces.insert(at, pieces[at])
-        else:
+            pieces.insert(at, piece)
+        elif op == "replace":
             pieces[at] = draw(st.sampled_from(vocabulary))
+        else:  # edits that keep the syntax: find a token of the right kind from `at` on
+            kinds = {"name": names, "type": _TYPES, "operator": _ASSIGN + _BINARY}
+            for k in range(len(pieces)):
+                j = (at + k) % len(pieces)
+                token = pieces[j]
+                if op == "number" and re.fullmatch(r"\d[\d.eE+-]*", token):
+                    pieces[j] = draw(st.sampled_from(["0", "1", "3", "2147483647", "2147483648", "1e39", "0.5"]))
+                    break
+                if op == "clause" and token == "where":
+                    end = next((n for n in range(j, len(pieces)) if "\n" in pieces[n]), len(pieces))
+                    del pieces[j:end]
+                    break
+                pool = kinds.get(op)
+                if pool and token in pool:
+                    if op != "operator" or (token in _ASSIGN) == (pieces[j] in _ASSIGN):
+                        same = _ASSIGN if token in _ASSIGN else _BINARY if op == "operator" else pool
+                        pieces[j] = draw(st.sampled_from(same))
+                        break
     return "".join(pieces)
