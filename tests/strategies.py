@@ -998,10 +998,11 @@ class _StmtBuilder:
                         hi += c * (last if c > 0 else first)
                     if lo < 0 or hi >= extent:
                         raise _Invalid
-            if target.shape is not None:
-                for v, extent in zip(self.lhs, target.shape):
-                    if ranges[v][0] < 0 or ranges[v][1] > extent:
-                        raise _Invalid
+        lhs_box = all(ranges[v][1] > ranges[v][0] for v in self.lhs)
+        if target.shape is not None and (not empty or self.init and lhs_box):  # `!` sets the lhs box
+            for v, extent in zip(self.lhs, target.shape):
+                if ranges[v][0] < 0 or ranges[v][1] > extent:
+                    raise _Invalid
         if self.new_target:
             shape = tuple(max(0, ranges[v][1]) for v in self.lhs)
             if math.prod(shape) > 600 or any(n == 0 for n in shape) and not self.chance(0.3):

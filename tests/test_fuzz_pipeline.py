@@ -18,7 +18,6 @@ A failure prints the program and `@reproduce_failure`; keep it as a regression e
 it is compiled, so even a crash of the process leaves its culprit behind.
 """
 
-import io
 import os
 import warnings
 
@@ -27,8 +26,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import compare_outputs, examples, malformed_programs, reference_outputs, tc_programs
-from xdsl.parser import Parser
-from xdsl.printer import Printer
 
 import tcir
 from tcir import bounds
@@ -36,6 +33,7 @@ from tcir.driver import STAGES, default_context, get_pass, tc_to_module
 from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
 from tcir.reference import bind_sizes
+from ir_text import assert_round_trips, parse, show
 
 pytestmark = pytest.mark.filterwarnings("ignore::tcir.errors.TcWarning")
 
@@ -46,16 +44,6 @@ def _log(program) -> None:
         with open(path, "a") as f:
             f.write(program.regression_text("TCIR_FUZZ_LOG") + "\n")
             f.flush()
-
-
-def _text(op, generic: bool = False) -> str:
-    out = io.StringIO()
-    Printer(stream=out, print_generic_format=generic).print_op(op)
-    return out.getvalue()
-
-
-def _parse(text: str):
-    return Parser(default_context(), text).parse_module()
 
 
 def _layout_options(program, inputs) -> dict:
@@ -111,14 +99,7 @@ def test_front_end_only_raises_tc_error(source):
 @settings(max_examples=examples(40))
 @given(tc_programs())
 def test_tc_round_trip_is_a_fixed_point(program):
-    module = tc_to_module(program.source)
-    for generic in (False, True):
-        text = _text(module, generic)
-        reparsed = _parse(text)
-        reparsed.verify()
-        assert _text(reparsed, generic) == text
-        assert reparsed.is_structurally_equivalent(module), text
-    assert _text(_parse(_text(module, generic=True))) == _text(module)
+    assert_round_trips(tc_to_module(program.source))
 
 
 # 4. Every pass of every pipeline verifies -------------------------------------------------
@@ -130,8 +111,8 @@ def _run_verifying(module, stages, options) -> None:
         for name in STAGES[stage]:
             get_pass(name)(**options.get(name, {})).apply(ctx, module)
             module.verify()  # after every pass
-        text = _text(module)
-        reparsed = _parse(text)  # each stage's printed IR (what tc-opt --emit prints) parses back
+        text = show(module)
+        reparsed = parse(text)  # each stage's printed IR (what tc-opt --emit prints) parses back
         reparsed.verify()
 
 

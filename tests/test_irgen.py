@@ -1,33 +1,16 @@
 """IR generation: every canonical example and construct becomes verified tc IR whose
 printed form is a fixed point of print → parse → print (custom and generic)."""
 
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from xdsl.context import Context
-from xdsl.dialects import arith, builtin, math, scf
-from xdsl.parser import Parser
-from xdsl.printer import Printer
+from ir_text import parse, show
+from xdsl.dialects import arith, scf
 
-from tcir.dialects.tc import TC
 from tcir.driver import tc_to_module
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.tc"))
-
-
-def _context() -> Context:
-    ctx = Context()
-    for dialect in (builtin.Builtin, arith.Arith, math.Math, scf.Scf, TC):
-        ctx.load_dialect(dialect)
-    return ctx
-
-
-def _print(module, generic: bool) -> str:
-    out = StringIO()
-    Printer(stream=out, print_generic_format=generic).print_op(module)
-    return out.getvalue()
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -35,10 +18,10 @@ def _print(module, generic: bool) -> str:
 def test_example_round_trips(path, generic):
     module = tc_to_module(path.read_text(), path.name)
     module.verify()
-    text = _print(module, generic)
-    reparsed = Parser(_context(), text).parse_module()
+    text = show(module, generic)
+    reparsed = parse(text)
     reparsed.verify()
-    assert _print(reparsed, generic) == text
+    assert show(reparsed, generic) == text
 
 
 def test_every_example_has_its_defs():

@@ -9,10 +9,12 @@ entry and gives the inputs (docs/testing.md, "Keeping a failure"):
     # exact: C                       (optional: outputs compared bit for bit)
     # input A: [-2147483648, 7]      (JSON; NaN, Infinity allowed; scalars as numbers)
     # layout A: transposed           (optional: transposed, strided or reversed view)
+    # expect: TcError                (optional: the call is an error, for both)
     def f(int32(N) A, int32(N) B) -> (C) { ... }
 
 The test compiles the entry for the CPU, runs it on those inputs and compares it with
-the NumPy reference evaluator (within TOLERANCE by dtype, or exactly).
+the NumPy reference evaluator (within TOLERANCE by dtype, or exactly); with `expect:
+TcError`, both must refuse the call with a TcError.
 """
 
 import json
@@ -25,24 +27,24 @@ import pytest
 from strategies import TOLERANCE
 
 import tcir
-from tcir.errors import TcWarning
+from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
 from tcir.reference import evaluate, np_dtype
 
 REGRESSIONS = sorted((Path(__file__).parent / "regressions").glob("*.tc"))
-_HEADER = re.compile(r"#\s*(entry|exact|input|layout)\s*([A-Za-z_]\w*)?\s*:\s*(.*)")
+_HEADER = re.compile(r"#\s*(entry|exact|input|layout|expect)\s*([A-Za-z_]\w*)?\s*:\s*(.*)")
 
 
 def parse_header(text: str) -> dict:
     """{"entry": name, "exact": set, "inputs": {name: json}, "layouts": {name: layout}}."""
-    out = {"entry": None, "exact": set(), "inputs": {}, "layouts": {}}
+    out = {"entry": None, "exact": set(), "inputs": {}, "layouts": {}, "expect": None}
     for line in text.splitlines():
         m = _HEADER.match(line.strip())
         if not m:
             continue
         key, name, value = m.groups()
-        if key == "entry":
-            out["entry"] = value.strip()
+        if key in ("entry", "expect"):
+            out[key] = value.strip()
         elif key == "exact":
             out["exact"] = {v.strip() for v in value.split(",") if v.strip()}
         elif key == "input":
@@ -89,8 +91,15 @@ def test_regression(path):
         entry = header["entry"] or next(iter(program.defs))
         d = program.defs[entry]
         inputs = inputs_of(d, header)
+        kernel = getattr(tcir.define(source, path.name), entry)
+        if header["expect"] == "TcError":
+            with pytest.raises(TcError):
+                evaluate(d, *inputs)
+            with pytest.raises(TcError):
+                kernel(*inputs)
+            return
         want = evaluate(d, *inputs)
-        got = getattr(tcir.define(source, path.name), entry)(*inputs)
+        got = kernel(*inputs)
     got = got if isinstance(got, tuple) else (got,)
     for t, g, w in zip(d.outputs, got, want, strict=True):
         assert g.dtype == w.dtype and g.shape == w.shape, (t.name, g.dtype, w.dtype, g.shape, w.shape)

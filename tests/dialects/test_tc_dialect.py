@@ -10,13 +10,11 @@ is structurally equal to the built one.
 from __future__ import annotations
 
 import re
-from io import StringIO
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from xdsl.builder import ImplicitBuilder
-from xdsl.context import Context
 from xdsl.dialects import arith, builtin, func, math, scf
 from xdsl.dialects.builtin import (
     FloatAttr,
@@ -38,7 +36,6 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Block, Region, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from tcir.dialects.tc import (
@@ -57,6 +54,7 @@ from tcir.dialects.tc import (
     size_attr,
 )
 from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym, binary, const, sym
+from ir_text import assert_round_trips, context, parse, show
 
 ui8 = IntegerType(8, Signedness.UNSIGNED)
 ui16 = IntegerType(16, Signedness.UNSIGNED)
@@ -68,43 +66,14 @@ ui64 = IntegerType(64, Signedness.UNSIGNED)
 # ----------------------------------------------------------------------------------
 
 
-def _context() -> Context:
-    ctx = Context()
-    for dialect in (builtin.Builtin, arith.Arith, math.Math, scf.Scf, func.Func, TC):
-        ctx.load_dialect(dialect)
-    return ctx
-
-
-def parse(text: str) -> ModuleOp:
-    return Parser(_context(), text).parse_module()
-
-
 def parse_attr(text: str):
-    return Parser(_context(), text).parse_attribute()
-
-
-def show(op, generic: bool = False) -> str:
-    out = StringIO()
-    Printer(stream=out, print_generic_format=generic).print_op(op)
-    return out.getvalue()
+    return Parser(context(), text).parse_attribute()
 
 
 def verify_error(module: ModuleOp) -> str:
     with pytest.raises(VerifyException) as info:
         module.verify()
     return str(info.value)
-
-
-def assert_round_trips(module: ModuleOp) -> None:
-    """Both forms are fixed points, parse back equal, and agree with each other."""
-    module.verify()
-    for generic in (False, True):
-        text = show(module, generic)
-        reparsed = parse(text)
-        reparsed.verify()
-        assert show(reparsed, generic) == text
-        assert reparsed.is_structurally_equivalent(module), text
-    assert show(parse(show(module, generic=True))) == show(module)
 
 
 MATMUL = """\
