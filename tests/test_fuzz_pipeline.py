@@ -57,7 +57,7 @@ def _layout_options(program, inputs) -> dict:
 # 1. The generator makes valid programs --------------------------------------------------
 
 
-@settings(max_examples=examples(60))
+@settings(max_examples=examples(100))
 @given(tc_programs())
 def test_generated_programs_are_valid(program):
     d = check_source(program.source).defs[program.entry]
@@ -74,7 +74,7 @@ def test_generated_programs_are_valid(program):
 # 2. The front end only ever raises TcError ----------------------------------------------
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(200))
 @given(malformed_programs())
 def test_front_end_only_raises_tc_error(source):
     with warnings.catch_warnings():
@@ -116,7 +116,7 @@ def _run_verifying(module, stages, options) -> None:
         reparsed.verify()
 
 
-@settings(max_examples=examples(15))
+@settings(max_examples=examples(20))
 @given(tc_programs())
 def test_every_pass_verifies(program):
     from tcir.backends.cpu import host_target_machine, parse_and_verify, to_llvm_ir
@@ -149,7 +149,7 @@ def _output_views(want, layout: str):
     return tuple(views)
 
 
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(30))
 @given(tc_programs(), st.sampled_from([None, None, "strided", "transposed"]))
 def test_cpu_matches_reference(program, output_layout):
     inputs = program.inputs()
