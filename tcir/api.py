@@ -32,7 +32,9 @@ from .frontend.lexer import Lexer
 
 TARGETS = ("cpu", "cuda")
 
-# (canonical source, entry, layout, target, options) -> compiled function
+# (canonical source, entry, layout, target, options) -> compiled function. Builds run
+# one at a time under the lock: xDSL's ImplicitBuilder swaps Operation.__post_init__
+# process-wide, so two threads building IR at once can corrupt each other's IR.
 _CACHE: dict[tuple, object] = {}
 _CACHE_LOCK = threading.Lock()
 

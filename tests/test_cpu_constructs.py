@@ -181,3 +181,23 @@ def test_kernels_are_memoized(monkeypatch):
 def test_compile_prepares_for_example_inputs():
     kernel = tcir.compile("def g(float(N) A) -> (B) { B(i) = A(i) + 1.0 }", "g", np.zeros(3, np.float32))
     np.testing.assert_array_equal(kernel(np.ones(3, np.float32)), np.full(3, 2, np.float32))
+
+
+def test_kernels_compile_and_run_from_many_threads():
+    """Calls from threads, each needing its own specialization, all come out right."""
+    import threading
+
+    program = tcir.define("def scale(float(N) X) -> (Y) { Y(i) = 3 * X(i) + 1 }")
+    inputs = [np.arange(n, dtype=np.float32) for n in range(1, 13)]
+    results: dict[int, np.ndarray] = {}
+
+    def work(x: np.ndarray) -> None:
+        results[x.size] = program.scale(x)
+
+    threads = [threading.Thread(target=work, args=(x,)) for x in inputs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for x in inputs:
+        np.testing.assert_array_equal(results[x.size], 3 * x + 1)

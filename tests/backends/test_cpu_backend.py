@@ -338,10 +338,16 @@ def test_concurrent_compilation_and_calls():
     text = elementwise_kernel(a, a)
     outputs = [np.zeros_like(a) for _ in range(8)]
     errors: list[BaseException] = []
+    # xDSL's ImplicitBuilder (used when parsing scf.for) swaps Operation.__post_init__
+    # process-wide, so xDSL IR is built one thread at a time (as tcir.compile does);
+    # what runs concurrently here is the backend: LLVM compilation, JIT and calls.
+    xdsl_lock = threading.Lock()
 
     def work(b: np.ndarray) -> None:
         try:
-            call(CpuModule(lower(text)).function("kernel"), [a, b])
+            with xdsl_lock:
+                module = lower(text)
+            call(CpuModule(module).function("kernel"), [a, b])
         except BaseException as err:  # noqa: BLE001 - reported below
             errors.append(err)
 
