@@ -233,13 +233,16 @@ class DefLowering:
         self.size_args = dict(zip(self.size_names, body.args)) if self.sizes is None else {}
         self.builder = Builder(InsertPoint.at_end(body))
         temps = [self.alloc(t) for t in d.temporaries]
-        for stmt in d.body.block.ops:
-            assert isinstance(stmt, tc.StmtOp)
-            StmtLowering(self, stmt).lower()
+        self.emit_statements()
         for t in temps:
             self.builder.insert(memref.DeallocOp.get(t))
         self.builder.insert(func.ReturnOp())
         return func.FuncOp(d.sym_name.data, (body.arg_types, []), Region(body))
+
+    def emit_statements(self) -> None:
+        for stmt in self.def_op.body.block.ops:
+            assert isinstance(stmt, tc.StmtOp)
+            StmtLowering(self, stmt).lower()
 
     def alloc(self, arg: BlockArgument) -> SSAValue:
         t = self.memref_type(self.names[arg.index], arg.type)
@@ -351,11 +354,18 @@ class StmtLowering:
 
     def store(self, value: SSAValue, ivs: dict[int, SSAValue]) -> None:
         operands, amap = self.access(self.write_map.data, ivs)
-        self.p.builder.insert(affine.StoreOp(value, self.target, operands, AffineMapAttr(amap)))
+        if all(_is_loop_iv(v) for v in operands):
+            self.p.builder.insert(affine.StoreOp(value, self.target, operands, AffineMapAttr(amap)))
+        else:  # iterators computed from other loops' counters (a scheduled nest)
+            indices = indices_of(self.p.builder, amap, operands)
+            self.p.builder.insert(memref.StoreOp.get(value, self.target, indices))
 
     def load_target(self, ivs: dict[int, SSAValue]) -> SSAValue:
         operands, amap = self.access(self.write_map.data, ivs)
-        return self.p.builder.insert(affine.LoadOp(self.target, operands, AffineMapAttr(amap))).result
+        if all(_is_loop_iv(v) for v in operands):
+            return self.p.builder.insert(affine.LoadOp(self.target, operands, AffineMapAttr(amap))).result
+        indices = indices_of(self.p.builder, amap, operands)
+        return self.p.builder.insert(memref.LoadOp.get(self.target, indices)).res
 
     def access(self, amap: AffineMap, ivs: dict[int, SSAValue]) -> tuple[list[SSAValue], AffineMap]:
         """The write map over only the loops that exist (dims renumbered)."""
@@ -400,10 +410,7 @@ class StmtLowering:
             new = affine.LoadOp(source, list(op.indices), AffineMapAttr(amap), op.result.type)
             builder.insert(new)
         else:  # indirect subscripts: compute the indices, then a plain load
-            index_ops, indices = insert_affine_map_ops(op.map, list(op.indices), [])
-            for index_op in index_ops:
-                builder.insert(index_op)
-            new = builder.insert(memref.LoadOp.get(source, indices))
+            new = builder.insert(memref.LoadOp.get(source, indices_of(builder, amap, list(op.indices))))
         op.result.replace_all_uses_with(new.results[0])
         op.detach()
         op.erase()
@@ -420,6 +427,14 @@ class StmtLowering:
         op.result.replace_all_uses_with(value)
         op.detach()
         op.erase()
+
+
+def indices_of(builder: Builder, amap: AffineMap, operands: list[SSAValue]) -> list[SSAValue]:
+    """The results of `amap` applied to `operands`, computed with arith ops."""
+    index_ops, indices = insert_affine_map_ops(AffineMapAttr(amap), operands, [])
+    for index_op in index_ops:
+        builder.insert(index_op)
+    return indices
 
 
 def _is_loop_iv(value: SSAValue) -> bool:

@@ -8,6 +8,10 @@ in order; `tc-opt --emit=LEVEL` and the Python API run the pipeline up to a stag
   loops    lower-affine: scf loops, memref loads and stores
   llvm     the llvm dialect, ready for llvmlite
   llvm-ir  LLVM IR text (not MLIR: produced by the CPU backend from the llvm stage)
+
+With mapping options (the `convert-tc-to-loops` entry of the per-pass options) the
+pipeline is the polyhedral one, `SCHEDULED_STAGES`: the tc stage goes straight to
+scheduled loops (isl scheduling, tiling, parallel parts), then on as above.
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ STAGES: dict[str, list[str]] = {
     ],
     "llvm-ir": [],
 }
+SCHEDULED_STAGES: dict[str, list[str]] = {
+    "tc": [],
+    # lower-affine: the zero-fill loops of temporaries
+    "loops": ["convert-tc-to-loops", "lower-affine", "canonicalize", "cse"],
+    "llvm": STAGES["llvm"],
+    "llvm-ir": [],
+}
 
 
 def tc_to_module(source: str, filename: str = "<string>", entry: str | None = None) -> ModuleOp:
@@ -61,29 +72,38 @@ def get_pass(name: str) -> type[ModulePass]:
     return get_all_passes()[name]()
 
 
-def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None = None) -> list[ModulePass]:
-    """The passes from the tc stage up to and including `upto`, with per-pass options."""
+def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None = None,
+                 after: str = "tc") -> list[ModulePass]:
+    """The passes of the stages after `after` up to and including `upto`, with
+    per-pass options."""
     if upto not in STAGES:
         raise TcError(f"unknown stage `{upto}`; expected one of {', '.join(STAGES)}")
     options = options or {}
+    stages = SCHEDULED_STAGES if "convert-tc-to-loops" in options else STAGES
+    if upto not in stages:
+        raise TcError(f"with mapping options the pipeline goes from `tc` straight to scheduled "
+                      f"`loops`: there is no `{upto}` stage")
+    first = "convert-tc-to-loops" if stages is SCHEDULED_STAGES else "convert-tc-to-affine"
     order = list(STAGES)
-    if order.index(upto) > order.index("affine") and not options.get("convert-tc-to-affine", {}).get("sizes"):
+    if order.index(upto) > order.index("affine") and not options.get(first, {}).get("sizes"):
         raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
                       "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
                       "parametric IR stops at the `affine` stage")
     passes: list[ModulePass] = []
-    for stage, names in STAGES.items():
-        passes += [get_pass(n)(**options.get(n, {})) for n in names]
+    names_after = list(stages)[list(stages).index(after) + 1:]
+    for stage in names_after:
+        passes += [get_pass(n)(**options.get(n, {})) for n in stages[stage]]
         if stage == upto:
             return passes
     raise AssertionError("unreachable")
 
 
 def run_stages(module: ModuleOp, upto: str, ctx: Context,
-               options: Mapping[str, Mapping[str, object]] | None = None) -> None:
-    """Lower `module` from the tc stage through every stage up to `upto`, verifying
-    after each pass."""
-    PassPipeline(tuple(stage_passes(upto, options)), lambda _p, m, _n: m.verify()).apply(ctx, module)
+               options: Mapping[str, Mapping[str, object]] | None = None, after: str = "tc") -> None:
+    """Lower `module` from stage `after` (default: the tc stage) through every stage up
+    to `upto`, verifying after each pass."""
+    passes = stage_passes(upto, options, after)
+    PassPipeline(tuple(passes), lambda _p, m, _n: m.verify()).apply(ctx, module)
 
 
 def default_context() -> Context:

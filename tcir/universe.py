@@ -22,6 +22,7 @@ DIALECTS: dict[str, tuple[str, str]] = {
 # Pass names in pipeline order; each is a module of tcir.passes named after it.
 PASSES: list[str] = [
     "convert-tc-to-affine",
+    "convert-tc-to-loops",
     "convert-memref-to-llvm",
     "convert-arith-to-llvm",
     "convert-math-to-llvm",

@@ -1,0 +1,189 @@
+"""Schedule each `tc.def` with isl and lower it to the scheduled scf loop nests.
+
+Summary:
+  The polyhedral path (`tcir.polyhedral`): the def's model (domains, accesses,
+  dependences) is scheduled by the isl scheduler under the mapping options' fusion
+  strategy; the innermost permutable band is reordered so its innermost loop walks
+  memory contiguously; the outermost permutable bands are tiled; innermost loops are
+  marked for unrolling; outermost coincident loops are marked parallel. The isl AST of
+  that schedule is emitted as `scf.for` / `scf.if` over memrefs
+  (`tcir.polyhedral.codegen`), each statement instance as its `tc.stmt` body with
+  the iterators computed from the loop counters.
+
+  The def becomes a function per top-level part of the AST, `@<def>.part<k>`, taking
+  the def's tensors and temporaries; a part whose outer loop is parallel also takes
+  `lo, hi : index`, the chunk of that loop to run, and carries
+  `tcir.parallel = [first, bound, step]`, the loop's full range, and
+  `tcir.instances`, how many statement instances it runs. `@<def>` itself
+  allocates the temporaries (zero-filled), calls the parts in order (parallel ones on
+  their full range) and carries `tcir.parts`, the parts' names: the CPU runtime calls
+  the parts directly, running chunks of the parallel ones on several threads.
+
+Options:
+  sizes    "M=64,K=32" (required): the sizes to specialize to.
+  strides  "A=1:64,f.B=32:1": element strides of tensor arguments (as in
+           convert-tc-to-affine).
+  mapping  a `tcir.MappingOptions` text, e.g. "tile=32,32 unroll=4
+           outerScheduleFusionStrategy=Max"; unspecified options take the naive
+           preset's values. The CPU path uses the outer schedule's fusion, skewing
+           and orthant options, fixParametersBeforeScheduling, tile and unroll.
+
+Before:
+  tc.def @scale(%A : !tc.tensor<[N], f32>) -> (%B : !tc.tensor<[N], f32>) {
+    tc.stmt (%i in 0 to N) %B[%i] = {
+      %0 = tc.read %A[%i] : f32
+      tc.yield %0 : f32
+    }
+  }
+After (sizes="N=100", mapping="tile=32"):
+  func.func @scale(%A : memref<100xf32>, %B : memref<100xf32>) attributes
+      {tcir.parts = ["scale.part0"]} {
+    %lo = arith.constant 0 : index
+    %hi = arith.constant 4 : index
+    func.call @scale.part0(%A, %B, %lo, %hi) : (...) -> ()
+    func.return
+  }
+  func.func @scale.part0(%A : memref<100xf32>, %B : memref<100xf32>, %lo : index,
+      %hi : index) attributes {tcir.parallel = [0, 4, 1]} {
+    scf.for %c0 = %lo to %hi step %c1 {
+      scf.for %c1 = (32 * %c0) to min(100, 32 * %c0 + 32) step %c1 {   // as arith ops
+        %v = memref.load %A[%c1] : memref<100xf32>
+        memref.store %v, %B[%c1] : memref<100xf32>
+      }
+    }
+    func.return
+  }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import islpy as isl
+from xdsl.builder import Builder, InsertPoint
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, IndexType, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.ir import Block, Region, SSAValue
+from xdsl.passes import ModulePass
+
+from tcir.dialects import tc
+from tcir.errors import TcError
+from tcir.mapping_options import MappingOptions
+from tcir.passes.convert_tc_to_affine import DefLowering, StmtLowering, constant, parse_sizes, parse_strides
+from tcir.polyhedral import compute_schedule, extract, specialize, tile_outer_bands
+from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
+from tcir.polyhedral.cpu_mapping import mark_parallel, mark_unroll, sink_contiguous_members
+from tcir.polyhedral.model import Model
+
+
+def schedule_ast(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOptions) -> tuple[Model, isl.AstNode]:
+    """The specialized model of a def and the isl AST of its CPU schedule."""
+    model = extract(def_op)
+    fixed = specialize(model, sizes)
+    schedule_options = replace(options.schedule_options(sizes), tile=())  # tiled after reordering
+    scheduled = compute_schedule(model, schedule_options)
+    tree = scheduled.schedule.intersect_domain(fixed.domain)
+    tree = sink_contiguous_members(tree, fixed)
+    if any(options["tile"]):
+        tree = tile_outer_bands(tree, options["tile"])
+    tree = mark_parallel(mark_unroll(tree, options["unroll"]))
+    return fixed, isl.AstBuild.from_context(fixed.context).node_from_schedule(tree)
+
+
+def _int_array(values: tuple[int, ...]) -> ArrayAttr:
+    return ArrayAttr([IntegerAttr(v, i64) for v in values])
+
+
+class ScheduledDefLowering(DefLowering):
+    """`@<def>` calls its parts (see the module docstring)."""
+
+    def __init__(self, def_op: tc.DefOp, sizes: dict[str, int], strides, options: MappingOptions):
+        super().__init__(def_op, sizes, strides)
+        self.options = options
+        self.stmts = [op for op in def_op.body.block.ops if isinstance(op, tc.StmtOp)]
+        self.part_functions: list[func.FuncOp] = []
+
+    def emit_statements(self) -> None:
+        self.model, ast = schedule_ast(self.def_op, self.sizes, self.options)
+        name = self.def_op.sym_name.data
+        tensors = list(self.def_op.inputs) + list(self.def_op.outputs) + list(self.def_op.temporaries)
+        caller_values, caller_builder = self.values, self.builder
+        for k, part in enumerate(parts(ast)):
+            chunked = part.parallel is not None and for_range(part.parallel) is not None
+            function = self.part_function(f"{name}.part{k}", part, tensors, chunked)
+            self.values, self.builder = caller_values, caller_builder
+            operands = [self.values[t] for t in tensors]
+            if chunked:
+                first, bound, step = for_range(part.parallel)
+                function.attributes["tcir.parallel"] = _int_array((first, bound, step))
+                function.attributes["tcir.instances"] = IntegerAttr(self.instances(part), i64)
+                operands += [constant(self.builder, first, IndexType()), constant(self.builder, bound, IndexType())]
+            self.builder.insert(func.CallOp(function.sym_name.data, operands, []))
+            self.part_functions.append(function)
+
+    def instances(self, part: Part) -> int:
+        """How many statement instances a part executes (for the runtime's choice of
+        running it on one thread or several)."""
+        names = set().union(*(statements_in(n) for n in part.nodes))
+        return sum(self.model.statement(n).domain.count_val().to_python() for n in names)
+
+    def part_function(self, name: str, part: Part, tensors, chunked: bool) -> func.FuncOp:
+        types = [self.memref_type(self.names[t.index], t.type) for t in tensors]
+        block = Block(arg_types=types + ([IndexType()] * 2 if chunked else []))
+        self.values = {}
+        for old, new in zip(tensors, block.args):
+            new.name_hint = self.names[old.index]
+            self.values[old] = new
+        emitter = AstToScf(Builder(InsertPoint.at_end(block)), {}, self.emit_instance)
+        if chunked:
+            block.args[-2].name_hint, block.args[-1].name_hint = "lo", "hi"
+            emitter.for_(part.parallel, block.args[-2], block.args[-1])
+        else:
+            for node in part.nodes:
+                emitter.emit(node)
+        emitter.builder.insert(func.ReturnOp())
+        return func.FuncOp(name, (block.arg_types, []), Region(block))
+
+    def emit_instance(self, builder: Builder, name: str, values: list[SSAValue]) -> None:
+        """One statement instance, its iterators given by `values`."""
+        statement = self.model.statement(name)
+        op = self.stmts[statement.index]
+        self.builder = builder
+        lowering = StmtLowering(self, op)
+        if statement.is_init:
+            reductions = {a.index for a in op.reduction_iterators()}
+            kept = [i for i in range(len(op.iterators)) if i not in reductions]
+            lowering.emit_init(dict(zip(kept, values, strict=True)))
+        else:
+            lowering.emit_body(dict(enumerate(values)))
+
+    def lower(self) -> func.FuncOp:
+        main = super().lower()
+        main.attributes["tcir.parts"] = ArrayAttr([StringAttr(f.sym_name.data) for f in self.part_functions])
+        return main
+
+
+@dataclass(frozen=True)
+class ConvertTcToLoopsPass(ModulePass):
+    name = "convert-tc-to-loops"
+
+    sizes: str = ""
+    strides: str = ""
+    mapping: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if not self.sizes:
+            raise TcError("convert-tc-to-loops needs the `sizes` option: the polyhedral "
+                          "schedule is computed for known sizes")
+        sizes = parse_sizes(self.sizes)
+        strides = parse_strides(self.strides)
+        options = MappingOptions.parse(self.mapping)
+        for def_op in list(op.ops):
+            if isinstance(def_op, tc.DefOp):
+                lowering = ScheduledDefLowering(def_op, sizes, strides, options)
+                main = lowering.lower()
+                for new in [main, *lowering.part_functions]:
+                    op.body.block.insert_op_before(new, def_op)
+                def_op.detach()
+                def_op.erase()

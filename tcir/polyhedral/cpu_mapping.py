@@ -1,0 +1,192 @@
+"""CPU mapping decisions on a schedule tree: which loop is innermost, which loops are
+unrolled, which outer loops run in parallel.
+
+Each function takes an ``isl.Schedule`` and returns a new one; none changes the order of
+dependent statement instances, so a valid schedule stays valid:
+
+``sink_contiguous_members(schedule, model)``
+    In the innermost band of every path, if it is permutable (any member order is then
+    valid), move the member that walks memory contiguously for the most accesses to the
+    innermost position, so the innermost loop is the one LLVM vectorizes. A member that
+    is also coincident (no dependence carried: no reduction) wins ties. Member scores:
+    +2 per access whose last subscript is ``+-iterator`` (and whose other subscripts do
+    not use it), -1 per access with it in another subscript, +1 if coincident.
+``mark_unroll(schedule, factor)``
+    TC's ``unroll``: in the innermost band of every path, mark members, innermost first,
+    for full unrolling by the isl AST generator while the product of their trip counts
+    (per iteration of the enclosing loops) stays within ``factor``.
+``mark_parallel(schedule)``
+    Put a ``parallel`` mark above the outermost band of every path whose first member is
+    coincident (no dependence is carried by that loop): the code generator turns the
+    loop below such a mark into a function the CPU runtime runs on chunks of its range
+    in several threads.
+
+Before (matmul, members i, j, k) -> after ``sink_contiguous_members``: i, k, j (``C``
+and ``B`` are contiguous in ``j``, ``A`` is invariant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import islpy as isl
+
+from .model import Model
+
+PARALLEL = "parallel"
+
+__all__ = ["PARALLEL", "mark_parallel", "mark_unroll", "sink_contiguous_members"]
+
+
+def _map_bands(schedule: isl.Schedule, innermost: bool,
+               rewrite: Callable[[isl.ScheduleNode], isl.ScheduleNode]) -> isl.Schedule:
+    """Apply ``rewrite`` to the innermost (or outermost) band of every root-to-leaf path;
+    ``rewrite`` returns a node at the same position (marks inserted above count)."""
+
+    def has_band_below(node: isl.ScheduleNode) -> bool:
+        return any(node.child(i).get_type() == isl.schedule_node_type.band or has_band_below(node.child(i))
+                   for i in range(node.n_children()))
+
+    def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        if node.get_type() == isl.schedule_node_type.band and (not innermost or not has_band_below(node)):
+            return rewrite(node)
+        for i in range(node.n_children()):
+            node = visit(node.child(i)).parent()
+        return node
+
+    return visit(schedule.get_root()).get_schedule()
+
+
+# --- the innermost loop ----------------------------------------------------------------
+
+def _iterator_of(pa_pieces: list[tuple[isl.Set, isl.Aff]]) -> int | None:
+    """The iterator position a member is for a statement (``+iterator``, maybe plus a
+    constant), or None (skewed, constant, or piecewise)."""
+    if len(pa_pieces) != 1:
+        return None
+    _, aff = pa_pieces[0]
+    coefs = [aff.get_coefficient_val(isl.dim_type.in_, k).to_python() for k in range(aff.dim(isl.dim_type.in_))]
+    nonzero = [k for k, c in enumerate(coefs) if c]
+    return nonzero[0] if len(nonzero) == 1 and coefs[nonzero[0]] == 1 else None
+
+
+def _access_score(access: isl.Map, k: int) -> int:
+    """+2 if the access is contiguous in iterator k, -1 if strided by it, else 0."""
+    if not access.is_single_valued() or access.dim(isl.dim_type.out) == 0:
+        return 0
+    pieces: list[isl.MultiAff] = []
+    isl.PwMultiAff.from_map(access).foreach_piece(lambda _dom, maff: pieces.append(maff))
+    if len(pieces) != 1:
+        return 0
+    maff = pieces[0]
+    n = maff.dim(isl.dim_type.out)
+    uses = [maff.get_at(d).get_coefficient_val(isl.dim_type.in_, k).to_python() for d in range(n)]
+    if abs(uses[-1]) == 1 and not any(uses[:-1]):
+        return 2
+    return -1 if any(uses[:-1]) else 0
+
+
+def _member_scores(node: isl.ScheduleNode, model: Model) -> list[int]:
+    mupa = node.band_get_partial_schedule()
+    scores = []
+    for i in range(mupa.dim(isl.dim_type.set)):
+        score = 1 if node.band_member_get_coincident(i) else 0
+        pas: list[isl.PwAff] = []
+        mupa.get_at(i).foreach_pw_aff(pas.append)
+        for pa in pas:
+            stmt = model.statement(pa.get_space().get_tuple_name(isl.dim_type.in_))
+            k = _iterator_of(pa.get_pieces())
+            if k is None:
+                continue
+            accesses: list[isl.Map] = []
+            stmt.writes.union(stmt.reads).foreach_map(accesses.append)
+            score += sum(_access_score(a, k) for a in accesses)
+        scores.append(score)
+    return scores
+
+
+def _permute(node: isl.ScheduleNode, order: list[int]) -> isl.ScheduleNode:
+    ctx = node.get_ctx()
+    mupa = node.band_get_partial_schedule()
+    coincident = [node.band_member_get_coincident(i) for i in order]
+    upas = isl.UnionPwAffList.alloc(ctx, len(order))
+    for i in order:
+        upas = upas.add(mupa.get_at(i))
+    node = node.delete().insert_partial_schedule(
+        isl.MultiUnionPwAff.from_union_pw_aff_list(mupa.get_space(), upas))
+    node = node.band_set_permutable(1)
+    for j, c in enumerate(coincident):
+        node = node.band_member_set_coincident(j, c)
+    return node
+
+
+def sink_contiguous_members(schedule: isl.Schedule, model: Model) -> isl.Schedule:
+    """See the module docstring."""
+
+    def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        n = node.band_n_member()
+        if n < 2 or not node.band_get_permutable():
+            return node
+        scores = _member_scores(node, model)
+        best = max(range(n), key=lambda i: (scores[i], i))  # ties: keep the later member
+        if best == n - 1:
+            return node
+        return _permute(node, [i for i in range(n) if i != best] + [best])
+
+    return _map_bands(schedule, True, rewrite)
+
+
+# --- unrolling -------------------------------------------------------------------------
+
+def _trip_count(node: isl.ScheduleNode, member: int) -> int | None:
+    """The most iterations of member ``member`` for one value of the enclosing loops
+    (outer bands and earlier members); None if that is not a constant."""
+    mupa = node.band_get_partial_schedule()
+    domain = node.get_domain()
+    value = isl.UnionMap.from_union_pw_aff(mupa.get_at(member)).intersect_domain(domain)
+    key = node.get_prefix_schedule_union_map()
+    if member:
+        earlier = mupa.drop_dims(isl.dim_type.set, member, node.band_n_member() - member)
+        key = key.flat_range_product(isl.UnionMap.from_multi_union_pw_aff(earlier).intersect_domain(domain))
+    # member values that occur under one value of the enclosing loops, pairwise
+    pairs = value.reverse().apply_range(key).apply_range(key.reverse()).apply_range(value)
+    sets: list[isl.Set] = []
+    pairs.deltas().foreach_set(sets.append)
+    most = 0
+    for s in sets:
+        top = s.dim_max_val(0)
+        if not top.is_int():
+            return None
+        most = max(most, top.to_python() + 1)
+    return most
+
+
+def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
+    """See the module docstring."""
+    if factor <= 1:
+        return schedule
+
+    def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        budget = factor
+        for i in reversed(range(node.band_n_member())):
+            trips = _trip_count(node, i)
+            if trips is None or trips > budget or trips == 0:
+                break
+            node = node.band_member_set_ast_loop_type(i, isl.ast_loop_type.unroll)
+            budget //= max(trips, 1)
+        return node
+
+    return _map_bands(schedule, True, rewrite)
+
+
+# --- parallel loops ----------------------------------------------------------------------
+
+def mark_parallel(schedule: isl.Schedule) -> isl.Schedule:
+    """See the module docstring."""
+
+    def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        if node.band_member_get_coincident(0):
+            return node.insert_mark(isl.Id(PARALLEL, context=node.get_ctx()))
+        return node
+
+    return _map_bands(schedule, False, rewrite)
