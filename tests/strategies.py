@@ -29,6 +29,8 @@ API (import it from any test under tests/: `from strategies import tc_programs, 
                   type their rounding errors went through and their magnitude bound
         .ranges   the model's range of every index variable, per statement
                   ([{var: (lo, hi)}], concrete), for checking range inference
+        .bounds   {output: (lo, hi)}: the model's interval of its values (not for
+                  programs with special float inputs), for checking the model
         .regression_text(comment) the program as a tests/regressions/*.tc file
 
     malformed_programs() -> SearchStrategy[str]
@@ -142,6 +144,7 @@ class GeneratedProgram:
     exact: frozenset = frozenset()
     ranges: tuple = ()
     tolerances: dict = field(default_factory=dict)  # output -> (rtol, atol), the inexact ones
+    bounds: dict = field(default_factory=dict)  # output -> (lo, hi): the model's interval
 
     def inputs(self) -> tuple:
         return self.make_inputs(np.random.default_rng(self.seed))
@@ -351,6 +354,17 @@ class _Invalid(Exception):
 
 # Builtins: arity, argument domain check, image of the argument intervals, exact, and
 # whether the arguments must be exact (discontinuous functions).
+def _to_integer_image(args):
+    """ceil, floor, round, trunc: monotone, and within 1 of the argument."""
+    (lo, hi), = args
+    return math.floor(lo) - 1, math.ceil(hi) + 1
+
+
+def _logb_image(args):
+    (lo, hi), = args
+    return -4, max(10, math.log2(max(abs(lo), abs(hi))) + 1)
+
+
 def _mono(f, inc=True):
     def image(args):
         (lo, hi), = args
@@ -447,10 +461,10 @@ BUILTINS = {
     "atan": (1, _any, _const_image(-1.6, 1.6), False, False),
     "atanh": (1, _within(-0.9, 0.9), _mono(math.atanh), False, False),
     "cbrt": (1, _any, _mono(lambda x: math.copysign(abs(x) ** (1 / 3), x)), False, False),
-    "ceil": (1, _any, _mono(lambda x: math.ceil(x) + 1), True, True),
-    "floor": (1, _any, _mono(lambda x: math.floor(x) - 1), True, True),
-    "round": (1, _any, _mono(lambda x: round(x) + math.copysign(1, x)), True, True),
-    "trunc": (1, _any, _mono(lambda x: math.trunc(x) + math.copysign(1, x)), True, True),
+    "ceil": (1, _any, _to_integer_image, True, True),
+    "floor": (1, _any, _to_integer_image, True, True),
+    "round": (1, _any, _to_integer_image, True, True),
+    "trunc": (1, _any, _to_integer_image, True, True),
     "cos": (1, _within(-100, 100), _const_image(-1, 1), False, False),
     "sin": (1, _within(-100, 100), _const_image(-1, 1), False, False),
     "cospi": (1, _within(-100, 100), _const_image(-1, 1), False, False),
@@ -475,7 +489,7 @@ BUILTINS = {
     "log2": (1, _within(0.1, LIMIT), _mono(math.log2), False, False),
     "log10": (1, _within(0.1, LIMIT), _mono(math.log10), False, False),
     "log1p": (1, _within(-0.7, LIMIT), _mono(math.log1p), False, False),
-    "logb": (1, _away_from_zero(0.1), _const_image(-4, 10), True, True),
+    "logb": (1, _away_from_zero(0.1), _logb_image, True, True),
     "normcdf": (1, _any, _const_image(0, 1), False, False),
     "normcdfinv": (1, _within(0.05, 0.95), _const_image(-1.7, 1.7), False, False),
     "rcbrt": (1, _away_from_zero(0.1), _rcbrt_image, False, False),
@@ -1369,6 +1383,11 @@ class _StmtBuilder:
 
     # Leaves ----------------------------------------------------------------------------
 
+    def index_bounds(self) -> tuple[int, int]:
+        """Bounds of any index variable's values: ranges start at -1 (`where r in -1:2`)
+        or at an offset, and end at most an offset past an extent."""
+        return -8, max(self.p.sizes.values()) + 8
+
     def float_leaf(self, exact: bool) -> _Val:
         kind = self.p.weighted({"read": 10, "literal": 2, "scalar": 1, "index": 1})
         if kind == "read":
@@ -1386,7 +1405,7 @@ class _StmtBuilder:
             v = self.pick(self.vars) if self.vars else None
             if v is not None:
                 self.used.append(v)
-                return _Val(f"float({v})", FLOAT, -10, 30)
+                return _Val(f"float({v})", FLOAT, *self.index_bounds())
         if self.p.special and self.chance(0.3):  # literals that overflow (or underflow) their type
             text, t = self.pick([("1e39", FLOAT), ("half(1e10)", HALF), ("half(65520.0)", HALF),
                                  ("bfloat16(1e39)", BFLOAT16), ("3.4028236e38", FLOAT), ("1e-46", FLOAT),
@@ -1414,7 +1433,7 @@ class _StmtBuilder:
         if kind == "index" and self.vars:
             v = self.pick(self.vars)
             self.used.append(v)
-            return _Val(v, INT32, -10, 30)
+            return _Val(v, INT32, *self.index_bounds())
         if kind == "size":
             s = self.pick(self.p.sizes)
             return _Val(s, INT32, self.p.sizes[s], self.p.sizes[s])
@@ -1630,7 +1649,9 @@ def tc_programs(draw, max_stmts: int = 5, max_depth: int = 4) -> GeneratedProgra
             tolerances[t.name] = (rel, rel * max(1.0, abs(t.lo), abs(t.hi)))
     seed = draw(st.integers(0, 2**32 - 1))
     specs = tuple(p.spec for p in b.params)
-    return GeneratedProgram(source, entry, dict(b.sizes), specs, seed, exact, tuple(b.ranges), tolerances)
+    bounds = {} if b.special else {t.name: (t.lo, t.hi) for t in b.outputs}
+    return GeneratedProgram(source, entry, dict(b.sizes), specs, seed, exact, tuple(b.ranges), tolerances,
+                            bounds)
 
 
 # Malformed programs ------------------------------------------------------------------

@@ -68,7 +68,14 @@ def test_generated_programs_are_valid(program):
         inferred = {v: (lo.evaluate(sizes), hi.evaluate(sizes)) for v, (lo, hi) in stmt.ranges.items()}
         assert inferred == model, f"range inference of `{stmt.target}` disagrees with the model"
     bounds.check_call(d, sizes)
-    reference_outputs(program, inputs)
+    # The model's intervals hold (they are what keeps casts and divisions defined).
+    for t, out in zip(d.outputs, reference_outputs(program, inputs), strict=True):
+        if t.name in program.bounds:
+            lo, hi = program.bounds[t.name]
+            values = np.asarray(out).astype(np.float64)
+            slack = 1e-2 * max(1.0, abs(lo), abs(hi))  # values rounded to narrow types
+            assert np.isfinite(values).all() and (values >= lo - slack).all() and (values <= hi + slack).all(), \
+                f"`{t.name}` leaves the model's interval [{lo}, {hi}]: {values.min()} .. {values.max()}"
 
 
 # 2. The front end only ever raises TcError ----------------------------------------------
