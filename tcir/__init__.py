@@ -10,6 +10,7 @@
 
 from .api import Kernel, compile, define
 from .errors import Location, TcError, TcWarning
+from .mapping_options import MappingOptions
 
-__all__ = ["define", "compile", "Kernel", "TcError", "TcWarning", "Location"]
+__all__ = ["define", "compile", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions"]
 __version__ = "0.1.0"
