@@ -90,7 +90,7 @@ def plan(module: ModuleOp, entry: str) -> Plan:
     if not isinstance(names, ArrayAttr):
         raise TcError(f"@{entry} is not a scheduled def (no `tcir.parts`): run convert-tc-to-loops")
     parts, temporaries = [], ()
-    n_tensors = len(main.function_type.inputs.data)
+    n_args = len(main.function_type.inputs.data)
     for name in names.data:
         assert isinstance(name, StringAttr)
         part = functions[name.data]
@@ -99,7 +99,7 @@ def plan(module: ModuleOp, entry: str) -> Plan:
         parts.append(PartPlan(name.data, _ints(loop) if isinstance(loop, ArrayAttr) else None,
                               instances.value.data if isinstance(instances, IntegerAttr) else 0))
         inputs = part.function_type.inputs.data
-        temporaries = tuple(_bytes(t) for t in inputs[n_tensors:] if isinstance(t, MemRefType))
+        temporaries = tuple(_bytes(t) for t in inputs[n_args:] if isinstance(t, MemRefType))
     return Plan(entry, tuple(parts), temporaries)
 
 

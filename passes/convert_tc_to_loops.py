@@ -11,7 +11,7 @@ Summary:
   the iterators computed from the loop counters.
 
   The def becomes a function per top-level part of the AST, `@<def>.part<k>`, taking
-  the def's tensors and temporaries; a part whose outer loop is parallel also takes
+  the def's arguments and temporaries; a part whose outer loop is parallel also takes
   `lo, hi : index`, the chunk of that loop to run, and carries
   `tcir.parallel = [first, bound, step]`, the loop's full range, and
   `tcir.instances`, how many statement instances it runs. `@<def>` itself
@@ -107,13 +107,13 @@ class ScheduledDefLowering(DefLowering):
     def emit_statements(self) -> None:
         self.model, ast = schedule_ast(self.def_op, self.sizes, self.options)
         name = self.def_op.sym_name.data
-        tensors = list(self.def_op.inputs) + list(self.def_op.outputs) + list(self.def_op.temporaries)
+        arguments = list(self.def_op.inputs) + list(self.def_op.outputs) + list(self.def_op.temporaries)
         caller_values, caller_builder = self.values, self.builder
         for k, part in enumerate(parts(ast)):
             chunked = part.parallel is not None and for_range(part.parallel) is not None
-            function = self.part_function(f"{name}.part{k}", part, tensors, chunked)
+            function = self.part_function(f"{name}.part{k}", part, arguments, chunked)
             self.values, self.builder = caller_values, caller_builder
-            operands = [self.values[t] for t in tensors]
+            operands = [self.values[t] for t in arguments]
             if chunked:
                 first, bound, step = for_range(part.parallel)
                 function.attributes["tcir.parallel"] = _int_array((first, bound, step))
@@ -128,11 +128,11 @@ class ScheduledDefLowering(DefLowering):
         names = set().union(*(statements_in(n) for n in part.nodes))
         return sum(self.model.statement(n).domain.count_val().to_python() for n in names)
 
-    def part_function(self, name: str, part: Part, tensors, chunked: bool) -> func.FuncOp:
-        types = [self.memref_type(self.names[t.index], t.type) for t in tensors]
+    def part_function(self, name: str, part: Part, arguments, chunked: bool) -> func.FuncOp:
+        types = [self.arg_type(self.names[t.index], t.type) for t in arguments]
         block = Block(arg_types=types + ([IndexType()] * 2 if chunked else []))
         self.values = {}
-        for old, new in zip(tensors, block.args):
+        for old, new in zip(arguments, block.args):
             new.name_hint = self.names[old.index]
             self.values[old] = new
         emitter = AstToScf(Builder(InsertPoint.at_end(block)), {}, self.emit_instance)

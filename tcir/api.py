@@ -12,6 +12,10 @@ and strides become constants, as in Tensor Comprehensions) and the machine code 
 memoized by (canonical source, entry, argument layout, target, options). Outputs are
 allocated zero-filled and returned (one array, or a tuple in declared order), or
 written into `outputs=`.
+
+Compilation is the polyhedral pipeline (`convert-tc-to-loops`) under the mapping
+options (`options=`: a `tcir.MappingOptions`, its text, or None for the naive preset);
+parallel loops run on all cores (`tcir.backends.cpu_parallel`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
 from .frontend.lexer import Lexer
+from .mapping_options import MappingOptions
 
 TARGETS = ("cpu", "cuda")
 
@@ -68,13 +73,10 @@ class Kernel:
         if target == "cuda":
             raise TcError("target `cuda` is not available in this build of tcir: the GPU backend "
                           "is not implemented yet; use target=\"cpu\"")
-        if options is not None:
-            raise TcError("mapping options are not supported yet: the polyhedral scheduler that "
-                          "uses them is not implemented; pass options=None")
         self.program = program
         self.entry = entry
         self.target = target
-        self.options = options
+        self.options = _mapping_options(options)
         self.definition: CheckedDef = program.defs[entry]
         self._source_key = _canonical(program.source)
         self._shapes: dict[tuple, dict[str, tuple[int, ...]]] = {}  # checked sizes -> shapes
@@ -154,16 +156,33 @@ class Kernel:
         return function
 
     def _build(self, layout: _Layout):
-        from .backends.cpu import CpuKernel
+        from .backends.cpu_parallel import ParallelCpuKernel, plan
         from .driver import default_context, run_stages, tc_to_module
 
         module = tc_to_module(self.program.source, self.program.filename, entry=self.entry)
-        options = {"convert-tc-to-affine": {
+        options = {"convert-tc-to-loops": {
             "sizes": ",".join(f"{k}={v}" for k, v in layout.sizes),
             "strides": ",".join(f"{self.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s),
+            "mapping": self.options,
         }}
-        run_stages(module, "llvm", default_context(), options)
-        return CpuKernel(module, self.entry, self.definition)
+        ctx = default_context()
+        run_stages(module, "loops", ctx, options)
+        parts = plan(module, self.entry)  # read before the llvm stage drops the attributes
+        run_stages(module, "llvm", ctx, options, after="loops")
+        return ParallelCpuKernel(module, parts, self.definition)
+
+
+def _mapping_options(options) -> str:
+    """The text form of `options=` (a MappingOptions, its text, or None: the naive
+    preset); text, so that the cache key cannot change after the call."""
+    if options is None:
+        return str(MappingOptions())
+    if isinstance(options, str):
+        return str(MappingOptions.parse(options))
+    if isinstance(options, MappingOptions):
+        return str(options)
+    raise TcError(f"options= must be a tcir.MappingOptions, its text form or None, "
+                  f"not {type(options).__name__}")
 
 
 def define(source: str, filename: str = "<string>") -> SimpleNamespace:

@@ -89,13 +89,9 @@ def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None =
         raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
                       "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
                       "parametric IR stops at the `affine` stage")
-    passes: list[ModulePass] = []
-    names_after = list(stages)[list(stages).index(after) + 1:]
-    for stage in names_after:
-        passes += [get_pass(n)(**options.get(n, {})) for n in stages[stage]]
-        if stage == upto:
-            return passes
-    raise AssertionError("unreachable")
+    names = list(stages)
+    chosen = names[names.index(after) + 1:names.index(upto) + 1]
+    return [get_pass(n)(**options.get(n, {})) for stage in chosen for n in stages[stage]]
 
 
 def run_stages(module: ModuleOp, upto: str, ctx: Context,

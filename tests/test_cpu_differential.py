@@ -28,3 +28,33 @@ def test_canonical_example(example):
             assert compiled.shape == ref.shape == np.shape(hand)
             assert_close(compiled, ref)
             assert_close(compiled, hand, rtol=1e-4, atol=1e-4)
+
+
+PRESETS = ["naive", "pointwise", "mlp", "conv", "group_conv", "single_thread"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
+def test_canonical_example_under_each_preset(example, preset):
+    """Every TC preset schedules, tiles and runs every canonical example correctly."""
+    definition = check_source(example.source).defs[example.entry]
+    for seed, sizes in enumerate(example.shapes[:2]):
+        inputs = example.inputs(np.random.default_rng(seed), sizes)
+        kernel = tcir.compile(example.source, example.entry, *inputs, options=tcir.MappingOptions(preset))
+        got = kernel(*inputs)
+        got = got if isinstance(got, tuple) else (got,)
+        for compiled, ref, hand in zip(got, evaluate(definition, *inputs), example.numpy(*inputs)):
+            assert_close(compiled, ref)
+            assert_close(compiled, hand, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3", "7"])
+def test_parallel_chunks_cover_the_loop(monkeypatch, threads):
+    """Big enough to run in chunks on several threads (also more threads than tiles)."""
+    monkeypatch.setenv("TCIR_NUM_THREADS", threads)
+    example = EXAMPLES_SET[0]  # matmul
+    sizes = {"M": 70, "K": 40, "N": 30}
+    inputs = example.inputs(np.random.default_rng(0), sizes)
+    kernel = tcir.compile(example.source, example.entry, *inputs, options="tile=16,8,8")
+    assert any(p.loop is not None for p in kernel._compiled(kernel.prepare(inputs)[3]).plan.parts)
+    assert_close(kernel(*inputs), example.numpy(*inputs)[0], rtol=1e-4, atol=1e-4)

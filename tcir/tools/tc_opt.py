@@ -2,6 +2,8 @@
 
     tc-opt examples/matmul.tc                  # verified `tc` dialect IR
     tc-opt prog.tc --entry matmul --emit=tc    # one def, up to a pipeline stage
+    tc-opt prog.tc --sizes M=64,N=64,K=64 --mapping 'tile=32,32' --emit=loops
+                                               # the polyhedral pipeline (isl schedule)
     tc-opt ir.mlir -p some-pass                # explicit passes on IR
 
 Every bad input ends with `file:line:col: error: ...` on stderr and exit status 1
@@ -92,6 +94,10 @@ class TcOptMain(xDSLOptMain):
                                 help="specialize sizes to constants (needed from --emit=llvm on)")
         arg_parser.add_argument("--strides", metavar="A=1:64", default="",
                                 help="element strides of tensor arguments (with --sizes)")
+        arg_parser.add_argument("--mapping", metavar="OPTIONS", default=None,
+                                help="schedule with isl under these tcir.MappingOptions (text form, "
+                                     "e.g. 'tile=32,32 unroll=4'; '' for the naive preset): the "
+                                     "polyhedral pipeline, tc -> loops (with --sizes)")
 
     # Front ends ----------------------------------------------------------------------
 
@@ -122,7 +128,11 @@ class TcOptMain(xDSLOptMain):
 
     def apply_passes(self, prog: ModuleOp):
         self._verify(prog)
-        options = {"convert-tc-to-affine": {"sizes": self.args.sizes, "strides": self.args.strides}}
+        layout = {"sizes": self.args.sizes, "strides": self.args.strides}
+        if self.args.mapping is None:
+            options = {"convert-tc-to-affine": layout}
+        else:
+            options = {"convert-tc-to-loops": {**layout, "mapping": self.args.mapping}}
         try:
             driver.run_stages(prog, self.args.emit or "tc", self.ctx, options)
             super().apply_passes(prog)
