@@ -103,6 +103,7 @@ class Kernel:
             bounds.check_call(d, call.sizes)
             shapes = self._shapes[sizes] = bounds.shapes(d, call.sizes)
         outs = self._outputs(call, shapes, outputs)
+        _check_no_overlap(call.arrays, outs)
         arrays = {name: self._addressable(arr) for name, arr in {**call.arrays, **outs}.items()}
         layout = _Layout(sizes, tuple((name, _element_strides(arr)) for name, arr in arrays.items()))
         return call, outs, arrays, layout
@@ -170,6 +171,16 @@ class Kernel:
         parts = plan(module, self.entry)  # read before the llvm stage drops the attributes
         run_stages(module, "llvm", ctx, options, after="loops")
         return ParallelCpuKernel(module, parts, self.definition)
+
+
+def _check_no_overlap(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+    """Outputs may not share memory with inputs or each other: the kernel reads inputs
+    while it writes outputs, and is compiled assuming they do not alias."""
+    names = list(outputs)
+    for i, name in enumerate(names):
+        for other, arr in [*inputs.items(), *((n, outputs[n]) for n in names[i + 1:])]:
+            if np.shares_memory(outputs[name], arr):
+                raise TcError(f"output `{name}` overlaps `{other}` in memory; pass separate arrays")
 
 
 def _mapping_options(options) -> str:
