@@ -63,7 +63,7 @@ from dataclasses import dataclass, replace
 import islpy as isl
 from xdsl.builder import Builder, InsertPoint
 from xdsl.context import Context
-from xdsl.dialects import func
+from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
     ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, StringAttr, UnitAttr, i64,
 )
@@ -92,6 +92,17 @@ def schedule_ast(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOption
         tree = tile_outer_bands(tree, options["tile"])
     tree = mark_parallel(mark_unroll(tree, options["unroll"]))
     return fixed, isl.AstBuild.from_context(fixed.context).node_from_schedule(tree)
+
+
+_REASSOC = arith.FastMathFlagsAttr([arith.FastMathFlag.REASSOC])
+
+
+def _reassociate(block: Block) -> None:
+    """Mark the float sum of a `+=` reduction reassociable, so LLVM may vectorize the
+    reduction loop (partial sums in vector lanes): a summation order TC leaves open."""
+    last = [op for op in block.ops if isinstance(op, arith.AddfOp)]
+    if last:
+        last[-1].properties["fastmath"] = _REASSOC
 
 
 def _box_volume(domain: isl.Set) -> int:
@@ -175,6 +186,8 @@ class ScheduledDefLowering(DefLowering):
             lowering.emit_init(dict(zip(kept, values, strict=True)))
         else:
             lowering.emit_body(dict(enumerate(values)))
+            if op.kind.data == "+" and op.reduction_iterators():
+                _reassociate(builder.insertion_point.block)
 
     def lower(self) -> func.FuncOp:
         main = super().lower()
