@@ -63,7 +63,7 @@ from dataclasses import dataclass, replace
 import islpy as isl
 from xdsl.builder import Builder, InsertPoint
 from xdsl.context import Context
-from xdsl.dialects import arith, func
+from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
     ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, StringAttr, UnitAttr, i64,
 )
@@ -98,11 +98,12 @@ _REASSOC = arith.FastMathFlagsAttr([arith.FastMathFlag.REASSOC])
 
 
 def _reassociate(block: Block) -> None:
-    """Mark the float sum of a `+=` reduction reassociable, so LLVM may vectorize the
-    reduction loop (partial sums in vector lanes): a summation order TC leaves open."""
-    last = [op for op in block.ops if isinstance(op, arith.AddfOp)]
-    if last:
-        last[-1].properties["fastmath"] = _REASSOC
+    """Mark the float sum of a `+=` reduction (the value of the statement's store, just
+    emitted last in `block`) reassociable, so LLVM may vectorize the reduction loop
+    (partial sums in vector lanes): a summation order TC leaves open."""
+    store = block.last_op if not isinstance(block.last_op, scf.YieldOp | func.ReturnOp) else block.last_op.prev_op
+    if isinstance(store, memref.StoreOp) and isinstance(store.value.owner, arith.AddfOp):
+        store.value.owner.properties["fastmath"] = _REASSOC
 
 
 def _box_volume(domain: isl.Set) -> int:
