@@ -103,3 +103,21 @@ def test_source_errors_are_located():
         tcir.define("def f(float(N) A) -> (B) {\n  B(i) = A(j)\n}\n", "bad.tc")
     assert str(info.value).startswith("bad.tc:2:12: error: `j` appears only on the right side")
     assert (info.value.line, info.value.col) == (2, 12)
+
+
+def test_outputs_may_not_overlap_other_arrays():
+    square = tcir.define("def sq(float(N, N) A, float(N, N) B) -> (C, D) {\n"
+                         "    C(i, j) = A(i, j) + B(i, j)\n    D(i, j) = A(j, i)\n}\n", "sq.tc")
+    a = f32(4, 4)
+    raises(r"output `C` overlaps `A`", square.sq, a, f32(4, 4), outputs=(a, f32(4, 4)))
+    buf = np.zeros((4, 8), np.float32)
+    raises(r"output `C` overlaps `D`", square.sq, a, a, outputs=(buf[:, :4], buf[:, 2:6]))
+    c, d = square.sq(a, a, outputs=(buf[:, :4], buf[:, 4:]))  # disjoint halves of one buffer
+    np.testing.assert_array_equal(c, 2 * a)
+    np.testing.assert_array_equal(d, a)
+
+
+def test_bad_mapping_options():
+    a = f32(2, 3)
+    raises(r"unroll", tcir.compile, MATMUL, "matmul", a, f32(3, 2), options="unroll=0")
+    raises(r"options= must be a tcir.MappingOptions", tcir.compile, MATMUL, "matmul", options=42)
