@@ -74,7 +74,7 @@ from tcir.dialects import tc
 from tcir.errors import TcError
 from tcir.mapping_options import MappingOptions
 from tcir.passes.convert_tc_to_affine import DefLowering, StmtLowering, constant, parse_sizes, parse_strides
-from tcir.polyhedral import compute_schedule, extract, specialize, tile_outer_bands
+from tcir.polyhedral import build_ast, compute_schedule, extract, specialize, tile_outer_bands
 from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
 from tcir.polyhedral.cpu_mapping import mark_parallel, mark_unroll, sink_contiguous_members
 from tcir.polyhedral.model import Model
@@ -91,7 +91,7 @@ def schedule_ast(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOption
     if any(options["tile"]):
         tree = tile_outer_bands(tree, options["tile"])
     tree = mark_parallel(mark_unroll(tree, options["unroll"]))
-    return fixed, isl.AstBuild.from_context(fixed.context).node_from_schedule(tree)
+    return fixed, build_ast(tree, fixed.context)
 
 
 _REASSOC = arith.FastMathFlagsAttr([arith.FastMathFlag.REASSOC])
@@ -135,12 +135,13 @@ class ScheduledDefLowering(DefLowering):
         arguments = list(self.def_op.inputs) + list(self.def_op.outputs) + list(self.def_op.temporaries)
         caller_values, caller_builder = self.values, self.builder
         for k, part in enumerate(parts(ast)):
-            chunked = part.parallel is not None and for_range(part.parallel) is not None
+            loop = for_range(part.parallel) if part.parallel is not None else None
+            chunked = loop is not None
             function = self.part_function(f"{name}.part{k}", part, arguments, chunked)
             self.values, self.builder = caller_values, caller_builder
             operands = [self.values[t] for t in arguments]
             if chunked:
-                first, bound, step = for_range(part.parallel)
+                first, bound, step = loop
                 function.attributes["tcir.parallel"] = _int_array((first, bound, step))
                 function.attributes["tcir.instances"] = IntegerAttr(self.instances(part), i64)
                 operands += [constant(self.builder, first, IndexType()), constant(self.builder, bound, IndexType())]

@@ -103,7 +103,8 @@ class Kernel:
             bounds.check_call(d, call.sizes)
             shapes = self._shapes[sizes] = bounds.shapes(d, call.sizes)
         outs = self._outputs(call, shapes, outputs)
-        _check_no_overlap(call.arrays, outs)
+        if outputs is not None:  # freshly allocated outputs overlap nothing
+            _check_no_overlap(call.arrays, outs)
         arrays = {name: self._addressable(arr) for name, arr in {**call.arrays, **outs}.items()}
         layout = _Layout(sizes, tuple((name, _element_strides(arr)) for name, arr in arrays.items()))
         return call, outs, arrays, layout

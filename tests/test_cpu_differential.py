@@ -30,10 +30,7 @@ def test_canonical_example(example):
             assert_close(compiled, hand, rtol=1e-4, atol=1e-4)
 
 
-PRESETS = ["naive", "pointwise", "mlp", "conv", "group_conv", "single_thread"]
-
-
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", tcir.MappingOptions.PRESETS)
 @pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
 def test_canonical_example_under_each_preset(example, preset):
     """Every TC preset schedules, tiles and runs every canonical example correctly."""

@@ -182,7 +182,7 @@ def ptx_for(program):
 @st.composite
 def mapping_options(draw):
     """Random legal mapping options: a preset, then random CPU-relevant knobs."""
-    options = tcir.MappingOptions(draw(st.sampled_from(["naive", "pointwise", "mlp", "conv", "single_thread"])))
+    options = tcir.MappingOptions(draw(st.sampled_from(tcir.MappingOptions.PRESETS)))
     fusion = st.sampled_from(["Max", "Preserve3Coincident", "Min"])
     options.outerScheduleFusionStrategy(draw(fusion))
     options.outerScheduleAllowSkewing(draw(st.booleans()))

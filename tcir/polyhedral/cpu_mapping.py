@@ -27,47 +27,26 @@ and ``B`` are contiguous in ``j``, ``A`` is invariant).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import islpy as isl
 
 from .model import Model
+from .schedule import band_coefficients, map_bands
 
 PARALLEL = "parallel"
 
 __all__ = ["PARALLEL", "mark_parallel", "mark_unroll", "sink_contiguous_members"]
 
 
-def _map_bands(schedule: isl.Schedule, innermost: bool,
-               rewrite: Callable[[isl.ScheduleNode], isl.ScheduleNode]) -> isl.Schedule:
-    """Apply ``rewrite`` to the innermost (or outermost) band of every root-to-leaf path;
-    ``rewrite`` returns a node at the same position (marks inserted above count)."""
-
-    def has_band_below(node: isl.ScheduleNode) -> bool:
-        return any(node.child(i).get_type() == isl.schedule_node_type.band or has_band_below(node.child(i))
-                   for i in range(node.n_children()))
-
-    def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
-        if node.get_type() == isl.schedule_node_type.band and (not innermost or not has_band_below(node)):
-            return rewrite(node)
-        for i in range(node.n_children()):
-            node = visit(node.child(i)).parent()
-        return node
-
-    return visit(schedule.get_root()).get_schedule()
-
-
 # --- the innermost loop ----------------------------------------------------------------
 
-def _iterator_of(pa_pieces: list[tuple[isl.Set, isl.Aff]]) -> int | None:
+def _iterator_of(pieces: list[list[int]]) -> int | None:
     """The iterator position a member is for a statement (``+iterator``, maybe plus a
-    constant), or None (skewed, constant, or piecewise)."""
-    if len(pa_pieces) != 1:
+    constant), from its pieces' iterator coefficients; None if skewed, constant, or
+    piecewise."""
+    if len(pieces) != 1:
         return None
-    _, aff = pa_pieces[0]
-    coefs = [aff.get_coefficient_val(isl.dim_type.in_, k).to_python() for k in range(aff.dim(isl.dim_type.in_))]
-    nonzero = [k for k, c in enumerate(coefs) if c]
-    return nonzero[0] if len(nonzero) == 1 and coefs[nonzero[0]] == 1 else None
+    nonzero = [k for k, c in enumerate(pieces[0]) if c]
+    return nonzero[0] if len(nonzero) == 1 and pieces[0][nonzero[0]] == 1 else None
 
 
 def _access_score(access: isl.Map, k: int) -> int:
@@ -87,17 +66,14 @@ def _access_score(access: isl.Map, k: int) -> int:
 
 
 def _member_scores(node: isl.ScheduleNode, model: Model) -> list[int]:
-    mupa = node.band_get_partial_schedule()
     scores = []
-    for i in range(mupa.dim(isl.dim_type.set)):
+    for i, per_stmt in enumerate(band_coefficients(node)):
         score = 1 if node.band_member_get_coincident(i) else 0
-        pas: list[isl.PwAff] = []
-        mupa.get_at(i).foreach_pw_aff(pas.append)
-        for pa in pas:
-            stmt = model.statement(pa.get_space().get_tuple_name(isl.dim_type.in_))
-            k = _iterator_of(pa.get_pieces())
+        for name, pieces in per_stmt.items():
+            k = _iterator_of(pieces)
             if k is None:
                 continue
+            stmt = model.statement(name)
             accesses: list[isl.Map] = []
             stmt.writes.union(stmt.reads).foreach_map(accesses.append)
             score += sum(_access_score(a, k) for a in accesses)
@@ -133,7 +109,7 @@ def sink_contiguous_members(schedule: isl.Schedule, model: Model) -> isl.Schedul
             return node
         return _permute(node, [i for i in range(n) if i != best] + [best])
 
-    return _map_bands(schedule, True, rewrite)
+    return map_bands(schedule, True, rewrite)
 
 
 # --- unrolling -------------------------------------------------------------------------
@@ -176,7 +152,7 @@ def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
             budget //= max(trips, 1)
         return node
 
-    return _map_bands(schedule, True, rewrite)
+    return map_bands(schedule, True, rewrite)
 
 
 # --- parallel loops ----------------------------------------------------------------------
@@ -189,4 +165,4 @@ def mark_parallel(schedule: isl.Schedule) -> isl.Schedule:
             return node.insert_mark(isl.Id(PARALLEL, context=node.get_ctx()))
         return node
 
-    return _map_bands(schedule, False, rewrite)
+    return map_bands(schedule, False, rewrite)

@@ -60,8 +60,9 @@ non-negative distance in every member, and ``floor(x / s)`` is monotone).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import islpy as isl
 
@@ -73,6 +74,7 @@ __all__ = [
     "Scheduled",
     "band_coefficients",
     "build_ast",
+    "map_bands",
     "compute_schedule",
     "original_schedule_tree",
     "respects",
@@ -101,9 +103,13 @@ class Scheduled:
     model: Model  # the specialized model when fix_parameters was given
     deps: Dependences
     schedule: isl.Schedule
-    ast: isl.AstNode
     fallback: bool = False
     options: ScheduleOptions = field(default_factory=ScheduleOptions)
+
+    @cached_property
+    def ast(self) -> isl.AstNode:
+        """Built on first use: code generation builds its own from a mapped tree."""
+        return build_ast(self.schedule, self.model.context)
 
     @property
     def schedule_map(self) -> isl.UnionMap:
@@ -152,8 +158,7 @@ def compute_schedule(model: Model, options: ScheduleOptions | None = None,
     _configure(ctx, fusion)
     if any(options.tile):
         schedule = tile_outer_bands(schedule, options.tile)
-    return Scheduled(model=model, deps=deps, schedule=schedule,
-                     ast=build_ast(schedule, model.context), fallback=fallback, options=options)
+    return Scheduled(model=model, deps=deps, schedule=schedule, fallback=fallback, options=options)
 
 
 def build_ast(schedule: isl.Schedule, context: isl.Set) -> isl.AstNode:
@@ -169,6 +174,26 @@ def respects(deps: isl.UnionMap, schedule_map: isl.UnionMap) -> bool:
 
 
 # --- band inspection ----------------------------------------------------------------
+
+def map_bands(schedule: isl.Schedule, innermost: bool,
+              rewrite: Callable[[isl.ScheduleNode], isl.ScheduleNode]) -> isl.Schedule:
+    """Apply ``rewrite`` to the outermost (or innermost) band of every root-to-leaf
+    path; ``rewrite`` returns a node at the band's position (a mark it inserts above the
+    band counts)."""
+
+    def has_band_below(node: isl.ScheduleNode) -> bool:
+        return any(node.child(i).get_type() == isl.schedule_node_type.band or has_band_below(node.child(i))
+                   for i in range(node.n_children()))
+
+    def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        if node.get_type() == isl.schedule_node_type.band and (not innermost or not has_band_below(node)):
+            return rewrite(node)
+        for i in range(node.n_children()):
+            node = visit(node.child(i)).parent()
+        return node
+
+    return visit(schedule.get_root()).get_schedule()
+
 
 def _bands(schedule: isl.Schedule) -> list[isl.ScheduleNode]:
     out: list[isl.ScheduleNode] = []
@@ -283,17 +308,13 @@ def tile_outer_bands(schedule: isl.Schedule, sizes: Sequence[int]) -> isl.Schedu
     if any(s < 0 for s in sizes):
         raise ValueError(f"tile sizes must be >= 0, got {list(sizes)}")
 
-    def visit(node: isl.ScheduleNode) -> isl.ScheduleNode:
-        if node.get_type() == isl.schedule_node_type.band:
-            n = node.band_n_member()
-            if node.band_get_permutable() or n == 1:
-                node = _tile_band(node, [(list(sizes) + [0] * n)[i] for i in range(n)])
-            return node
-        for i in range(node.n_children()):
-            node = visit(node.child(i)).parent()
+    def tile(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        n = node.band_n_member()
+        if node.band_get_permutable() or n == 1:
+            node = _tile_band(node, [(list(sizes) + [0] * n)[i] for i in range(n)])
         return node
 
-    return visit(schedule.get_root()).get_schedule()
+    return map_bands(schedule, False, tile)
 
 
 def _tile_band(node: isl.ScheduleNode, sizes: list[int]) -> isl.ScheduleNode:
