@@ -122,6 +122,13 @@ def _host_cpu() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
+def host_vector_bytes() -> int:
+    """The width of the host's widest vector registers: 64 with AVX-512, 32 with AVX,
+    else 16 (SSE, NEON)."""
+    features = _host_cpu()[1].split(",")
+    return 64 if "+avx512f" in features else 32 if "+avx" in features else 16
+
+
 def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
     """A new target machine for this host's CPU name and features.
 

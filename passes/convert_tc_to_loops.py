@@ -73,10 +73,13 @@ from xdsl.passes import ModulePass
 from tcir.dialects import tc
 from tcir.errors import TcError
 from tcir.mapping_options import MappingOptions
-from tcir.passes.convert_tc_to_affine import DefLowering, StmtLowering, constant, parse_sizes, parse_strides
+from tcir.backends.cpu import host_vector_bytes
+from tcir.passes.convert_tc_to_affine import (
+    DefLowering, StmtLowering, constant, parse_sizes, parse_strides,
+)
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize, tile_outer_bands
 from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
-from tcir.polyhedral.cpu_mapping import mark_parallel, mark_unroll, sink_contiguous_members
+from tcir.polyhedral.cpu_mapping import mark_parallel, mark_unroll, register_tile, sink_contiguous_members
 from tcir.polyhedral.model import Model
 
 
@@ -90,8 +93,24 @@ def schedule_ast(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOption
     tree = sink_contiguous_members(tree, fixed)
     if any(options["tile"]):
         tree = tile_outer_bands(tree, options["tile"])
+    tree = register_tile(tree, REGISTER_ROWS, _register_columns(def_op))
     tree = mark_parallel(mark_unroll(tree, options["unroll"]))
     return fixed, build_ast(tree, fixed.context)
+
+
+# A register tile is REGISTER_ROWS rows of REGISTER_VECTORS host vectors: 16 vector
+# accumulators, half the registers of AVX-512 (the rest hold loaded operands).
+REGISTER_ROWS = 4
+REGISTER_VECTORS = 4
+
+
+def _register_columns(def_op: tc.DefOp) -> int:
+    """Columns of a register tile: REGISTER_VECTORS host vectors of the def's widest
+    element type."""
+    types = [t.type.element_type if isinstance(t.type, tc.TensorType) else t.type
+             for t in [*def_op.inputs, *def_op.outputs, *def_op.temporaries]]
+    widest = max((tc.signless(t).bitwidth + 7) // 8 for t in types)
+    return max(1, REGISTER_VECTORS * host_vector_bytes() // widest)
 
 
 _REASSOC = arith.FastMathFlagsAttr([arith.FastMathFlag.REASSOC])

@@ -11,6 +11,17 @@ dependent statement instances, so a valid schedule stays valid:
     is also coincident (no dependence carried: no reduction) wins ties. Member scores:
     +2 per access whose last subscript is ``+-iterator`` (and whose other subscripts do
     not use it), -1 per access with it in another subscript, +1 if coincident.
+``register_tile(schedule, rows, columns)``
+    In the innermost band of every path, if it is permutable and carries a reduction
+    (a member that is not coincident) while its innermost member is coincident (the
+    vector loop), tile it again: ``rows`` of the last other coincident member by
+    ``columns`` of the innermost one. The tile loops are ordered coincident members
+    first, reductions innermost, so a ``rows`` x ``columns`` block of the result stays
+    in registers across the reduction; the ``rows`` point loop is unrolled and the
+    ``columns`` one is left for LLVM to vectorize. The first iteration of the reduction
+    loops is generated separately, so a fused initialization (``!`` or ``+=!``) leaves
+    no guard in the hot loop. Matmul i, k, j tiled 64, 256, 256 becomes
+    ``i/64, k/256, j/256, i/4, j/64, k, i (4 copies), j``.
 ``mark_unroll(schedule, factor)``
     TC's ``unroll``: in the innermost band of every path, mark members, innermost first,
     for full unrolling by the isl AST generator while the product of their trip counts
@@ -30,11 +41,11 @@ from __future__ import annotations
 import islpy as isl
 
 from .model import Model
-from .schedule import band_coefficients, map_bands
+from .schedule import band_coefficients, map_bands, tile_band
 
 PARALLEL = "parallel"
 
-__all__ = ["PARALLEL", "mark_parallel", "mark_unroll", "sink_contiguous_members"]
+__all__ = ["PARALLEL", "mark_parallel", "mark_unroll", "register_tile", "sink_contiguous_members"]
 
 
 # --- the innermost loop ----------------------------------------------------------------
@@ -166,3 +177,32 @@ def mark_parallel(schedule: isl.Schedule) -> isl.Schedule:
         return node
 
     return map_bands(schedule, False, rewrite)
+
+
+
+# --- register tiling ----------------------------------------------------------------------
+
+def register_tile(schedule: isl.Schedule, rows: int, columns: int) -> isl.Schedule:
+    """See the module docstring."""
+
+    def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        n = node.band_n_member()
+        coincident = [bool(node.band_member_get_coincident(i)) for i in range(n)]
+        if n < 2 or not node.band_get_permutable() or all(coincident) or not coincident[-1]:
+            return node
+        row = max((i for i in range(n - 1) if coincident[i]), default=None)
+        if row is None:
+            return node
+        sizes = [1] * n
+        sizes[row], sizes[-1] = rows, columns
+        node = tile_band(node, sizes)
+        # the reductions innermost among the tile loops, their first iteration (where a
+        # fused initialization runs) peeled off so the rest has no guard
+        reductions = [i for i in range(n) if not coincident[i]]
+        node = _permute(node, [i for i in range(n) if coincident[i]] + reductions)
+        for j in range(n - len(reductions), n):
+            node = node.band_member_set_ast_loop_type(j, isl.ast_loop_type.separate)
+        point = node.child(0).band_member_set_ast_loop_type(row, isl.ast_loop_type.unroll)
+        return point.parent()
+
+    return map_bands(schedule, True, rewrite)

@@ -78,6 +78,7 @@ __all__ = [
     "compute_schedule",
     "original_schedule_tree",
     "respects",
+    "tile_band",
     "tile_outer_bands",
 ]
 
@@ -311,13 +312,14 @@ def tile_outer_bands(schedule: isl.Schedule, sizes: Sequence[int]) -> isl.Schedu
     def tile(node: isl.ScheduleNode) -> isl.ScheduleNode:
         n = node.band_n_member()
         if node.band_get_permutable() or n == 1:
-            node = _tile_band(node, [(list(sizes) + [0] * n)[i] for i in range(n)])
+            node = tile_band(node, [(list(sizes) + [0] * n)[i] for i in range(n)])
         return node
 
     return map_bands(schedule, False, tile)
 
 
-def _tile_band(node: isl.ScheduleNode, sizes: list[int]) -> isl.ScheduleNode:
+def tile_band(node: isl.ScheduleNode, sizes: list[int]) -> isl.ScheduleNode:
+    """Tile a band by ``sizes`` (one per member, 0: untiled); returns the tile band."""
     if not any(sizes):
         return node
     ctx = node.get_ctx()
