@@ -80,7 +80,7 @@ from tcir.passes.convert_tc_to_affine import (
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize, tile_outer_bands
 from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
 from tcir.polyhedral.cpu_mapping import mark_parallel, mark_unroll, register_tile, sink_contiguous_members
-from tcir.polyhedral.model import Model
+from tcir.polyhedral.model import Model, box_volume
 
 
 def schedule_ast(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOptions) -> tuple[Model, isl.AstNode]:
@@ -125,16 +125,6 @@ def _reassociate(block: Block) -> None:
         store.value.owner.properties["fastmath"] = _REASSOC
 
 
-def _box_volume(domain: isl.Set) -> int:
-    volume = 1
-    for i in range(domain.dim(isl.dim_type.set)):
-        low, high = domain.dim_min_val(i), domain.dim_max_val(i)
-        if not (low.is_int() and high.is_int()):
-            return 0
-        volume *= max(0, high.to_python() - low.to_python() + 1)
-    return volume
-
-
 def _int_array(values: tuple[int, ...]) -> ArrayAttr:
     return ArrayAttr([IntegerAttr(v, i64) for v in values])
 
@@ -172,7 +162,7 @@ class ScheduledDefLowering(DefLowering):
         statement's bounding box: counting exactly can take isl seconds), for the
         runtime's choice of running it on one thread or several."""
         names = set().union(*(statements_in(n) for n in part.nodes))
-        return sum(_box_volume(self.model.statement(n).domain) for n in names)
+        return sum(box_volume(self.model.statement(n).domain) for n in names)
 
     def part_function(self, name: str, part: Part, arguments, chunked: bool) -> func.FuncOp:
         types = [self.arg_type(self.names[t.index], t.type) for t in arguments]

@@ -35,6 +35,7 @@ STAGES: dict[str, list[str]] = {
     "llvm": [
         "convert-scf-to-cf",
         "convert-memref-to-llvm",
+        "expand-exp",
         "convert-math-to-llvm",
         "convert-arith-to-llvm",
         "convert-cf-to-llvm",

@@ -10,7 +10,8 @@ dependent statement instances, so a valid schedule stays valid:
     innermost position, so the innermost loop is the one LLVM vectorizes. A member that
     is also coincident (no dependence carried: no reduction) wins ties. Member scores:
     +2 per access whose last subscript is ``+-iterator`` (and whose other subscripts do
-    not use it), -1 per access with it in another subscript, +1 if coincident.
+    not use it), -1 per access with it in another subscript, each times the number of
+    elements the access touches (its bounding box), and +1 if coincident.
 ``register_tile(schedule, rows, columns)``
     In the innermost band of every path, if it is permutable and carries a reduction
     (a member that is not coincident) while its innermost member is coincident (the
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import islpy as isl
 
-from .model import Model
+from .model import Model, box_volume
 from .schedule import band_coefficients, map_bands, tile_band
 
 PARALLEL = "parallel"
@@ -87,7 +88,10 @@ def _member_scores(node: isl.ScheduleNode, model: Model) -> list[int]:
             stmt = model.statement(name)
             accesses: list[isl.Map] = []
             stmt.writes.union(stmt.reads).foreach_map(accesses.append)
-            score += sum(_access_score(a, k) for a in accesses)
+            # an access counts as much as the elements it touches: walking a big
+            # tensor contiguously matters more than a small one
+            score += sum(_access_score(a, k) * max(1, box_volume(a.intersect_domain(stmt.domain).range()))
+                         for a in accesses)
         scores.append(score)
     return scores
 

@@ -68,6 +68,7 @@ __all__ = [
     "Dependences",
     "Model",
     "Statement",
+    "box_volume",
     "dependences",
     "extract",
     "extract_module",
@@ -394,6 +395,18 @@ def model_from_source(source: str, entry: str | None = None) -> Model:
 
     models = extract_module(tc_to_module(source, entry=entry))
     return models[entry] if entry else next(iter(models.values()))
+
+
+def box_volume(domain: isl.Set) -> int:
+    """The number of points in the bounding box of a parameter-free set; 0 if it is
+    unbounded (counting points exactly can take isl seconds)."""
+    volume = 1
+    for i in range(domain.dim(isl.dim_type.set)):
+        low, high = domain.dim_min_val(i), domain.dim_max_val(i)
+        if not (low.is_int() and high.is_int()):
+            return 0
+        volume *= max(0, high.to_python() - low.to_python() + 1)
+    return volume
 
 
 def dependences(model: Model) -> Dependences:

@@ -60,8 +60,8 @@ def lower(text: str, passes: Sequence[str] = LOWERING) -> ModuleOp:
 
 
 @cache
-def jit(text: str) -> CpuModule:
-    module = lower(text)
+def jit(text: str, passes: Sequence[str] = LOWERING) -> CpuModule:
+    module = lower(text, passes)
     leftovers = {op.name for op in module.walk() if not op.name.startswith(("llvm.", "builtin.module"))}
     assert not leftovers, f"ops left after lowering: {leftovers}"
     return CpuModule(module, opt_level=2)
