@@ -23,7 +23,10 @@ DIALECTS: dict[str, tuple[str, str]] = {
 PASSES: list[str] = [
     "convert-tc-to-affine",
     "convert-tc-to-loops",
+    "convert-tc-to-gpu",
+    "convert-gpu-to-nvvm",
     "convert-memref-to-llvm",
+    "expand-exp",
     "convert-arith-to-llvm",
     "convert-math-to-llvm",
     "convert-cf-to-llvm",

@@ -1,0 +1,284 @@
+"""Schedule each `tc.def` with isl and map it to GPU kernels (the gpu stage of docs/gpu.md).
+
+Summary:
+  The def is scheduled as on the CPU path (`convert-tc-to-loops`: isl scheduler, the
+  mapping options' fusion strategy, sizes specialized), then mapped to blocks and
+  threads as Tensor Comprehensions' CUDA mapper does (`tcir.polyhedral.gpu_mapping`):
+  the outermost bands are tiled with `tile`; the leading coincident members of a tile
+  band run on blocks (`mapToBlocks`, the innermost on x), those of the point band below
+  on threads (`mapToThreads`, the innermost on x, which the mapping makes the member
+  that walks memory contiguously, so that accesses coalesce); reductions and other
+  loops run in order inside each thread. Extents larger than the grid or the block are
+  covered by grid- and block-stride loops, partial tiles are guarded by `scf.if`, and
+  launch sizes are tightened to the extents. A part with nothing parallel (a full
+  reduction) runs on one thread.
+
+  Each top-level part of the schedule is a kernel `gpu.func @<def>_part<k>` in
+  `gpu.module @<def>_kernels`, taking the arrays it uses; the host function `@<def>`
+  (attribute `tcir.gpu`) allocates the temporaries (zero-filled by the gpu stage's
+  contract: no fill loops) and launches the kernels in order. With `usePrivateMemory`,
+  an element that a loop reads and updates at the same place in every iteration (a
+  reduction's accumulator) is kept in a private `memref.alloca` across the loop,
+  loaded before it and stored after it. `unroll` unrolls innermost loops as on the CPU
+  path. `useSharedMemory` is not implemented yet (it is a hint: ignored).
+
+Options:
+  sizes    "M=64,K=32" (required): the sizes to specialize to.
+  strides  "A=1:64,f.B=32:1": element strides of tensor arguments (as in
+           convert-tc-to-affine).
+  mapping  a `tcir.MappingOptions` text, e.g. "tile=32,32 mapToThreads=32,8
+           mapToBlocks=256,256 usePrivateMemory=true"; unspecified options take the
+           naive preset's values.
+
+Before:
+  tc.def @scale(%A : !tc.tensor<[N], f32>) -> (%B : !tc.tensor<[N], f32>) {
+    tc.stmt (%i in 0 to N) %B[%i] = {
+      %0 = tc.read %A[%i] : f32
+      tc.yield %0 : f32
+    }
+  }
+After (sizes="N=100", mapping="tile=32 mapToThreads=32 mapToBlocks=2"):
+  builtin.module attributes {gpu.container_module} {
+    func.func @scale(%A : memref<100xf32>, %B : memref<100xf32>) attributes {tcir.gpu} {
+      %c2 = arith.constant 2 : index
+      %c1 = arith.constant 1 : index
+      %c32 = arith.constant 32 : index
+      "gpu.launch_func"(%c2, %c1, %c1, %c32, %c1, %c1, %A, %B)
+          <{kernel = @scale_kernels::@scale_part0, ...}> : (...) -> ()
+      func.return
+    }
+    "gpu.module"() <{sym_name = "scale_kernels"}> ({
+      gpu.func @scale_part0(%A : memref<100xf32>, %B : memref<100xf32>) kernel
+          attributes {gpu.known_block_size = array<i32: 32, 1, 1>,
+                      gpu.known_grid_size = array<i32: 2, 1, 1>} {
+        %bx = gpu.block_id x
+        %tx = gpu.thread_id x
+        scf.for %c0 = %bx to 4 step 2 {            // tiles of 32: a grid-stride loop
+          %i = 32 * %c0 + %tx                      // as arith ops
+          scf.if %i <= 99 {                        // the partial last tile
+            %v = memref.load %A[%i] : memref<100xf32>
+            memref.store %v, %B[%i] : memref<100xf32>
+          }
+        }
+        gpu.return
+      }
+    }) : () -> ()
+  }
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, replace
+
+from xdsl.builder import Builder, InsertPoint
+from xdsl.context import Context
+from xdsl.dialects import arith, func, gpu, memref, scf
+from xdsl.dialects.builtin import IndexType, ModuleOp, StringAttr, SymbolRefAttr, UnitAttr
+from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
+from xdsl.transforms.common_subexpression_elimination import cse
+from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
+from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
+
+from tcir.dialects import tc
+from tcir.errors import TcError
+from tcir.mapping_options import MappingOptions
+from tcir.passes.convert_tc_to_affine import DefLowering, constant, parse_sizes, parse_strides
+from tcir.passes.convert_tc_to_loops import ScheduledDefLowering
+from tcir.polyhedral import compute_schedule, extract, specialize
+from tcir.polyhedral.codegen import AstToScf
+from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, Kernel, map_to_gpu
+from tcir.polyhedral.model import Model
+
+
+def schedule_kernels(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOptions) -> tuple[Model, list[Kernel]]:
+    """The specialized model of a def and its kernels, mapped."""
+    model = extract(def_op)
+    fixed = specialize(model, sizes)
+    scheduled = compute_schedule(model, replace(options.schedule_options(sizes), tile=()))  # tiled when mapped
+    return fixed, map_to_gpu(scheduled.schedule.intersect_domain(fixed.domain), fixed, options)
+
+
+# --- private memory ----------------------------------------------------------------------
+
+def _defined_in(value: SSAValue, loop: scf.ForOp) -> bool:
+    owner = value.owner.parent_op() if isinstance(value, BlockArgument) else value.owner
+    return owner is not None and loop.is_ancestor(owner)
+
+
+def _accesses(loop: scf.ForOp) -> dict[SSAValue, list[Operation]]:
+    out: dict[SSAValue, list[Operation]] = {}
+    for op in loop.body.walk():
+        if isinstance(op, memref.LoadOp | memref.StoreOp):
+            out.setdefault(op.memref, []).append(op)
+    return out
+
+
+def _promotable(loop: scf.ForOp, accesses: list[Operation]) -> bool:
+    """All accesses at the same loop-invariant place, some store, and some access in
+    every iteration: then the place is a valid index whenever the loop runs. Another
+    thread never touches it meanwhile: the mapping keeps every dependence in a thread."""
+    places = {tuple(op.indices) for op in accesses}
+    if len(places) != 1:
+        return False
+    (place,) = places
+    return (any(isinstance(op, memref.StoreOp) for op in accesses)
+            and any(op.parent_op() is loop for op in accesses)
+            and not any(_defined_in(v, loop) for v in place))
+
+
+_FOLD = {arith.AddiOp: operator.add, arith.SubiOp: operator.sub, arith.MuliOp: operator.mul,
+         arith.MinSIOp: min, arith.MaxSIOp: max}
+
+
+def _static(value: SSAValue) -> int | None:
+    """The value of index arithmetic on constants (loop bounds from the isl AST), else None."""
+    op = value.owner
+    if isinstance(op, arith.ConstantOp):
+        return op.value.value.data
+    if type(op) not in _FOLD:
+        return None
+    lhs, rhs = _static(op.lhs), _static(op.rhs)
+    return None if lhs is None or rhs is None else _FOLD[type(op)](lhs, rhs)
+
+
+def _when_running(builder: Builder, loop: scf.ForOp, ops: list[Operation]) -> None:
+    """Insert `ops` where `builder` points, under `scf.if` unless the loop surely runs."""
+    bounds = [_static(loop.lb), _static(loop.ub)]
+    if None not in bounds and bounds[0] < bounds[1]:
+        for op in ops:
+            builder.insert(op)
+        return
+    runs = builder.insert(arith.CmpiOp(loop.lb, loop.ub, "slt")).result
+    builder.insert(scf.IfOp(runs, [], Region(Block([*ops, scf.YieldOp()]))))
+
+
+def _promote(entry: Block, loop: scf.ForOp, target: SSAValue, accesses: list[Operation]) -> None:
+    place = list(accesses[0].indices)
+    private = memref.AllocaOp.get(target.type.element_type, shape=[])
+    entry.insert_op_before(private, entry.first_op)
+    for op in accesses:
+        new = (memref.LoadOp.get(private, []) if isinstance(op, memref.LoadOp)
+               else memref.StoreOp.get(op.value, private, []))
+        op.parent_block().insert_op_before(new, op)
+        if isinstance(op, memref.LoadOp):
+            op.res.replace_all_uses_with(new.res)
+        op.detach()
+        op.erase()
+    load = memref.LoadOp.get(target, place)
+    _when_running(Builder(InsertPoint.before(loop)), loop, [load, memref.StoreOp.get(load.res, private, [])])
+    back = memref.LoadOp.get(private, [])
+    _when_running(Builder(InsertPoint.after(loop)), loop, [back, memref.StoreOp.get(back.res, target, place)])
+
+
+def promote_accumulators(kernel: Block) -> None:
+    """usePrivateMemory (see the module docstring), at the outermost loop where legal."""
+    loops = [op for op in kernel.walk() if isinstance(op, scf.ForOp)]
+    for loop in reversed(loops):  # inner loops first: invariant indices bubble out
+        move_loop_invariant_code(loop)
+    cse(kernel)  # one SSA value per index: equal places are equal operands
+    for loop in [op for op in kernel.walk() if isinstance(op, scf.ForOp)]:
+        for target, accesses in _accesses(loop).items():
+            if isinstance(target, BlockArgument) and target.owner is kernel and _promotable(loop, accesses):
+                _promote(kernel, loop, target, accesses)
+
+
+# --- kernels and the host function ---------------------------------------------------------
+
+def _erase_unused(ops: list[Operation]) -> None:
+    for op in ops:
+        if not op.results[0].uses:
+            op.detach()
+            op.erase()
+
+
+class GpuDefLowering(ScheduledDefLowering):
+    """`@<def>` launches a kernel per part (see the module docstring)."""
+
+    def __init__(self, def_op: tc.DefOp, sizes: dict[str, int], strides, options: MappingOptions):
+        super().__init__(def_op, sizes, strides, options)
+        self.kernels: list[gpu.FuncOp] = []
+
+    def zero_fill(self, value: SSAValue, t: tc.TensorType) -> None:
+        """Nothing: the gpu stage's `memref.alloc` is zero-filled by contract."""
+
+    def emit_statements(self) -> None:
+        self.model, kernels = schedule_kernels(self.def_op, self.sizes, self.options)
+        name = self.def_op.sym_name.data
+        arguments = list(self.def_op.inputs) + list(self.def_op.outputs) + list(self.def_op.temporaries)
+        host_values, host = self.values, self.builder
+        constants: dict[int, SSAValue] = {}
+
+        def size(value: int) -> SSAValue:
+            if value not in constants:
+                constants[value] = constant(host, value, IndexType())
+            return constants[value]
+
+        for k, kernel in enumerate(kernels):
+            function, used = self.kernel_function(f"{name}_part{k}", kernel, arguments)
+            self.kernels.append(function)
+            sizes = [size(v) for v in kernel.grid + kernel.block]
+            host.insert(gpu.LaunchFuncOp(SymbolRefAttr(f"{name}_kernels", [function.sym_name.data]),
+                                         sizes[:3], sizes[3:], kernelOperands=[host_values[a] for a in used]))
+        self.values, self.builder = host_values, host
+
+    def kernel_function(self, name: str, kernel: Kernel, arguments) -> tuple[gpu.FuncOp, list]:
+        """The kernel and the def's arguments it takes (those it uses)."""
+        block = Block(arg_types=[self.arg_type(self.names[t.index], t.type) for t in arguments])
+        self.values = {}
+        for old, new in zip(arguments, block.args):
+            new.name_hint = self.names[old.index]
+            self.values[old] = new
+        builder = Builder(InsertPoint.at_end(block))
+        ids = {}
+        for names, op, prefix in ((BLOCK_IDS, gpu.BlockIdOp, "b"), (THREAD_IDS, gpu.ThreadIdOp, "t")):
+            for id_name, dim in zip(names, "xyz"):
+                ids[id_name] = builder.insert(op(gpu.DimensionAttr(gpu.DimensionEnum(dim)))).result
+                ids[id_name].name_hint = prefix + dim
+        AstToScf(builder, ids, self.emit_instance).emit(kernel.ast)
+        builder.insert(gpu.ReturnOp([]))
+        region = Region(block)
+        # statement bodies access rank-0 tensors with affine.load/store: the gpu stage has no affine
+        PatternRewriteWalker(GreedyRewritePatternApplier([LowerAffineLoad(), LowerAffineStore()])).rewrite_region(region)
+        _erase_unused([v.owner for v in ids.values()])
+        if self.options["usePrivateMemory"]:
+            promote_accumulators(block)
+        used = [a for a, v in zip(arguments, block.args) if v.uses]
+        for v in [v for v in block.args if not v.uses]:
+            block.erase_arg(v)
+        function = gpu.FuncOp(name, (block.arg_types, []), region, kernel=True,
+                               known_block_size=kernel.block, known_grid_size=kernel.grid)
+        return function, used
+
+    def lower(self) -> func.FuncOp:
+        host = DefLowering.lower(self)  # not the CPU parts' attribute of ScheduledDefLowering
+        host.attributes["tcir.gpu"] = UnitAttr()
+        return host
+
+
+@dataclass(frozen=True)
+class ConvertTcToGpuPass(ModulePass):
+    name = "convert-tc-to-gpu"
+
+    sizes: str = ""
+    strides: str = ""
+    mapping: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if not self.sizes:
+            raise TcError("convert-tc-to-gpu needs the `sizes` option: the polyhedral "
+                          "schedule and the launch sizes are computed for known sizes")
+        sizes = parse_sizes(self.sizes)
+        strides = parse_strides(self.strides)
+        options = MappingOptions.parse(self.mapping)
+        for def_op in list(op.ops):
+            if isinstance(def_op, tc.DefOp):
+                lowering = GpuDefLowering(def_op, sizes, strides, options)
+                host = lowering.lower()
+                kernels = gpu.ModuleOp(StringAttr(f"{def_op.sym_name.data}_kernels"), Region(Block(lowering.kernels)))
+                op.body.block.insert_ops_before([host, kernels], def_op)
+                def_op.detach()
+                def_op.erase()
+        op.attributes["gpu.container_module"] = UnitAttr()

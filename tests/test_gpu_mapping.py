@@ -1,0 +1,234 @@
+"""The GPU mapping (`tcir.polyhedral.gpu_mapping`, the pass `convert-tc-to-gpu`).
+
+- On the schedule: every statement instance runs on exactly one (block, thread), launch
+  sizes are tight (every block and thread index runs something), thread x is the
+  contiguous member, a part with nothing parallel is one thread.
+- On the IR: it verifies, the host function holds only what docs/gpu.md allows, the
+  private accumulator leaves no global access in the reduction loop, bad options are
+  TcErrors.
+- Results: the gpu stage, run by the CPU emulator (backends/gpu_emulator.py), equals the
+  NumPy reference for every canonical example under every preset (with and without
+  private memory), and for random programs under random mapping options.
+"""
+
+import math
+
+import islpy as isl
+import numpy as np
+import pytest
+from canonical import EXAMPLES_SET
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import compare_outputs, examples, reference_outputs, tc_programs
+from xdsl.dialects import arith, func, gpu, memref, scf
+
+import tcir
+from tcir import MappingOptions, TcError
+from tcir.backends.gpu_emulator import emulate
+from tcir.driver import default_context, tc_to_module
+from tcir.frontend import check_source
+from tcir.passes.convert_tc_to_gpu import ConvertTcToGpuPass, schedule_kernels
+from tcir.polyhedral import model_from_source
+from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, order_for_coalescing
+from tcir.reference import bind_sizes, evaluate
+
+pytestmark = pytest.mark.filterwarnings("ignore::tcir.errors.TcWarning")
+
+MATMUL = "def matmul(float(M, K) A, float(K, N) B) -> (C) { C(m, n) +=! A(m, r_k) * B(r_k, n) }"
+TOTAL = "def total(float(N) A) -> (S) { S +=! A(i) }"
+
+
+def _sizes_text(sizes: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sizes.items())
+
+
+def _gpu_module(source: str, entry: str, sizes: dict, options: MappingOptions, strides: str = ""):
+    module = tc_to_module(source, entry=entry)
+    ConvertTcToGpuPass(sizes=_sizes_text(sizes), strides=strides, mapping=str(options)).apply(default_context(), module)
+    module.verify()
+    return module
+
+
+def _kernels(source: str, sizes: dict, options: MappingOptions):
+    def_op = next(iter(tc_to_module(source).ops))
+    return schedule_kernels(def_op, sizes, options)
+
+
+def _instances_to_ids(kernel) -> isl.UnionMap:
+    """{ S[i] -> [bx, by, bz, tx, ty, tz] }: who runs each instance of the kernel."""
+    maps = []
+    kernel.schedule.get_map().domain().intersect_params(kernel.context).foreach_set(maps.append)
+    out = None
+    for s in maps:
+        m = isl.Map.from_domain(s)
+        for name in BLOCK_IDS + THREAD_IDS:
+            pos = m.find_dim_by_name(isl.dim_type.param, name)
+            m = m.move_dims(isl.dim_type.out, m.dim(isl.dim_type.out), isl.dim_type.param, pos, 1)
+        m = isl.UnionMap.from_map(m)
+        out = m if out is None else out.union(m)
+    return out
+
+
+# --- the mapping on the schedule ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", MappingOptions.PRESETS)
+@pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
+def test_every_instance_runs_once_and_every_id_runs_something(example, preset):
+    definition = check_source(example.source).defs[example.entry]
+    for sizes in example.shapes:
+        sizes = bind_sizes(definition, example.inputs(np.random.default_rng(0), sizes))
+        model, kernels = _kernels(example.source, sizes, MappingOptions(preset))
+        covered = None
+        for kernel in kernels:
+            who = _instances_to_ids(kernel)
+            assert who.is_single_valued(), "an instance runs on several threads"
+            domain = who.domain()
+            assert covered is None or covered.intersect(domain).is_empty(), "an instance runs in two kernels"
+            covered = domain if covered is None else covered.union(domain)
+            ids = isl.Set.from_union_set(who.range())
+            for d, size in enumerate(kernel.grid + kernel.block):
+                assert ids.dim_max_val(d).to_python() == size - 1, "a launch larger than the extent"
+        assert covered.is_equal(model.domain)
+
+
+def test_extents_below_the_options_tighten_the_launch():
+    """An extent of 5 gets 5 threads, 2 tiles get 2 blocks; 70 columns on 32 threads
+    loop (block-stride)."""
+    options = MappingOptions().tile(32, 32).mapToThreads(32, 8).mapToBlocks(256, 256)
+    _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, options)
+    assert (kernel.grid, kernel.block) == ((3, 1, 1), (32, 5, 1))
+    _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, options.copy().mapToBlocks(2))
+    assert kernel.grid == (2, 1, 1)  # 3 tiles on 2 blocks: a grid-stride loop
+
+
+def test_untiled_members_map_to_threads_only():
+    _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, MappingOptions().tile())
+    assert (kernel.grid, kernel.block) == ((1, 1, 1), (32, 5, 1))
+
+
+def test_thread_x_walks_memory_contiguously():
+    """O(i, j) = A(j, i) + B(j, i): two reads are contiguous in i, one write in j, so i
+    becomes the innermost coincident member, and thread x (the loads coalesce)."""
+    source = "def t(float(N, M) A, float(N, M) B) -> (O) { O(i, j) = A(j, i) + B(j, i) }"
+    model = model_from_source(source)
+    from tcir.polyhedral import compute_schedule
+    tree = order_for_coalescing(compute_schedule(model).schedule, model)
+    band = tree.get_root().child(0)
+    last = band.band_get_partial_schedule().get_at(band.band_n_member() - 1)
+    assert "(i)" in str(last)
+    module = _gpu_module(source, "t", {"N": 6, "M": 7}, MappingOptions())
+    (kernel,) = [op for op in module.walk() if isinstance(op, gpu.FuncOp)]
+    tx = next(op.result for op in kernel.walk() if isinstance(op, gpu.ThreadIdOp) and op.dimension.data == "x")
+    loads = [op for op in kernel.walk() if isinstance(op, memref.LoadOp)]
+    assert loads and all(op.indices[-1] is tx for op in loads)
+
+
+def test_a_full_reduction_runs_on_one_thread_in_one_kernel():
+    _, kernels = _kernels(TOTAL, {"N": 100}, MappingOptions())
+    assert [(k.grid, k.block) for k in kernels] == [((1, 1, 1), (1, 1, 1))]
+
+
+# --- the IR --------------------------------------------------------------------------------
+
+
+def _host_and_kernels(module):
+    (host,) = [op for op in module.ops if isinstance(op, func.FuncOp)]
+    kernels = [op for op in module.walk() if isinstance(op, gpu.FuncOp)]
+    return host, kernels
+
+
+def test_the_host_function_holds_only_launches_and_buffers():
+    source = "def twice(float(N) A) -> (B) { T(i) = 2 * A(i)\n B(i) = T(N - 1 - i) }"
+    module = _gpu_module(source, "twice", {"N": 5}, MappingOptions())
+    host, kernels = _host_and_kernels(module)
+    allowed = (arith.ConstantOp, memref.AllocOp, gpu.LaunchFuncOp, memref.DeallocOp, func.ReturnOp)
+    assert all(isinstance(op, allowed) for op in host.body.walk())
+    assert "tcir.gpu" in host.attributes and "gpu.container_module" in module.attributes
+    launches = [op for op in host.body.walk() if isinstance(op, gpu.LaunchFuncOp)]
+    assert [str(op.kernel) for op in launches] == ["@twice_kernels::@twice_part0", "@twice_kernels::@twice_part1"]
+    assert [k.sym_name.data for k in kernels] == ["twice_part0", "twice_part1"]
+    for launch, kernel in zip(launches, kernels):
+        assert [v.type for v in launch.kernelOperands] == list(kernel.function_type.inputs)
+
+
+def test_private_memory_keeps_the_accumulator_out_of_global_memory():
+    options = MappingOptions().tile(16, 16).usePrivateMemory(True)
+    module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 48, "K": 40}, options)
+    _, (kernel,) = _host_and_kernels(module)
+    c = kernel.body.block.args[2]
+    reduction = [op for op in kernel.walk() if isinstance(op, scf.ForOp)
+                 and any(isinstance(inner, memref.LoadOp) and inner.memref.name_hint == "A" for inner in op.body.walk())
+                 and not any(isinstance(inner, scf.ForOp) for inner in op.body.walk())]
+    assert reduction
+    for loop in reduction:
+        assert not any(isinstance(op, memref.LoadOp | memref.StoreOp) and op.memref is c for op in loop.body.walk())
+    assert any(isinstance(op, memref.AllocaOp) for op in kernel.walk())
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ("mapToThreads=64,32", "above CUDA's limit of 1024 threads per block"),
+    ("mapToThreads=1,2,3,4", "expected 1 to 3 sizes"),
+    ("mapToBlocks=1,70000", "above CUDA's limit of 65535"),
+    ("mapToThread=32", "did you mean `mapToThreads`?"),
+])
+def test_bad_options_are_tc_errors(mapping, message):
+    module = tc_to_module(MATMUL)
+    with pytest.raises(TcError, match=message):
+        ConvertTcToGpuPass(sizes="M=4,N=4,K=4", mapping=mapping).apply(default_context(), module)
+
+
+def test_sizes_are_required():
+    with pytest.raises(TcError, match="needs the `sizes` option"):
+        ConvertTcToGpuPass().apply(default_context(), tc_to_module(MATMUL))
+
+
+# --- results, through the emulator ------------------------------------------------------------
+
+
+def _run(module, entry, inputs, want) -> tuple:
+    outputs = [np.zeros(w.shape, w.dtype) for w in want]
+    emulate(module, entry, list(inputs) + outputs)
+    return tuple(outputs)
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["global", "private"])
+@pytest.mark.parametrize("preset", MappingOptions.PRESETS)
+@pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
+def test_canonical_example_under_each_preset(example, preset, private):
+    definition = check_source(example.source).defs[example.entry]
+    options = MappingOptions(preset).usePrivateMemory(private)
+    for seed, sizes in enumerate(example.shapes[:2]):
+        inputs = example.inputs(np.random.default_rng(seed), sizes)
+        module = _gpu_module(example.source, example.entry, bind_sizes(definition, inputs), options)
+        want = evaluate(definition, *inputs)
+        for got, ref in zip(_run(module, example.entry, inputs, want), want):
+            np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5)
+
+
+@st.composite
+def gpu_options(draw):
+    """Random legal options: a preset, then random scheduling and mapping knobs."""
+    options = MappingOptions(draw(st.sampled_from(MappingOptions.PRESETS)))
+    options.outerScheduleFusionStrategy(draw(st.sampled_from(["Max", "Preserve3Coincident", "Min"])))
+    options.fixParametersBeforeScheduling(draw(st.booleans()))
+    options.tile(draw(st.lists(st.sampled_from([0, 1, 2, 3, 4, 8, 32]), max_size=5)))
+    options.unroll(draw(st.sampled_from([1, 2, 4, 8, 64])))
+    sizes = st.sampled_from([1, 2, 3, 4, 8, 32])
+    options.mapToThreads(draw(st.lists(sizes, min_size=1, max_size=3).filter(lambda t: math.prod(t) <= 1024)))
+    options.mapToBlocks(draw(st.lists(st.sampled_from([1, 2, 3, 5, 256]), min_size=1, max_size=3)))
+    options.usePrivateMemory(draw(st.booleans()))
+    return options
+
+
+@settings(max_examples=examples(20))
+@given(tc_programs(), gpu_options())
+def test_random_programs_under_random_options(program, options):
+    inputs = program.inputs()
+    want = reference_outputs(program, inputs)
+    kernel = getattr(tcir.define(program.source), program.entry)
+    layout = kernel.prepare(inputs)[3]
+    strides = ",".join(f"{program.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s)
+    module = _gpu_module(program.source, program.entry, dict(layout.sizes), options, strides)
+    names = [t.name for t in check_source(program.source).defs[program.entry].outputs]
+    compare_outputs(program, _run(module, program.entry, inputs, want), want, names)
