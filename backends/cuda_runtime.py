@@ -65,6 +65,7 @@ _PARAM_SLOT = 8  # bytes: every kernel parameter is a pointer or a scalar of at 
 
 # DLPack (dlpack.h): device types and dtype codes.
 _DL_CUDA, _DL_CUDA_MANAGED = 2, 13
+CUDA_DLPACK_DEVICES = (_DL_CUDA, _DL_CUDA_MANAGED)
 _DL_DTYPES = {0: "int", 1: "uint", 2: "float", 5: "complex"}
 _DL_BFLOAT, _DL_BOOL = 4, 6
 
@@ -461,7 +462,7 @@ def _dlpack_view(arg: Any, what: str, stream: int | None) -> ArrayView:
     """Read a DLPack tensor without taking ownership: the capsule (kept in `owner`)
     deletes it when collected."""
     device_type, device_id = (int(v) for v in arg.__dlpack_device__())
-    if device_type not in (_DL_CUDA, _DL_CUDA_MANAGED):
+    if device_type not in CUDA_DLPACK_DEVICES:
         raise TcError(f"{what} is not on a CUDA device (DLPack device type {device_type}); "
                       "pass a NumPy array (np.asarray(x)) or a CUDA array")
     try:

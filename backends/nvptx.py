@@ -187,6 +187,17 @@ def target_machine(arch: str) -> llvm.TargetMachine:
     return llvm.Target.from_triple(TRIPLE).create_target_machine(cpu=arch, features="", opt=3)
 
 
+def arch_for(capability: tuple[int, int]) -> str:
+    """The newest of ARCHS that a GPU of compute `capability` runs (the driver
+    JIT-compiles PTX for an older architecture to the device's)."""
+    major, minor = capability
+    usable = [arch for arch in ARCHS if int(arch[3:]) <= 10 * major + minor]
+    if not usable:
+        raise TcError(f"this GPU has compute capability {major}.{minor}; tcir's PTX needs "
+                      f"{ARCHS[0][3]}.{ARCHS[0][4]} or newer")
+    return usable[-1]
+
+
 def _kernels(device: ModuleOp) -> list[llvm_dialect.FuncOp]:
     return [op for op in device.ops if isinstance(op, llvm_dialect.FuncOp) and "nvvm.kernel" in op.attributes]
 

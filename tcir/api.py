@@ -13,9 +13,13 @@ memoized by (canonical source, entry, argument layout, target, options). Outputs
 allocated zero-filled and returned (one array, or a tuple in declared order), or
 written into `outputs=`.
 
-Compilation is the polyhedral pipeline (`convert-tc-to-loops`) under the mapping
-options (`options=`: a `tcir.MappingOptions`, its text, or None for the naive preset);
-parallel loops run on all cores (`tcir.backends.cpu_parallel`).
+Compilation is the polyhedral pipeline under the mapping options (`options=`: a
+`tcir.MappingOptions`, its text, or None for the naive preset). With `target="cpu"`
+(`convert-tc-to-loops`) parallel loops run on all cores (`tcir.backends.cpu_parallel`);
+with `target="cuda"` (`convert-tc-to-gpu`, docs/gpu.md) the def runs as CUDA kernels on
+GPU 0: NumPy arguments are copied to the device and back, CUDA arrays (PyTorch, CuPy:
+`__cuda_array_interface__` or DLPack) are used in place, and with CUDA inputs the
+outputs are allocated on the device, in the inputs' framework.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 
 from . import bounds
 from .arguments import BoundCall, bind, numpy_dtype
+from .device_arrays import DeviceArray, device_array, zeros_like
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
@@ -49,7 +54,7 @@ def _canonical(source: str) -> str:
     return " ".join(token.text for token in Lexer(source).tokens())
 
 
-def _element_strides(arr: np.ndarray) -> tuple[int, ...] | None:
+def _element_strides(arr: np.ndarray | DeviceArray) -> tuple[int, ...] | None:
     """Strides in elements, or None when a stride is not a multiple of the item size."""
     if any(s % arr.itemsize for s in arr.strides):
         return None
@@ -63,6 +68,11 @@ class _Layout:
     sizes: tuple[tuple[str, int], ...]
     strides: tuple[tuple[str, tuple[int, ...]], ...]
 
+    def pass_options(self, entry: str) -> dict[str, str]:
+        """The `sizes` and `strides` options of the passes that compile `entry` for it."""
+        return {"sizes": ",".join(f"{k}={v}" for k, v in self.sizes),
+                "strides": ",".join(f"{entry}.{n}={':'.join(map(str, s))}" for n, s in self.strides if s)}
+
 
 class Kernel:
     """A TC def ready to run: `kernel(*inputs, outputs=None)`."""
@@ -71,8 +81,9 @@ class Kernel:
         if target not in TARGETS:
             raise TcError(f"unknown target `{target}`; expected one of {', '.join(TARGETS)}")
         if target == "cuda":
-            raise TcError("target `cuda` is not available in this build of tcir: the GPU backend "
-                          "is not implemented yet; use target=\"cpu\"")
+            from .backends.cuda_runtime import require_gpu
+
+            self.device = require_gpu()  # no GPU or driver: a TcError now, not at the first call
         self.program = program
         self.entry = entry
         self.target = target
@@ -90,12 +101,18 @@ class Kernel:
         for name, arr in outs.items():
             if arr is not arrays[name]:  # written through a contiguous copy
                 arr[...] = arrays[name]
-        result = tuple(outs[t.name] for t in self.definition.outputs)
+        result = tuple(_unwrapped(outs[t.name]) for t in self.definition.outputs)
         return result[0] if len(result) == 1 else result
 
     def prepare(self, inputs: Sequence[object], outputs=None):
         """Check the arguments, allocate the outputs, and find the layout to compile for."""
         d = self.definition
+        if self.target == "cuda":  # CUDA arrays are checked from their descriptions
+            inputs = [self._device_or_host(x, f"input #{i} of `{d.name}`") for i, x in enumerate(inputs)]
+            if isinstance(outputs, (list, tuple)):
+                outputs = [self._device_or_host(x, f"output #{i} of `{d.name}`") for i, x in enumerate(outputs)]
+            elif outputs is not None:
+                outputs = self._device_or_host(outputs, f"output #0 of `{d.name}`")
         call = bind(d, inputs)
         sizes = tuple(sorted(call.sizes.items()))
         shapes = self._shapes.get(sizes)
@@ -111,11 +128,19 @@ class Kernel:
 
     # Arguments ------------------------------------------------------------------------
 
-    def _outputs(self, call: BoundCall, shapes, outputs) -> dict[str, np.ndarray]:
+    @staticmethod
+    def _device_or_host(value: object, what: str) -> object:
+        return device_array(value, what) or value
+
+    def _outputs(self, call: BoundCall, shapes, outputs) -> dict[str, np.ndarray | DeviceArray]:
         d = self.definition
         if outputs is None:
+            like = next((a for a in call.arrays.values() if isinstance(a, DeviceArray)), None)
+            if like is not None:  # CUDA inputs: CUDA outputs
+                return {t.name: zeros_like(like, shapes[t.name], numpy_dtype(t.dtype), f"output `{t.name}`")
+                        for t in d.outputs}
             return {t.name: np.zeros(shapes[t.name], numpy_dtype(t.dtype)) for t in d.outputs}
-        if isinstance(outputs, np.ndarray):
+        if isinstance(outputs, (np.ndarray, DeviceArray)):
             outputs = (outputs,)
         if len(outputs) != len(d.outputs):
             raise TcError(f"`{d.name}` has {len(d.outputs)} output(s) "
@@ -128,23 +153,29 @@ class Kernel:
 
     def _check_output(self, t: TensorInfo, arr, shape) -> None:
         want = numpy_dtype(t.dtype)
-        if not isinstance(arr, np.ndarray):
-            raise TcError(f"output `{t.name}` must be a NumPy array, got {type(arr).__name__}")
+        if not isinstance(arr, (np.ndarray, DeviceArray)):
+            kind = "a NumPy array or a CUDA array" if self.target == "cuda" else "a NumPy array"
+            raise TcError(f"output `{t.name}` must be {kind}, got {type(arr).__name__}")
         if arr.shape != shape or arr.dtype != want:
             raise TcError(f"output `{t.name}` must have shape {shape} and dtype {want.name}, "
                           f"got shape {arr.shape} and dtype {arr.dtype}")
-        if not arr.flags.writeable:
+        if arr.readonly if isinstance(arr, DeviceArray) else not arr.flags.writeable:
             raise TcError(f"output `{t.name}` is read-only")
 
     @staticmethod
-    def _addressable(arr: np.ndarray) -> np.ndarray:
+    def _addressable(arr: np.ndarray | DeviceArray) -> np.ndarray | DeviceArray:
         """Arrays whose strides are whole elements are used in place; others copied."""
-        return arr if _element_strides(arr) is not None else np.ascontiguousarray(arr)
+        if _element_strides(arr) is not None:
+            return arr
+        if isinstance(arr, DeviceArray):
+            raise TcError(f"a CUDA array with byte strides {arr.strides} that are not whole "
+                          f"{arr.itemsize}-byte elements; pass a contiguous copy")
+        return np.ascontiguousarray(arr)
 
-    def _arguments(self, call: BoundCall, arrays: dict[str, np.ndarray]) -> list:
+    def _arguments(self, call: BoundCall, arrays: dict[str, np.ndarray | DeviceArray]) -> list:
         args = []
         for t in self.definition.inputs + self.definition.outputs:
-            args.append(call.scalars[t.name] if t.role == "scalar" else arrays[t.name])
+            args.append(call.scalars[t.name] if t.role == "scalar" else _unwrapped(arrays[t.name]))
         return args
 
     # Compilation ----------------------------------------------------------------------
@@ -158,20 +189,38 @@ class Kernel:
         return function
 
     def _build(self, layout: _Layout):
-        from .backends.cpu_parallel import ParallelCpuKernel, plan
         from .driver import default_context, run_stages, tc_to_module
 
         module = tc_to_module(self.program.source, self.program.filename, entry=self.entry)
-        options = {"convert-tc-to-loops": {
-            "sizes": ",".join(f"{k}={v}" for k, v in layout.sizes),
-            "strides": ",".join(f"{self.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s),
-            "mapping": self.options,
-        }}
+        options = {**layout.pass_options(self.entry), "mapping": self.options}
         ctx = default_context()
-        run_stages(module, "loops", ctx, options)
+        if self.target == "cuda":
+            from .backends.cuda_runtime import CudaKernel
+            from .backends.gpu_plan import plan as gpu_plan
+            from .backends.nvptx import arch_for, ptx_for_module
+
+            run_stages(module, "gpu", ctx, {"convert-tc-to-gpu": options})
+            ptx = ptx_for_module(module, arch_for(self.device.compute_capability))
+            return CudaKernel(ptx, gpu_plan(module, self.entry), len(self.definition.outputs),
+                              self.device.ordinal, self.definition)
+
+        from .backends.cpu_parallel import ParallelCpuKernel, plan
+
+        run_stages(module, "loops", ctx, {"convert-tc-to-loops": options})
         parts = plan(module, self.entry)  # read before the llvm stage drops the attributes
-        run_stages(module, "llvm", ctx, options, after="loops")
+        run_stages(module, "llvm", ctx, {"convert-tc-to-loops": options}, after="loops")
         return ParallelCpuKernel(module, parts, self.definition)
+
+
+def _unwrapped(arr: np.ndarray | DeviceArray) -> object:
+    """The array the caller passed (or gets back)."""
+    return arr.obj if isinstance(arr, DeviceArray) else arr
+
+
+def _shares_memory(a: np.ndarray | DeviceArray, b: np.ndarray | DeviceArray) -> bool:
+    if isinstance(a, DeviceArray):
+        return a.overlaps(b)
+    return isinstance(b, np.ndarray) and np.shares_memory(a, b)
 
 
 def _check_no_overlap(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
@@ -180,7 +229,7 @@ def _check_no_overlap(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarr
     names = list(outputs)
     for i, name in enumerate(names):
         for other, arr in [*inputs.items(), *((n, outputs[n]) for n in names[i + 1:])]:
-            if np.shares_memory(outputs[name], arr):
+            if _shares_memory(outputs[name], arr):
                 raise TcError(f"output `{name}` overlaps `{other}` in memory; pass separate arrays")
 
 

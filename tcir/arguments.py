@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy
 import numpy as np
 
+from .device_arrays import DeviceArray, is_device_array
 from .errors import TcError
 from .frontend.checked import CheckedDef, TensorInfo
 from .frontend.types import ScalarType
@@ -66,7 +67,10 @@ def bind(d: CheckedDef, args: Sequence[object]) -> BoundCall:
 
 def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
     want = numpy_dtype(t.dtype)
-    if not isinstance(value, np.ndarray):
+    if not isinstance(value, (np.ndarray, DeviceArray)):  # a DeviceArray: target="cuda"
+        if is_device_array(value):
+            raise TcError(f"`{t.name}` of `{d.name}` is a CUDA array; compile with target=\"cuda\" "
+                          "to use it in place, or pass a NumPy array")
         raise TcError(f"`{t.name}` of `{d.name}` must be a NumPy array (`{_signature(t)}`), "
                       f"got {type(value).__name__}; pass np.asarray(x, dtype=np.{want.name})")
     if value.ndim != len(t.shape):

@@ -6,12 +6,20 @@ in order; `tc-opt --emit=LEVEL` and the Python API run the pipeline up to a stag
   tc       the tc dialect, straight from the front end
   affine   convert-tc-to-affine: loop nests over memrefs
   loops    lower-affine: scf loops, memref loads and stores
+  gpu      convert-tc-to-gpu: a host function launching kernels in a `gpu.module`
+           (docs/gpu.md)
   llvm     the llvm dialect, ready for llvmlite
   llvm-ir  LLVM IR text (not MLIR: produced by the CPU backend from the llvm stage)
+  ptx      PTX text (not MLIR: produced by backends/nvptx.py from the gpu stage)
 
-With mapping options (the `convert-tc-to-loops` entry of the per-pass options) the
-pipeline is the polyhedral one, `SCHEDULED_STAGES`: the tc stage goes straight to
-scheduled loops (isl scheduling, tiling, parallel parts), then on as above.
+Three pipelines go through these stages, chosen by the first pass's per-pass options:
+  `STAGES`            tc, affine, loops, llvm, llvm-ir: parametric loops, specialized
+                      to sizes from `affine` on (options of `convert-tc-to-affine`);
+  `SCHEDULED_STAGES`  tc, loops, llvm, llvm-ir: the polyhedral CPU pipeline, the tc
+                      stage straight to scheduled loops (isl scheduling, tiling,
+                      parallel parts; options of `convert-tc-to-loops`);
+  `GPU_STAGES`        tc, gpu, ptx: isl scheduling mapped to blocks and threads
+                      (options of `convert-tc-to-gpu`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from .errors import Location, TcError
 from .frontend import check_source
 from .universe import PASSES, pass_class
 
+# every stage, in pipeline order
+STAGE_NAMES = ("tc", "affine", "loops", "gpu", "llvm", "llvm-ir", "ptx")
 # stage -> passes that lower the previous stage's IR to it
 STAGES: dict[str, list[str]] = {
     "tc": [],
@@ -51,6 +61,18 @@ SCHEDULED_STAGES: dict[str, list[str]] = {
     "llvm": STAGES["llvm"],
     "llvm-ir": [],
 }
+GPU_STAGES: dict[str, list[str]] = {
+    "tc": [],
+    "gpu": ["convert-tc-to-gpu"],
+    "ptx": [],
+}
+# the pass whose options select each pipeline, and what it is called in messages
+_PIPELINES = (
+    ("convert-tc-to-gpu", GPU_STAGES, "the GPU pipeline goes from `tc` to `gpu`, then to `ptx`"),
+    ("convert-tc-to-loops", SCHEDULED_STAGES,
+     "with mapping options the pipeline goes from `tc` straight to scheduled `loops`"),
+    ("convert-tc-to-affine", STAGES, "the parametric pipeline has no `gpu` or `ptx` stage"),
+)
 
 
 def tc_to_module(source: str, filename: str = "<string>", entry: str | None = None) -> ModuleOp:
@@ -77,16 +99,13 @@ def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None =
                  after: str = "tc") -> list[ModulePass]:
     """The passes of the stages after `after` up to and including `upto`, with
     per-pass options."""
-    if upto not in STAGES:
-        raise TcError(f"unknown stage `{upto}`; expected one of {', '.join(STAGES)}")
+    if upto not in STAGE_NAMES:
+        raise TcError(f"unknown stage `{upto}`; expected one of {', '.join(STAGE_NAMES)}")
     options = options or {}
-    stages = SCHEDULED_STAGES if "convert-tc-to-loops" in options else STAGES
+    first, stages, shape = next(p for p in _PIPELINES if p[0] in options or p[1] is STAGES)
     if upto not in stages:
-        raise TcError(f"with mapping options the pipeline goes from `tc` straight to scheduled "
-                      f"`loops`: there is no `{upto}` stage")
-    first = "convert-tc-to-loops" if stages is SCHEDULED_STAGES else "convert-tc-to-affine"
-    order = list(STAGES)
-    if order.index(upto) > order.index("affine") and not options.get(first, {}).get("sizes"):
+        raise TcError(f"{shape}: there is no `{upto}` stage")
+    if STAGE_NAMES.index(upto) > STAGE_NAMES.index("affine") and not options.get(first, {}).get("sizes"):
         raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
                       "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
                       "parametric IR stops at the `affine` stage")

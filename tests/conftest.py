@@ -15,7 +15,10 @@ count under `ci`), so one knob sets the budget of the whole suite.
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, Verbosity, settings
+
+from tcir import TcError
 
 _COMMON = dict(
     deadline=None,
@@ -29,3 +32,14 @@ settings.register_profile("fuzz", report_multiple_bugs=False, **_COMMON)
 settings.register_profile("verbose", verbosity=Verbosity.verbose, **_COMMON)
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def gpu():
+    """The CUDA device 0; skips the test where there is none (tests marked `gpu`)."""
+    from tcir.backends import cuda_runtime
+
+    try:
+        return cuda_runtime.require_gpu()
+    except TcError as err:
+        pytest.skip(err.message)

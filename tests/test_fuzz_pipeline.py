@@ -9,8 +9,8 @@
     printed IR parses back;
   - compiled CPU code equals the NumPy reference evaluator (bit for bit where every
     operation is correctly rounded, else within a tolerance by dtype);
-  - seams for later targets: the PTX assembles with ptxas; random mapping options give
-    the same result.
+  - the PTX of the GPU mapping assembles with ptxas (sm_80 and sm_90); random mapping
+    options give the same result.
 
 Example counts scale with the hypothesis profile (tests/conftest.py, docs/testing.md).
 A failure prints the program and `@reproduce_failure`; keep it as a regression example
@@ -29,7 +29,8 @@ from strategies import compare_outputs, examples, malformed_programs, reference_
 
 import tcir
 from tcir import bounds
-from tcir.driver import STAGES, default_context, get_pass, tc_to_module
+from tcir.backends.nvptx import ARCHS, assemble, find_ptxas, ptx_for_module
+from tcir.driver import STAGES, default_context, get_pass, run_stages, tc_to_module
 from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
 from tcir.reference import bind_sizes
@@ -49,9 +50,7 @@ def _log(program) -> None:
 def _layout_options(program, inputs) -> dict:
     """The options the API compiles with: sizes and element strides of the arguments."""
     kernel = getattr(tcir.define(program.source), program.entry)
-    _, _, _, layout = kernel.prepare(inputs)
-    strides = ",".join(f"{program.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s)
-    return {"sizes": ",".join(f"{k}={v}" for k, v in layout.sizes), "strides": strides}
+    return kernel.prepare(inputs)[3].pass_options(program.entry)
 
 
 # 1. The generator makes valid programs --------------------------------------------------
@@ -171,12 +170,14 @@ def test_cpu_matches_reference(program, output_layout):
         compare_outputs(program, outputs, want, [t.name for t in d.outputs])
 
 
-# 6. Seams for later issues -------------------------------------------------------------------
+# 6. Other targets and options ----------------------------------------------------------------
 
 
-def ptx_for(program):
-    """The PTX of `program` for its sizes; plugged in with the CUDA backend."""
-    raise NotImplementedError("the CUDA backend is not implemented yet")
+def ptx_for(program, arch: str) -> str:
+    """The PTX of `program` for its sizes (the naive preset's GPU mapping)."""
+    module = tc_to_module(program.source, entry=program.entry)
+    run_stages(module, "gpu", default_context(), {"convert-tc-to-gpu": _layout_options(program, program.inputs())})
+    return ptx_for_module(module, arch)
 
 
 @st.composite
@@ -193,24 +194,12 @@ def mapping_options(draw):
     return options
 
 
+@pytest.mark.skipif(find_ptxas() is None, reason="ptxas not found (the dev extra installs nvidia-cuda-nvcc-cu12)")
 @settings(max_examples=examples(10))
-@given(tc_programs())
-def test_ptx_assembles_with_ptxas(program):
-    import shutil
-    import subprocess
-    import tempfile
-
-    try:
-        ptx = ptx_for(program)
-    except NotImplementedError as err:
-        pytest.skip(str(err))
-    ptxas = shutil.which("ptxas")
-    if ptxas is None:
-        pytest.skip("ptxas is not installed")
-    with tempfile.NamedTemporaryFile("w", suffix=".ptx") as f:
-        f.write(ptx)
-        f.flush()
-        subprocess.run([ptxas, f.name, "-o", os.devnull], check=True, capture_output=True)
+@given(tc_programs(), st.sampled_from(ARCHS))
+def test_ptx_assembles_with_ptxas(program, arch):
+    _log(program)
+    assemble(ptx_for(program, arch), arch)  # a TcError with ptxas's message if it is rejected
 
 
 @settings(max_examples=examples(10))

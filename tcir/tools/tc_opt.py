@@ -4,6 +4,10 @@
     tc-opt prog.tc --entry matmul --emit=tc    # one def, up to a pipeline stage
     tc-opt prog.tc --sizes M=64,N=64,K=64 --mapping 'tile=32,32' --emit=loops
                                                # the polyhedral pipeline (isl schedule)
+    tc-opt prog.tc --sizes M=64,N=64,K=64 --emit=gpu
+                                               # kernels and their launches (docs/gpu.md)
+    tc-opt prog.tc --sizes M=64,N=64,K=64 --emit=ptx --arch sm_80
+                                               # PTX text
     tc-opt ir.mlir -p some-pass                # explicit passes on IR
 
 Every bad input ends with `file:line:col: error: ...` on stderr and exit status 1
@@ -29,6 +33,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from ..errors import TcError, TcWarning, format_diagnostic
 from ..universe import TCIR_UNIVERSE
 from .. import driver
+from ..backends.nvptx import ARCHS
 
 
 class _LocatingParser(Parser):
@@ -88,7 +93,7 @@ class TcOptMain(xDSLOptMain):
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser):
         super().register_all_arguments(arg_parser)
         arg_parser.add_argument("--entry", metavar="NAME", help="compile only the def NAME of a .tc source")
-        arg_parser.add_argument("--emit", choices=list(driver.STAGES), default=None,
+        arg_parser.add_argument("--emit", choices=driver.STAGE_NAMES, default=None,
                                 help="run the standard pipeline up to this stage (default: tc)")
         arg_parser.add_argument("--sizes", metavar="M=128,N=64", default="",
                                 help="specialize sizes to constants (needed from --emit=llvm on)")
@@ -97,7 +102,10 @@ class TcOptMain(xDSLOptMain):
         arg_parser.add_argument("--mapping", metavar="OPTIONS", default=None,
                                 help="schedule with isl under these tcir.MappingOptions (text form, "
                                      "e.g. 'tile=32,32 unroll=4'; '' for the naive preset): the "
-                                     "polyhedral pipeline, tc -> loops (with --sizes)")
+                                     "polyhedral pipeline, tc -> loops (with --sizes); with "
+                                     "--emit=gpu|ptx, the GPU mapping")
+        arg_parser.add_argument("--arch", choices=ARCHS, default=ARCHS[-1],
+                                help="the GPU architecture of --emit=ptx (default: %(default)s)")
 
     # Front ends ----------------------------------------------------------------------
 
@@ -129,7 +137,9 @@ class TcOptMain(xDSLOptMain):
     def apply_passes(self, prog: ModuleOp):
         self._verify(prog)
         layout = {"sizes": self.args.sizes, "strides": self.args.strides}
-        if self.args.mapping is None:
+        if self.args.emit in driver.GPU_STAGES and self.args.emit != "tc":
+            options = {"convert-tc-to-gpu": {**layout, "mapping": self.args.mapping or ""}}
+        elif self.args.mapping is None:
             options = {"convert-tc-to-affine": layout}
         else:
             options = {"convert-tc-to-loops": {**layout, "mapping": self.args.mapping}}
@@ -144,6 +154,13 @@ class TcOptMain(xDSLOptMain):
             from ..backends.cpu import host_target_machine, to_llvm_ir
 
             return to_llvm_ir(prog, host_target_machine())
+        if self.args.emit == "ptx":
+            from ..backends.nvptx import ptx_for_module
+
+            try:
+                return ptx_for_module(prog, self.args.arch)
+            except TcError as err:
+                self._fail(str(err))
         return super().output_resulting_program(prog)
 
     def _verify(self, module: ModuleOp) -> None:

@@ -731,14 +731,6 @@ def test_axpy_ptx_assembles(tmp_path, arch):
 # On a GPU ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def gpu():
-    try:
-        return cuda_runtime.require_gpu()
-    except TcError as err:
-        pytest.skip(err.message)
-
-
 @pytest.mark.gpu
 def test_gpu_device(gpu):
     assert gpu.name and gpu.compute_capability >= (5, 0)
