@@ -150,7 +150,8 @@ HEADER = """## GPU
 
 Measured by `benchmarks/gpu.py` in one run on {gpu} (driver {driver}), PyTorch
 {torch_version}: median of {repeat} calls after a warm-up call, each timed to completion
-(`torch.cuda.synchronize`), on CUDA tensors that tcir uses in place. For each kernel tcir
+(`torch.cuda.synchronize`), on CUDA tensors that tcir uses in place; PyTorch computes in
+float32 (TF32 off in cuBLAS and cuDNN), as tcir does. For each kernel tcir
 runs under every mapping preset and the fastest is shown (a preset is what a user picks
 without tuning); compile time is `tcir.compile` for that preset (isl scheduling and
 mapping, xDSL lowering, LLVM O3 to PTX, the driver's JIT). Each tcir result is checked
@@ -170,6 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("error: the GPU benchmarks need PyTorch with CUDA and a GPU")
+    # float32 against float32: no TF32 in cuBLAS or cuDNN (cuDNN's convolutions use it by default)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     only = set(filter(None, args.only.split(",")))
     tcir.compile("def warm(float(N) A) -> (B) { B(i) = A(i) }", "warm", np.zeros(4, np.float32), target="cuda")
     rows = []

@@ -1,7 +1,8 @@
 """The Python API with `target="cuda"`, against the NumPy reference.
 
-Everywhere: the clear errors (no GPU or driver, a CUDA array given to the CPU target, a
-GPU too old), the architecture choice, CUDA arrays described without a GPU.
+Everywhere: the PTX of every canonical example under every preset assembles with
+ptxas; the clear errors (no GPU or driver, a CUDA array given to the CPU target, a GPU
+too old), the architecture choice, CUDA arrays described without a GPU.
 
 On a GPU (marker `gpu`, skipped without one): every canonical example under every
 preset equals its hand-written NumPy reference; random programs under random mapping
@@ -14,14 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from canonical import EXAMPLES_SET
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from strategies import compare_outputs, examples, reference_outputs, tc_programs
 from test_gpu_mapping import gpu_options
 
 import tcir
 from tcir import MappingOptions, TcError
 from tcir.backends import cuda_runtime
-from tcir.backends.nvptx import arch_for
+from tcir.backends.nvptx import ARCHS, arch_for, assemble, find_ptxas, ptx_for_module
+from tcir.driver import default_context, run_stages, tc_to_module
 from tcir.device_arrays import device_array, zeros_like
 from tcir.frontend import check_source
 
@@ -40,6 +42,19 @@ class FakeCudaArray:
 
 
 # --- without a GPU ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(find_ptxas() is None, reason="ptxas not found (the dev extra installs nvidia-cuda-nvcc-cu12)")
+@pytest.mark.parametrize("preset", MappingOptions.PRESETS)
+@pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
+def test_canonical_example_ptx_assembles(example, preset):
+    inputs = example.inputs(np.random.default_rng(0), example.shapes[-1])
+    layout = getattr(tcir.define(example.source), example.entry).prepare(inputs)[3]
+    module = tc_to_module(example.source, entry=example.entry)
+    options = {**layout.pass_options(example.entry), "mapping": str(MappingOptions(preset))}
+    run_stages(module, "gpu", default_context(), {"convert-tc-to-gpu": options})
+    for arch in ARCHS if preset == "naive" else ARCHS[-1:]:
+        assert assemble(ptx_for_module(module, arch), arch)
 
 
 def test_no_driver_is_a_tc_error_at_compile_time(monkeypatch):
@@ -110,7 +125,7 @@ def test_canonical_example_on_the_gpu(gpu, example, preset):
 
 
 @pytest.mark.gpu
-@settings(max_examples=examples(20))
+@settings(max_examples=examples(20), suppress_health_check=[HealthCheck.function_scoped_fixture])  # `gpu`: one device
 @given(tc_programs(), gpu_options())
 def test_random_programs_on_the_gpu(gpu, program, options):
     inputs = program.inputs()

@@ -781,8 +781,8 @@ def test_gpu_torch_in_place(gpu):
     y = torch.ones(1000, device="cuda")
     CudaKernel(AXPY_PTX, axpy_plan(1000, sx=3), outputs=1)(x, y)
     torch.testing.assert_close(y, 2 * x + 1)
-    z = torch.zeros(2000, device="cuda")[::-2]  # and through DLPack only
-    CudaKernel(AXPY_PTX, axpy_plan(1000, sx=3, sy=-2), outputs=1)(
+    z = torch.zeros(2000, device="cuda")[::2]  # and through DLPack only (PyTorch has no negative strides)
+    CudaKernel(AXPY_PTX, axpy_plan(1000, sx=3, sy=2), outputs=1)(
         DLPackArray(x, x.__dlpack_device__(), forward_stream=True), z)
     torch.testing.assert_close(z, 2 * x)
 
