@@ -16,19 +16,40 @@ Summary:
   Each top-level part of the schedule is a kernel `gpu.func @<def>_part<k>` in
   `gpu.module @<def>_kernels`, taking the arrays it uses; the host function `@<def>`
   (attribute `tcir.gpu`) allocates the temporaries (zero-filled by the gpu stage's
-  contract: no fill loops) and launches the kernels in order. With `usePrivateMemory`,
-  an element that a loop reads and updates at the same place in every iteration (a
-  reduction's accumulator) is kept in a private `memref.alloca` across the loop,
-  loaded before it and stored after it. `unroll` unrolls innermost loops as on the CPU
-  path. `useSharedMemory` is not implemented yet (it is a hint: ignored).
+  contract: no fill loops) and launches the kernels in order. A kernel's memref
+  arguments carry `arg_attrs`: `llvm.noalias` (the arrays of one launch do not
+  overlap), and `llvm.readonly` on those the kernel never writes (for read-only cache
+  loads, ld.global.nc, where the backend translates it).
+
+  With `useSharedMemory`, tensors that a block's tile reads with reuse (matmul's A and
+  B, when the reduction is tiled) are promoted to shared memory
+  (`tcir.polyhedral.gpu_memory`): the kernel loops, block-uniformly, over the tiles of
+  its block (the tile band's members), and per tile all the block's threads copy each
+  promoted tensor's box (the bounding box, computed with isl, of the elements the
+  tile reads; innermost dimension on threads x, guarded where the box passes the
+  tensor's end) to a `memref.global` in memory space 3, then `gpu.barrier`, then the
+  tile's instances run with their loads of the tensor reading the copy, then
+  `gpu.barrier`. Only tensors the kernel does not write are promoted, the most reused
+  first, while their boxes fit in `maxSharedMemory` bytes (0: CUDA's 48 KiB of static
+  shared memory per block, which is also the most used); a kernel with nothing to
+  promote is emitted as without the option.
+
+  With `usePrivateMemory`, an element that a loop reads and updates at the same place
+  in every iteration (a reduction's accumulator) is kept in a private `memref.alloca`
+  across the loop, loaded before it and stored after it. `unroll` unrolls innermost
+  loops as on the CPU path (the isl AST generator, also inside the tiles of shared
+  memory).
 
 Options:
   sizes    "M=64,K=32" (required): the sizes to specialize to.
   strides  "A=1:64,f.B=32:1": element strides of tensor arguments (as in
            convert-tc-to-affine).
   mapping  a `tcir.MappingOptions` text, e.g. "tile=32,32 mapToThreads=32,8
-           mapToBlocks=256,256 usePrivateMemory=true"; unspecified options take the
-           naive preset's values.
+           mapToBlocks=256,256 usePrivateMemory=true useSharedMemory=true
+           maxSharedMemory=16384"; unspecified options take the naive preset's
+           values. The GPU path uses the outer schedule's options, tile,
+           mapToThreads, mapToBlocks, unroll, usePrivateMemory, useSharedMemory and
+           maxSharedMemory.
 
 Before:
   tc.def @scale(%A : !tc.tensor<[N], f32>) -> (%B : !tc.tensor<[N], f32>) {
@@ -50,7 +71,8 @@ After (sizes="N=100", mapping="tile=32 mapToThreads=32 mapToBlocks=2"):
     "gpu.module"() <{sym_name = "scale_kernels"}> ({
       gpu.func @scale_part0(%A : memref<100xf32>, %B : memref<100xf32>) kernel
           attributes {gpu.known_block_size = array<i32: 32, 1, 1>,
-                      gpu.known_grid_size = array<i32: 2, 1, 1>} {
+                      gpu.known_grid_size = array<i32: 2, 1, 1>,
+                      arg_attrs = [{llvm.noalias, llvm.readonly}, {llvm.noalias}]} {
         %bx = gpu.block_id x
         %tx = gpu.thread_id x
         scf.for %c0 = %bx to 4 step 2 {            // tiles of 32: a grid-stride loop
@@ -64,6 +86,35 @@ After (sizes="N=100", mapping="tile=32 mapToThreads=32 mapToBlocks=2"):
       }
     }) : () -> ()
   }
+After (matmul, sizes="M=64,N=48,K=40", mapping="tile=16,16,16 useSharedMemory=true"),
+the kernel:
+  "memref.global"() <{sym_name = "matmul_part0_shared0", type = memref<16x16xf32, 3 : i64>, ...}>
+  "memref.global"() <{sym_name = "matmul_part0_shared1", type = memref<16x16xf32, 3 : i64>, ...}>
+  gpu.func @matmul_part0(%A : memref<64x40xf32>, %B : memref<40x48xf32>, %C : memref<64x48xf32>)
+      kernel attributes {arg_attrs = [{llvm.noalias, llvm.readonly}, {llvm.noalias, llvm.readonly},
+                                      {llvm.noalias}], ...} {
+    %sA = memref.get_global @matmul_part0_shared0 : memref<16x16xf32, 3 : i64>
+    %sB = memref.get_global @matmul_part0_shared1 : memref<16x16xf32, 3 : i64>
+    scf.for %s = 0 to 3 step 1 {                       // the steps of the reduction
+      scf.for %r = %ty to 16 step 8 {                  // all threads copy A's box
+        scf.for %q = %tx to 16 step 16 {
+          scf.if 16 * %s + %q < 40 {                   // the last step is partial
+            %v = memref.load %A[16 * %by + %r, 16 * %s + %q]
+            memref.store %v, %sA[%r, %q]
+      } } }
+      ...                                              // and B's
+      gpu.barrier
+      scf.for %i = 16 * %by + %ty to 16 * %by + 16 step 8 {
+        scf.if %s == 0 { C[%i, 16 * %bx + %tx] = 0 }
+        scf.for %k = 16 * %s to min(40, 16 * %s + 16) step 1 {
+          %a = memref.load %sA[%i - 16 * %by, %k - 16 * %s]
+          %b = memref.load %sB[%k - 16 * %s, %tx]
+          ...                                          // C[%i, 16 * %bx + %tx] += %a * %b
+      } }
+      gpu.barrier
+    }
+    gpu.return
+  }
 """
 
 from __future__ import annotations
@@ -74,7 +125,10 @@ from dataclasses import dataclass, replace
 from xdsl.builder import Builder, InsertPoint
 from xdsl.context import Context
 from xdsl.dialects import arith, func, gpu, memref, scf
-from xdsl.dialects.builtin import IndexType, ModuleOp, StringAttr, SymbolRefAttr, UnitAttr
+from xdsl.dialects.builtin import (
+    ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, NoneAttr, StringAttr, SymbolRefAttr,
+    UnitAttr, i64,
+)
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
@@ -90,7 +144,12 @@ from tcir.passes.convert_tc_to_loops import ScheduledDefLowering
 from tcir.polyhedral import compute_schedule, extract, specialize
 from tcir.polyhedral.codegen import AstToScf
 from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, Kernel, map_to_gpu
-from tcir.polyhedral.model import Model
+from tcir.polyhedral.gpu_memory import TILE, SharedTile, promote_to_shared, tile_asts, tile_parameter
+from tcir.polyhedral.model import Model, _tensor_name
+
+# CUDA's limit on a block's static shared memory, in bytes (maxSharedMemory=0: all of it)
+SHARED_MEMORY_BYTES = 48 * 1024
+SHARED_SPACE = IntegerAttr(3, i64)
 
 
 def schedule_kernels(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOptions) -> tuple[Model, list[Kernel]]:
@@ -185,6 +244,94 @@ def promote_accumulators(kernel: Block) -> None:
                 _promote(kernel, loop, target, accesses)
 
 
+# --- shared memory ---------------------------------------------------------------------------
+
+def _loop(builder: Builder, lower: SSAValue, upper: SSAValue, step: SSAValue) -> tuple[Builder, SSAValue]:
+    """An `scf.for` at `builder`; a builder into its body, and its iterator."""
+    body = Block([scf.YieldOp()], arg_types=[IndexType()])
+    builder.insert(scf.ForOp(lower, upper, step, [], Region(body)))
+    return Builder(InsertPoint.before(body.last_op)), body.args[0]
+
+
+def _copy_threads(rank: int, block: tuple[int, ...], ids: dict[str, SSAValue],
+                  builder: Builder) -> dict[int, tuple[SSAValue, int]]:
+    """Dimension of a copied box -> (first index, step) of the threads that walk it: the
+    innermost dimension on threads x (coalesced), the next on y, then z; with fewer
+    dimensions than thread dimensions, the outermost one takes the rest, linearized."""
+    used = [(ids[THREAD_IDS[d]], block[d]) for d in range(3) if block[d] > 1]
+    walk = {rank - 1 - k: used[k] for k in range(min(rank, len(used)))}
+    if len(used) > rank:
+        value, step = used[rank - 1]
+        for more, size in used[rank:]:
+            scaled = builder.insert(arith.MuliOp(more, constant(builder, step, IndexType()))).result
+            value = builder.insert(arith.AddiOp(value, scaled)).result
+            step *= size
+        walk[0] = (value, step)
+    return walk
+
+
+def _copy_in(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
+             offsets: list[SSAValue], walk: dict[int, tuple[SSAValue, int]]) -> None:
+    """All threads of the block copy the box of `source` at `offsets` to `shared`, each
+    element once; elements outside `source` (partial tiles) are skipped."""
+    index = []
+    for d, size in enumerate(tile.shape):
+        first, step = walk.get(d, (None, 1))
+        first = first if first is not None else constant(builder, 0, IndexType())
+        builder, i = _loop(builder, first, constant(builder, size, IndexType()), constant(builder, step, IndexType()))
+        index.append(i)
+    where = [builder.insert(arith.AddiOp(o, i)).result for o, i in zip(offsets, index)]
+    inside = None
+    for d, at in enumerate(where):
+        tests = []
+        if tile.low_guard[d]:
+            tests.append(arith.CmpiOp(at, constant(builder, 0, IndexType()), "sge"))
+        if tile.high_guard[d]:
+            tests.append(arith.CmpiOp(at, constant(builder, source.type.get_shape()[d], IndexType()), "slt"))
+        for test in tests:
+            value = builder.insert(test).result
+            inside = value if inside is None else builder.insert(arith.AndIOp(inside, value)).result
+    copy = [load := memref.LoadOp.get(source, where), memref.StoreOp.get(load.res, shared, index)]
+    if inside is None:
+        for op in copy:
+            builder.insert(op)
+    else:
+        builder.insert(scf.IfOp(inside, [], Region(Block([*copy, scf.YieldOp()]))))
+
+
+def _read_shared(first: Operation, last: Operation, shared: dict[SSAValue, tuple[SSAValue, list[SSAValue]]]) -> None:
+    """Loads of promoted tensors from `first` to `last` (ops of one block) read the copies."""
+    op = first
+    while op is not last:
+        following = op.next_op  # `op` may be a load, replaced
+        for load in [o for o in op.walk() if isinstance(o, memref.LoadOp) and o.memref in shared]:
+            copy, offsets = shared[load.memref]
+            builder = Builder(InsertPoint.before(load))
+            index = [i if _static(o) == 0 else builder.insert(arith.SubiOp(i, o)).result
+                     for i, o in zip(load.indices, offsets)]
+            new = builder.insert(memref.LoadOp.get(copy, index))
+            load.res.replace_all_uses_with(new.res)
+            load.detach()
+            load.erase()
+        op = following
+
+
+def _readonly_arguments(block: Block) -> ArrayAttr:
+    """`arg_attrs` of a kernel: its memref arguments do not overlap (`llvm.noalias`, as
+    on the CPU path), and those it never writes are `llvm.readonly` (the NVPTX backend
+    may then read them through the read-only cache, ld.global.nc)."""
+    attrs = []
+    for arg in block.args:
+        if not isinstance(arg.type, MemRefType):
+            attrs.append(DictionaryAttr({}))
+            continue
+        flags = {"llvm.noalias": UnitAttr()}
+        if not any(isinstance(use.operation, memref.StoreOp) and use.operation.memref is arg for use in arg.uses):
+            flags["llvm.readonly"] = UnitAttr()
+        attrs.append(DictionaryAttr(flags))
+    return ArrayAttr(attrs)
+
+
 # --- kernels and the host function ---------------------------------------------------------
 
 def _erase_unused(ops: list[Operation]) -> None:
@@ -199,7 +346,7 @@ class GpuDefLowering(ScheduledDefLowering):
 
     def __init__(self, def_op: tc.DefOp, sizes: dict[str, int], strides, options: MappingOptions):
         super().__init__(def_op, sizes, strides, options)
-        self.kernels: list[gpu.FuncOp] = []
+        self.device_ops: list[Operation] = []  # the gpu.module's: shared globals and kernels
 
     def zero_fill(self, value: SSAValue, t: tc.TensorType) -> None:
         """Nothing: the gpu stage's `memref.alloc` is zero-filled by contract."""
@@ -218,7 +365,7 @@ class GpuDefLowering(ScheduledDefLowering):
 
         for k, kernel in enumerate(kernels):
             function, used = self.kernel_function(f"{name}_part{k}", kernel, arguments)
-            self.kernels.append(function)
+            self.device_ops.append(function)
             sizes = [size(v) for v in kernel.grid + kernel.block]
             host.insert(gpu.LaunchFuncOp(SymbolRefAttr(f"{name}_kernels", [function.sym_name.data]),
                                          sizes[:3], sizes[3:], kernelOperands=[host_values[a] for a in used]))
@@ -237,7 +384,13 @@ class GpuDefLowering(ScheduledDefLowering):
             for id_name, dim in zip(names, "xyz"):
                 ids[id_name] = builder.insert(op(gpu.DimensionAttr(gpu.DimensionEnum(dim)))).result
                 ids[id_name].name_hint = prefix + dim
-        AstToScf(builder, ids, self.emit_instance).emit(kernel.ast)
+        tensors = {_tensor_name(old): new for old, new in zip(arguments, block.args)
+                   if isinstance(new.type, MemRefType)}
+        promoted = self.shared_tiles(kernel, tensors)
+        if promoted:
+            self.emit_tiles(builder, name, kernel, ids, promoted, tensors)
+        else:
+            AstToScf(builder, ids, self.emit_instance).emit(kernel.ast)
         builder.insert(gpu.ReturnOp([]))
         region = Region(block)
         # statement bodies access rank-0 tensors with affine.load/store: the gpu stage has no affine
@@ -250,7 +403,50 @@ class GpuDefLowering(ScheduledDefLowering):
             block.erase_arg(v)
         function = gpu.FuncOp(name, (block.arg_types, []), region, kernel=True,
                                known_block_size=kernel.block, known_grid_size=kernel.grid)
+        function.attributes["arg_attrs"] = _readonly_arguments(block)
         return function, used
+
+    def shared_tiles(self, kernel: Kernel, tensors: dict[str, SSAValue]) -> list[SharedTile]:
+        """useSharedMemory: what to promote (tcir.polyhedral.gpu_memory), in the budget."""
+        if not self.options["useSharedMemory"] or kernel.tile is None:
+            return []
+        budget = min(self.options["maxSharedMemory"] or SHARED_MEMORY_BYTES, SHARED_MEMORY_BYTES)
+        types = {n: v.type for n, v in tensors.items()}
+        element_bytes = {n: (t.element_type.bitwidth + 7) // 8 for n, t in types.items()
+                         if hasattr(t.element_type, "bitwidth")}
+        extents = {n: tuple(t.get_shape()) for n, t in types.items()}
+        return promote_to_shared(kernel, self.model, element_bytes, extents, budget)
+
+    def emit_tiles(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue],
+                   promoted: list[SharedTile], tensors: dict[str, SSAValue]) -> None:
+        """The kernel as tiles (gpu_memory.tile_asts): per tile, copy the promoted boxes to
+        shared memory, barrier, run the tile reading the copies, barrier."""
+        asts = tile_asts(kernel)
+        copies = []
+        for j, tile in enumerate(promoted):
+            source = tensors[tile.tensor]
+            t = MemRefType(source.type.element_type, tile.shape, NoneAttr(), SHARED_SPACE)
+            self.device_ops.append(memref.GlobalOp.get(StringAttr(f"{name}_shared{j}"), t, UnitAttr()))
+            copy = builder.insert(memref.GetGlobalOp(f"{name}_shared{j}", t)).memref
+            copy.name_hint = f"shared_{tile.tensor}"
+            copies.append(copy)
+        walks = {rank: _copy_threads(rank, kernel.block, ids, builder) for rank in {len(t.shape) for t in promoted}}
+
+        def on_tile(inner: Builder, statement: str, values: list[SSAValue]) -> None:
+            assert statement == TILE
+            emitter = AstToScf(inner, {**ids, **{tile_parameter(i): v for i, v in enumerate(values)}},
+                               self.emit_instance)
+            shared = {}
+            for tile, copy in zip(promoted, copies):
+                offsets = [emitter.expr(e) for e in tile.offset]
+                _copy_in(inner, tile, tensors[tile.tensor], copy, offsets, walks[len(tile.shape)])
+                shared[tensors[tile.tensor]] = (copy, offsets)
+            first = inner.insert(gpu.BarrierOp())
+            emitter.emit(asts.inner)
+            last = inner.insert(gpu.BarrierOp())
+            _read_shared(first, last, shared)
+
+        AstToScf(builder, ids, on_tile).emit(asts.outer)
 
     def lower(self) -> func.FuncOp:
         host = DefLowering.lower(self)  # not the CPU parts' attribute of ScheduledDefLowering
@@ -277,7 +473,7 @@ class ConvertTcToGpuPass(ModulePass):
             if isinstance(def_op, tc.DefOp):
                 lowering = GpuDefLowering(def_op, sizes, strides, options)
                 host = lowering.lower()
-                kernels = gpu.ModuleOp(StringAttr(f"{def_op.sym_name.data}_kernels"), Region(Block(lowering.kernels)))
+                kernels = gpu.ModuleOp(StringAttr(f"{def_op.sym_name.data}_kernels"), Region(Block(lowering.device_ops)))
                 op.body.block.insert_ops_before([host, kernels], def_op)
                 def_op.detach()
                 def_op.erase()

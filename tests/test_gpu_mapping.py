@@ -4,11 +4,16 @@
   sizes are tight (every block and thread index runs something), thread x is the
   contiguous member, a part with nothing parallel is one thread.
 - On the IR: it verifies, the host function holds only what docs/gpu.md allows, the
-  private accumulator leaves no global access in the reduction loop, bad options are
-  TcErrors.
-- Results: the gpu stage, run by the CPU emulator (backends/gpu_emulator.py), equals the
-  NumPy reference for every canonical example under every preset (with and without
-  private memory), and for random programs under random mapping options.
+  private accumulator leaves no global access in the reduction loop, shared memory
+  holds matmul's tiles of A and B (the reduction reads them from address space 3),
+  within maxSharedMemory (the most reused first), only where there is reuse, with
+  block-uniform barriers; `unroll` unrolls; read-only arguments are marked; bad
+  options are TcErrors.
+- Results: the gpu stage, run by the CPU emulator (backends/gpu_emulator.py, race
+  checks on), equals the NumPy reference for every canonical example under every
+  preset (with and without private and shared memory), and for random programs under
+  random mapping options; the PTX of a promoted kernel assembles (ptxas, sm_80 and
+  sm_90).
 """
 
 import math
@@ -21,13 +26,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import compare_outputs, examples, reference_outputs, tc_programs
 from xdsl.dialects import arith, func, gpu, memref, scf
+from xdsl.ir import Operation
 
 import tcir
 from tcir import MappingOptions, TcError
+from tcir.backends import nvptx
 from tcir.backends.gpu_emulator import emulate
 from tcir.driver import default_context, tc_to_module
 from tcir.frontend import check_source
-from tcir.passes.convert_tc_to_gpu import ConvertTcToGpuPass, schedule_kernels
+from tcir.passes.convert_tc_to_gpu import SHARED_SPACE, ConvertTcToGpuPass, schedule_kernels
 from tcir.polyhedral import model_from_source
 from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, order_for_coalescing
 from tcir.reference import bind_sizes, evaluate
@@ -166,6 +173,146 @@ def test_private_memory_keeps_the_accumulator_out_of_global_memory():
     assert any(isinstance(op, memref.AllocaOp) for op in kernel.walk())
 
 
+SHARED = MappingOptions().tile(32, 32, 32).mapToThreads(32, 8).useSharedMemory(True)
+
+
+def _shared_globals(module) -> dict[str, tuple[int, ...]]:
+    return {op.sym_name.data: tuple(op.type.get_shape()) for op in module.walk() if isinstance(op, memref.GlobalOp)
+            and op.type.memory_space == SHARED_SPACE}
+
+
+def _reads_in_innermost_loops(kernel) -> set[str]:
+    """What the loads of the innermost loops read: an argument's name, or `shared`."""
+    innermost = [op for op in kernel.walk() if isinstance(op, scf.ForOp)
+                 and not any(isinstance(inner, scf.ForOp) for inner in op.body.walk())]
+    return {("shared" if load.memref.type.memory_space == SHARED_SPACE else load.memref.name_hint)
+            for loop in innermost for load in loop.body.walk()
+            if isinstance(load, memref.LoadOp) and not _is_copy(load)}
+
+
+def _is_copy(load) -> bool:
+    return any(isinstance(use.operation, memref.StoreOp) and use.operation.memref.type.memory_space == SHARED_SPACE
+               for use in load.res.uses)
+
+
+def test_shared_memory_holds_the_tiles_of_matmul():
+    """Tiles of 32 of the reduction: a block copies its 32 x 32 boxes of A and B once
+    per step of the reduction, and the reduction reads only the copies."""
+    module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 48, "K": 40}, SHARED)
+    _, (kernel,) = _host_and_kernels(module)
+    assert sorted(_shared_globals(module).values()) == [(32, 32), (32, 32)]
+    assert _reads_in_innermost_loops(kernel) == {"shared", "C"}
+    assert [op.memref.name_hint for op in kernel.walk() if isinstance(op, memref.GetGlobalOp)] == ["shared_A", "shared_B"]
+    assert sum(isinstance(op, gpu.BarrierOp) for op in kernel.walk()) == 2
+    _check_barriers_are_block_uniform(kernel)
+
+
+def _thread_dependent(value, memo=None) -> bool:
+    memo = {} if memo is None else memo
+    if value in memo:
+        return memo[value]
+    memo[value] = False
+    op = value.owner
+    if isinstance(op, gpu.ThreadIdOp):
+        result = True
+    elif isinstance(op, memref.LoadOp):
+        result = True  # data
+    elif isinstance(op, Operation):
+        result = any(_thread_dependent(v, memo) for v in op.operands)
+    else:  # a loop iterator
+        loop = op.parent_op()
+        result = isinstance(loop, scf.ForOp) and any(_thread_dependent(v, memo) for v in (loop.lb, loop.ub, loop.step))
+    memo[value] = result
+    return result
+
+
+def _check_barriers_are_block_uniform(kernel) -> None:
+    for barrier in [op for op in kernel.walk() if isinstance(op, gpu.BarrierOp)]:
+        parent = barrier.parent_op()
+        while not isinstance(parent, gpu.FuncOp):
+            if isinstance(parent, scf.IfOp):
+                assert not _thread_dependent(parent.cond), "a barrier under a thread-dependent condition"
+            if isinstance(parent, scf.ForOp):
+                assert not any(_thread_dependent(v) for v in (parent.lb, parent.ub, parent.step)), \
+                    "a barrier in a loop with thread-dependent bounds"
+            parent = parent.parent_op()
+
+
+def test_max_shared_memory_takes_the_most_reused_first():
+    """M = 8: per tile, A's box (8 x 32, 1 KiB) is read 32 times per element, B's (32 x 32,
+    4 KiB) 8 times. 5 KiB: both; 4 KiB: A only; 1000 bytes: nothing, as without the option."""
+    sizes = {"M": 8, "N": 64, "K": 64}
+    for budget, want in [(5120, [(8, 32), (32, 32)]), (4096, [(8, 32)]), (1000, [])]:
+        module = _gpu_module(MATMUL, "matmul", sizes, SHARED.copy().maxSharedMemory(budget))
+        assert list(_shared_globals(module).values()) == want
+    module = _gpu_module(MATMUL, "matmul", sizes, SHARED.copy().maxSharedMemory(1000))
+    assert not any(isinstance(op, gpu.BarrierOp) for op in module.walk())
+    assert str(module) == str(_gpu_module(MATMUL, "matmul", sizes, SHARED.copy().useSharedMemory(False)))
+
+
+@pytest.mark.parametrize("source, entry, sizes", [
+    ("def scale(float(N) A) -> (B) { B(i) = 2 * A(i) }", "scale", {"N": 100}),
+    ("def t(float(N, M) A) -> (B) { B(i, j) = A(j, i) }", "t", {"N": 40, "M": 40}),
+    (TOTAL, "total", {"N": 100}),
+])
+def test_no_reuse_no_shared_memory(source, entry, sizes):
+    module = _gpu_module(source, entry, sizes, SHARED)
+    assert not _shared_globals(module)
+    assert not any(isinstance(op, gpu.BarrierOp) for op in module.walk())
+
+
+def test_written_tensors_are_not_promoted():
+    """fcrelu fused (Max): O1 is read and written in the kernel, so only I and W1 move."""
+    source = """def fcrelu(float(B, M) I, float(N, M) W1, float(N) B1) -> (O1) {
+        O1(b, n) +=! I(b, r_m) * W1(n, r_m)
+        O1(b, n) = fmax(O1(b, n) + B1(n), 0)
+    }"""
+    options = SHARED.copy().outerScheduleFusionStrategy("Max").tile(16, 16, 16).mapToThreads(16, 4)
+    module = _gpu_module(source, "fcrelu", {"B": 20, "M": 24, "N": 18}, options)
+    names = {op.memref.name_hint for op in module.walk() if isinstance(op, memref.GetGlobalOp)}
+    assert "shared_O1" not in names and {"shared_I", "shared_W1"} <= names
+    _check_results(source, "fcrelu", [np.random.default_rng(1).random(s, np.float32) for s in ((20, 24), (18, 24), (18,))],
+                   module)
+
+
+def _check_results(source, entry, inputs, module):
+    definition = check_source(source).defs[entry]
+    want = evaluate(definition, *inputs)
+    for got, ref in zip(_run(module, entry, inputs, want), want):
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5)
+
+
+def test_unroll_unrolls_on_the_gpu_path():
+    """unroll=8 with tiles of 8 of the reduction: no loop is left inside a tile step."""
+    sizes = {"M": 5, "N": 70, "K": 40}
+    options = MappingOptions().tile(32, 32, 8).mapToThreads(32, 8)
+    for shared in (False, True):
+        rolled = _gpu_module(MATMUL, "matmul", sizes, options.copy().useSharedMemory(shared))
+        unrolled = _gpu_module(MATMUL, "matmul", sizes, options.copy().useSharedMemory(shared).unroll(8))
+        loads = [sum(isinstance(op, memref.LoadOp) for op in m.walk()) for m in (rolled, unrolled)]
+        loops = [sum(isinstance(op, scf.ForOp) for op in m.walk()) for m in (rolled, unrolled)]
+        assert loads[1] == loads[0] + 7 * 3 and loops[1] == loops[0] - 1  # A (or its copy), B, C
+        inputs = [np.random.default_rng(2).random(s, np.float32) for s in ((5, 40), (40, 70))]
+        _check_results(MATMUL, "matmul", inputs, unrolled)
+
+
+def test_read_only_arguments_are_marked():
+    module = _gpu_module(MATMUL, "matmul", {"M": 4, "N": 4, "K": 4}, MappingOptions())
+    _, (kernel,) = _host_and_kernels(module)
+    flags = [set(d.data) for d in kernel.attributes["arg_attrs"].data]
+    assert flags == [{"llvm.noalias", "llvm.readonly"}] * 2 + [{"llvm.noalias"}]
+
+
+@pytest.mark.skipif(nvptx.find_ptxas() is None, reason="ptxas not found (pip install nvidia-cuda-nvcc-cu12)")
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_promoted_matmul_ptx_assembles(arch):
+    options = SHARED.copy().tile(16, 16, 16).usePrivateMemory(True).unroll(4)
+    module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 48, "K": 40}, options)
+    ptx = nvptx.ptx_for_module(module, arch)
+    assert ".shared" in ptx and "ld.shared" in ptx and "bar.sync" in ptx
+    assert nvptx.assemble(ptx, arch)
+
+
 @pytest.mark.parametrize("mapping, message", [
     ("mapToThreads=64,32", "above CUDA's limit of 1024 threads per block"),
     ("mapToThreads=1,2,3,4", "expected 1 to 3 sizes"),
@@ -192,12 +339,13 @@ def _run(module, entry, inputs, want) -> tuple:
     return tuple(outputs)
 
 
-@pytest.mark.parametrize("private", [False, True], ids=["global", "private"])
+@pytest.mark.parametrize("private, shared", [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["global", "private", "shared", "private+shared"])
 @pytest.mark.parametrize("preset", MappingOptions.PRESETS)
 @pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
-def test_canonical_example_under_each_preset(example, preset, private):
+def test_canonical_example_under_each_preset(example, preset, private, shared):
     definition = check_source(example.source).defs[example.entry]
-    options = MappingOptions(preset).usePrivateMemory(private)
+    options = MappingOptions(preset).usePrivateMemory(private).useSharedMemory(shared)
     for seed, sizes in enumerate(example.shapes[:2]):
         inputs = example.inputs(np.random.default_rng(seed), sizes)
         module = _gpu_module(example.source, example.entry, bind_sizes(definition, inputs), options)
@@ -218,6 +366,8 @@ def gpu_options(draw):
     options.mapToThreads(draw(st.lists(sizes, min_size=1, max_size=3).filter(lambda t: math.prod(t) <= 1024)))
     options.mapToBlocks(draw(st.lists(st.sampled_from([1, 2, 3, 5, 256]), min_size=1, max_size=3)))
     options.usePrivateMemory(draw(st.booleans()))
+    options.useSharedMemory(draw(st.booleans()))
+    options.maxSharedMemory(draw(st.sampled_from([0, 0, 16, 256, 1024, 4096, 49152, 1 << 20])))
     return options
 
 

@@ -32,6 +32,10 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
 4. Consecutive parts with one block of one thread (nothing parallel, e.g. a full
    reduction) share a kernel.
 
+A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
+tile band (none if untiled), under the block filter, which is what ``gpu_memory``
+promotes to shared memory per tile of a block.
+
 The mapping needs no barrier: blocks and threads only split coincident members, and all
 the instances of one value of those members run in one thread, in schedule order, so
 every dependence inside a kernel stays inside one thread. Between parts, the kernel
@@ -89,6 +93,11 @@ class Kernel:
     context: isl.Set  # the sizes and the ranges of the block and thread ids
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
+    # instances -> the coordinates of their block-level tile (the tile band's members,
+    # none if the part is untiled), the block filter in its domain: what a block runs
+    # between two barriers when data is promoted to shared memory; None for a kernel
+    # that merges one-thread parts
+    tile: isl.UnionMap | None = None
 
     @cached_property
     def ast(self) -> isl.AstNode:
@@ -169,21 +178,34 @@ def _launch(dims: list[tuple[int, int]]) -> tuple[int, int, int]:
     return sizes[0], sizes[1], sizes[2]
 
 
+def _tile_map(node: isl.ScheduleNode, tiled: bool, instances: isl.UnionSet) -> isl.UnionMap:
+    """``Kernel.tile`` of a part rooted at the band ``node``."""
+    if tiled:
+        band = node.band_get_partial_schedule().reset_range_tuple_id()  # named after a lone statement
+        return isl.UnionMap.from_multi_union_pw_aff(band).intersect_domain(instances)
+    return isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(node.get_ctx(), "{ [] }"))
+
+
 def _map_part(node: isl.ScheduleNode, options: MappingOptions):
     """Insert the block and thread filters of a part rooted at ``node``; returns the node
-    at the same position and the grid and block sizes."""
+    at the same position, the grid and block sizes, and ``Kernel.tile`` (None if the part
+    is not a band)."""
     if node.get_type() != _BAND:
-        return node, (1, 1, 1), (1, 1, 1)
+        return node, (1, 1, 1), (1, 1, 1), None
     tiled = node.child(0).get_type() == _BAND  # untiled: the _POINT mark is right below
     point = node.child(0) if tiled else node
     threads = _dims(point, options["mapToThreads"])
     blocks = _dims(node, options["mapToBlocks"]) if tiled else []
+    instances = node.get_domain()
+    if blocks:
+        instances = _mapping_filter(node, blocks, BLOCK_IDS)
+    tile = _tile_map(node, tiled, instances)
     if threads:
         point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS))
     node = point.parent() if tiled else point
     if blocks:
-        node = node.insert_filter(_mapping_filter(node, blocks, BLOCK_IDS))
-    return node, _launch(blocks), _launch(threads)
+        node = node.insert_filter(instances)
+    return node, _launch(blocks), _launch(threads), tile
 
 
 def _context(model: Model, grid: tuple[int, ...], block: tuple[int, ...]) -> isl.Set:
@@ -209,13 +231,14 @@ def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
     """A kernel per part; consecutive one-thread parts share one."""
     single = ((1, 1, 1), (1, 1, 1))
     merged: list[list] = []
-    for domain, grid, block in parts:
-        if merged and (grid, block) == single and tuple(merged[-1][1:]) == single:
+    for domain, grid, block, tile in parts:
+        if merged and (grid, block) == single and tuple(merged[-1][1:3]) == single:
             merged[-1][0] = merged[-1][0].union(domain)
+            merged[-1][3] = None
         else:
-            merged.append([domain, grid, block])
-    return [Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block)
-            for domain, grid, block in merged]
+            merged.append([domain, grid, block, tile])
+    return [Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, tile)
+            for domain, grid, block, tile in merged]
 
 
 def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions) -> list[Kernel]:
@@ -230,7 +253,7 @@ def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions) ->
     for path in _part_paths(tree.get_root().child(0), (0,)):
         node = _node(tree, path)
         domain = node.get_domain()
-        node, grid, block = _map_part(node, options)
+        node, grid, block, tile = _map_part(node, options)
         tree = node.get_schedule()
-        parts.append((domain, grid, block))
+        parts.append((domain, grid, block, tile))
     return _kernels(_drop_marks(tree), parts, model)
