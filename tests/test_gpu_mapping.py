@@ -254,8 +254,11 @@ def test_max_shared_memory_takes_the_most_reused_first():
     ("def scale(float(N) A) -> (B) { B(i) = 2 * A(i) }", "scale", {"N": 100}),
     ("def t(float(N, M) A) -> (B) { B(i, j) = A(j, i) }", "t", {"N": 40, "M": 40}),
     (TOTAL, "total", {"N": 100}),
+    # each element read twice, but by one thread: not worth a copy
+    ("def sq(float(N, M) A) -> (B) { B(i) +=! A(i, j) * A(i, j) }", "sq", {"N": 64, "M": 40}),
 ])
 def test_no_reuse_no_shared_memory(source, entry, sizes):
+    """Nothing that several threads of a block read: no copy, no barrier."""
     module = _gpu_module(source, entry, sizes, SHARED)
     assert not _shared_globals(module)
     assert not any(isinstance(op, gpu.BarrierOp) for op in module.walk())

@@ -33,8 +33,9 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    reduction) share a kernel.
 
 A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
-tile band (none if untiled), under the block filter, which is what ``gpu_memory``
-promotes to shared memory per tile of a block.
+tile band (none if untiled), under the block filter, and ``Kernel.threads``: the thread
+that runs it; ``gpu_memory`` promotes to shared memory per tile of a block what several
+threads of the tile read.
 
 The mapping needs no barrier: blocks and threads only split coincident members, and all
 the instances of one value of those members run in one thread, in schedule order, so
@@ -98,6 +99,9 @@ class Kernel:
     # between two barriers when data is promoted to shared memory; None for a kernel
     # that merges one-thread parts
     tile: isl.UnionMap | None = None
+    # instances -> the thread (its mapped ids, x first) that runs them, in every block;
+    # None where ``tile`` is
+    threads: isl.UnionMap | None = None
 
     @cached_property
     def ast(self) -> isl.AstNode:
@@ -186,12 +190,22 @@ def _tile_map(node: isl.ScheduleNode, tiled: bool, instances: isl.UnionSet) -> i
     return isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(node.get_ctx(), "{ [] }"))
 
 
+def _thread_map(point: isl.ScheduleNode, dims: list[tuple[int, int]], instances: isl.UnionSet) -> isl.UnionMap:
+    """``Kernel.threads``: ``{ S[i] -> [member_x mod size_x, ...] }``."""
+    mupa = point.band_get_partial_schedule()
+    out = isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(point.get_ctx(), "{ [] }"))
+    for member, size in dims:
+        value = mupa.get_at(member).mod_val(isl.Val.int_from_si(point.get_ctx(), size))
+        out = out.flat_range_product(isl.UnionMap.from_union_pw_aff(value).intersect_domain(instances))
+    return out
+
+
 def _map_part(node: isl.ScheduleNode, options: MappingOptions):
     """Insert the block and thread filters of a part rooted at ``node``; returns the node
-    at the same position, the grid and block sizes, and ``Kernel.tile`` (None if the part
-    is not a band)."""
+    at the same position, the grid and block sizes, and ``Kernel.tile`` and
+    ``Kernel.threads`` (None if the part is not a band)."""
     if node.get_type() != _BAND:
-        return node, (1, 1, 1), (1, 1, 1), None
+        return node, (1, 1, 1), (1, 1, 1), (None, None)
     tiled = node.child(0).get_type() == _BAND  # untiled: the _POINT mark is right below
     point = node.child(0) if tiled else node
     threads = _dims(point, options["mapToThreads"])
@@ -199,7 +213,7 @@ def _map_part(node: isl.ScheduleNode, options: MappingOptions):
     instances = node.get_domain()
     if blocks:
         instances = _mapping_filter(node, blocks, BLOCK_IDS)
-    tile = _tile_map(node, tiled, instances)
+    tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain())
     if threads:
         point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS))
     node = point.parent() if tiled else point
@@ -234,10 +248,10 @@ def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
     for domain, grid, block, tile in parts:
         if merged and (grid, block) == single and tuple(merged[-1][1:3]) == single:
             merged[-1][0] = merged[-1][0].union(domain)
-            merged[-1][3] = None
+            merged[-1][3] = (None, None)
         else:
             merged.append([domain, grid, block, tile])
-    return [Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, tile)
+    return [Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, *tile)
             for domain, grid, block, tile in merged]
 
 

@@ -28,9 +28,10 @@ the thread id: it holds no barrier).
   function of the tile's coordinates and the block id), and a constant size, the most
   elements it spans in any tile (a partial tile's box may overlap the tensor's end: the
   copy is guarded);
-- reuse: the instances of the tile reading the tensor (their bounding boxes' volumes)
-  per element of the box; only tensors with reuse > 1 are worth a copy, and only when
-  the block has several threads;
+- reuse: only tensors of which some element is read by several threads of a tile
+  (``Kernel.threads``) are worth a copy; their reuse is the instances of the tile
+  reading the tensor (their bounding boxes' volumes) per element of the box, and must
+  be above 1;
 - the most reused first, as long as the boxes fit in ``budget`` bytes in all.
 
 The mapping keeps every dependence inside one thread and the promoted tensors are
@@ -161,16 +162,23 @@ def promote_to_shared(kernel: Kernel, model: Model, element_bytes: Mapping[str, 
         box = _box(s, context)
         volumes[name] = 1 if box is None else max(1, math.prod(box[1]))
     accesses: dict[str, int] = {}
+    readers: dict[str, isl.UnionMap] = {}  # element -> the threads that read it
     reads = model.reads.intersect_domain(instances)
-    reads.foreach_map(lambda m: accesses.__setitem__(
-        m.get_tuple_name(isl.dim_type.out),
-        accesses.get(m.get_tuple_name(isl.dim_type.out), 0) + volumes[m.get_tuple_name(isl.dim_type.in_)]))
+    who = kernel.threads.intersect_domain(instances)
+
+    def count(read: isl.Map) -> None:
+        name = read.get_tuple_name(isl.dim_type.out)
+        accesses[name] = accesses.get(name, 0) + volumes[read.get_tuple_name(isl.dim_type.in_)]
+        by = isl.UnionMap.from_map(read).reverse().apply_range(who)
+        readers[name] = by if name not in readers else readers[name].union(by)
+
+    reads.foreach_map(count)
     build = isl.AstBuild.from_context(context)
     candidates = []
     for name, footprint in _sets_by_name(reads.range()).items():
         rank = footprint.dim(isl.dim_type.set)
-        if name in written or rank == 0 or name not in element_bytes:
-            continue
+        if name in written or rank == 0 or name not in element_bytes or readers[name].is_single_valued():
+            continue  # written, a scalar, or no element read by two threads of a tile
         box = _box(footprint, context)
         if box is None:
             continue
