@@ -77,6 +77,7 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import func, gpu, llvm, memref
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     Float32Type,
     IntegerAttr,
     MemRefType,
@@ -154,7 +155,10 @@ class LowerFunc(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: gpu.FuncOp, rewriter: PatternRewriter) -> None:
         body = rewriter.move_region_contents_to_new_regions(op.body)
-        new = func.FuncOp(op.sym_name.data, op.function_type, body)
+        # argument attributes (llvm.noalias, llvm.readonly: read-only cache loads) go on
+        arg_attrs = op.attributes.get("arg_attrs")
+        new = func.FuncOp(op.sym_name.data, op.function_type, body,
+                          arg_attrs=arg_attrs if isinstance(arg_attrs, ArrayAttr) else None)
         if op.kernel is not None:
             new.attributes["nvvm.kernel"] = UnitAttr()
         if op.known_block_size is not None:

@@ -187,3 +187,19 @@ builtin.module attributes {gpu.container_module} {
 "gpu.module"() <{sym_name = "bad"}> ({
   "memref.global"() <{sym_name = "g", type = memref<2xf32, 3 : i64>, initial_value = dense<1.0> : tensor<2xf32>, sym_visibility = "private"}> : () -> ()
 }) : () -> ()
+
+// -----
+
+// Argument attributes go on to the function (llvm.noalias and llvm.readonly let the
+// NVPTX backend read through the read-only data cache, ld.global.nc).
+// CHECK-LABEL: "gpu.module"() <{sym_name = "attrs"}>
+// CHECK:         func.func @copy(%{{.*}}: memref<4xf32> {llvm.noalias, llvm.readonly}, %{{.*}}: memref<4xf32> {llvm.noalias}) attributes {nvvm.kernel}
+"gpu.module"() <{sym_name = "attrs"}> ({
+  "gpu.func"() <{function_type = (memref<4xf32>, memref<4xf32>) -> (), kernel}> ({
+  ^bb0(%in: memref<4xf32>, %out: memref<4xf32>):
+    %tx = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %v = memref.load %in[%tx] : memref<4xf32>
+    memref.store %v, %out[%tx] : memref<4xf32>
+    "gpu.return"() : () -> ()
+  }) {sym_name = "copy", arg_attrs = [{llvm.noalias, llvm.readonly}, {llvm.noalias}]} : () -> ()
+}) : () -> ()
