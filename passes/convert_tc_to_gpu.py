@@ -21,8 +21,8 @@ Summary:
   overlap), and `llvm.readonly` on those the kernel never writes (for read-only cache
   loads, ld.global.nc, where the backend translates it).
 
-  With `useSharedMemory`, tensors that a block's tile reads with reuse (matmul's A and
-  B, when the reduction is tiled) are promoted to shared memory
+  With `useSharedMemory`, tensors that several threads of a block's tile read (matmul's
+  A and B, when the reduction is tiled) are promoted to shared memory
   (`tcir.polyhedral.gpu_memory`): the kernel loops, block-uniformly, over the tiles of
   its block (the tile band's members), and per tile all the block's threads copy each
   promoted tensor's box (the bounding box, computed with isl, of the elements the
