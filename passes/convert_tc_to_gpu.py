@@ -29,7 +29,8 @@ Summary:
   tile reads; innermost dimension on threads x, guarded where the box passes the
   tensor's end) to a `memref.global` in memory space 3, then `gpu.barrier`, then the
   tile's instances run with their loads of the tensor reading the copy, then
-  `gpu.barrier`. Only tensors the kernel does not write are promoted, the most reused
+  `gpu.barrier` (`unrollCopyShared` unrolls the copy loops when each thread copies at
+  most UNROLL_COPY_LIMIT elements). Only tensors the kernel does not write are promoted, the most reused
   first, while their boxes fit in `maxSharedMemory` bytes (0: CUDA's 48 KiB of static
   shared memory per block, which is also the most used); a kernel with nothing to
   promote is emitted as without the option.
@@ -48,8 +49,8 @@ Options:
            mapToBlocks=256,256 usePrivateMemory=true useSharedMemory=true
            maxSharedMemory=16384"; unspecified options take the naive preset's
            values. The GPU path uses the outer schedule's options, tile,
-           mapToThreads, mapToBlocks, unroll, usePrivateMemory, useSharedMemory and
-           maxSharedMemory.
+           mapToThreads, mapToBlocks, unroll, usePrivateMemory, useSharedMemory,
+           maxSharedMemory and unrollCopyShared.
 
 Before:
   tc.def @scale(%A : !tc.tensor<[N], f32>) -> (%B : !tc.tensor<[N], f32>) {
@@ -119,6 +120,8 @@ the kernel:
 
 from __future__ import annotations
 
+import itertools
+import math
 import operator
 from dataclasses import dataclass, replace
 
@@ -270,27 +273,51 @@ def _copy_threads(rank: int, block: tuple[int, ...], ids: dict[str, SSAValue],
     return walk
 
 
+# unrollCopyShared unrolls a copy if each thread copies at most this many elements
+UNROLL_COPY_LIMIT = 64
+
+
 def _copy_in(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
-             offsets: list[SSAValue], walk: dict[int, tuple[SSAValue, int]]) -> None:
+             offsets: list[SSAValue], walk: dict[int, tuple[SSAValue, int]], unroll: bool) -> None:
     """All threads of the block copy the box of `source` at `offsets` to `shared`, each
-    element once; elements outside `source` (partial tiles) are skipped."""
+    element once; elements outside `source` (partial tiles) are skipped. Unrolled (a
+    copy per element a thread copies, guarded where the last one may pass the box) if
+    `unroll` and each thread copies at most UNROLL_COPY_LIMIT elements."""
+    steps = [walk.get(d, (None, 1)) for d in range(len(tile.shape))]
+    trips = [-(-size // step) for size, (_, step) in zip(tile.shape, steps)]
+    if unroll and math.prod(trips) <= UNROLL_COPY_LIMIT:
+        for ks in itertools.product(*[range(t) for t in trips]):
+            index, tests = [], []
+            for k, size, (first, step) in zip(ks, tile.shape, steps):
+                at = constant(builder, k * step, IndexType())
+                if first is not None:
+                    at = builder.insert(arith.AddiOp(first, at)).result
+                    if (k + 1) * step > size:  # some threads are past the box
+                        tests.append(arith.CmpiOp(at, constant(builder, size, IndexType()), "slt"))
+                index.append(at)
+            _copy_element(builder, tile, source, shared, offsets, index, tests)
+        return
     index = []
-    for d, size in enumerate(tile.shape):
-        first, step = walk.get(d, (None, 1))
+    for size, (first, step) in zip(tile.shape, steps):
         first = first if first is not None else constant(builder, 0, IndexType())
         builder, i = _loop(builder, first, constant(builder, size, IndexType()), constant(builder, step, IndexType()))
         index.append(i)
+    _copy_element(builder, tile, source, shared, offsets, index, [])
+
+
+def _copy_element(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
+                  offsets: list[SSAValue], index: list[SSAValue], tests: list[Operation]) -> None:
+    """shared[index] = source[offsets + index], if `tests` hold and it is inside `source`."""
     where = [builder.insert(arith.AddiOp(o, i)).result for o, i in zip(offsets, index)]
-    inside = None
     for d, at in enumerate(where):
-        tests = []
         if tile.low_guard[d]:
             tests.append(arith.CmpiOp(at, constant(builder, 0, IndexType()), "sge"))
         if tile.high_guard[d]:
             tests.append(arith.CmpiOp(at, constant(builder, source.type.get_shape()[d], IndexType()), "slt"))
-        for test in tests:
-            value = builder.insert(test).result
-            inside = value if inside is None else builder.insert(arith.AndIOp(inside, value)).result
+    inside = None
+    for test in tests:
+        value = builder.insert(test).result
+        inside = value if inside is None else builder.insert(arith.AndIOp(inside, value)).result
     copy = [load := memref.LoadOp.get(source, where), memref.StoreOp.get(load.res, shared, index)]
     if inside is None:
         for op in copy:
@@ -439,7 +466,8 @@ class GpuDefLowering(ScheduledDefLowering):
             shared = {}
             for tile, copy in zip(promoted, copies):
                 offsets = [emitter.expr(e) for e in tile.offset]
-                _copy_in(inner, tile, tensors[tile.tensor], copy, offsets, walks[len(tile.shape)])
+                _copy_in(inner, tile, tensors[tile.tensor], copy, offsets, walks[len(tile.shape)],
+                         self.options["unrollCopyShared"])
                 shared[tensors[tile.tensor]] = (copy, offsets)
             first = inner.insert(gpu.BarrierOp())
             emitter.emit(asts.inner)

@@ -299,6 +299,18 @@ def test_unroll_unrolls_on_the_gpu_path():
         _check_results(MATMUL, "matmul", inputs, unrolled)
 
 
+def test_unroll_copy_shared_unrolls_the_copies():
+    """Boxes of 32 x 32 on 32 x 8 threads: 4 copies per thread and box, no copy loop."""
+    sizes = {"M": 64, "N": 48, "K": 40}
+    looped = _gpu_module(MATMUL, "matmul", sizes, SHARED)
+    unrolled = _gpu_module(MATMUL, "matmul", sizes, SHARED.copy().unrollCopyShared(True))
+    assert [sum(isinstance(op, scf.ForOp) for op in m.walk()) for m in (looped, unrolled)] == [7, 3]
+    copies = [op for op in unrolled.walk() if isinstance(op, memref.StoreOp) and op.memref.type.memory_space == SHARED_SPACE]
+    assert len(copies) == 8
+    inputs = [np.random.default_rng(3).random(s, np.float32) for s in ((64, 40), (40, 48))]
+    _check_results(MATMUL, "matmul", inputs, unrolled)
+
+
 def test_read_only_arguments_are_marked():
     module = _gpu_module(MATMUL, "matmul", {"M": 4, "N": 4, "K": 4}, MappingOptions())
     _, (kernel,) = _host_and_kernels(module)
@@ -371,6 +383,7 @@ def gpu_options(draw):
     options.usePrivateMemory(draw(st.booleans()))
     options.useSharedMemory(draw(st.booleans()))
     options.maxSharedMemory(draw(st.sampled_from([0, 0, 16, 256, 1024, 4096, 49152, 1 << 20])))
+    options.unrollCopyShared(draw(st.booleans()))
     return options
 
 
