@@ -30,7 +30,7 @@ After (constants abbreviated):
   %n = math.roundeven (arith.mulf %c, 1.442695) : f32
   %r = %c - %n * 0.693359375 - %n * -2.12194440e-4
   %p = 1 + %r * (1 + %r * (1/2 + ... + %r * 1/5040))
-  %k = arith.fptosi %n : f32 to i32
+  %k = arith.subi (arith.bitcast (arith.addf %n, 12582912.0) : i32), 0x4B400000
   %h = arith.shrsi %k, 1 : i32
   %y0 = %p * bitcast((%h + 127) << 23) * bitcast((%k - %h + 127) << 23)
   %y = arith.select (arith.cmpf uno, %x, %x), %x, %y0 : f32
@@ -39,6 +39,7 @@ After (constants abbreviated):
 from __future__ import annotations
 
 import math as pymath
+import struct
 from dataclasses import dataclass
 
 from xdsl.builder import Builder, InsertPoint
@@ -99,6 +100,11 @@ class _Emitter:
         return self.builder.insert(arith.BitcastOp(bits, self.type)).result
 
 
+def _bits_of(value: float, fmt: _Format) -> int:
+    """The bit pattern of `value` in the format, as a signed integer."""
+    return struct.unpack("<i" if fmt.bits == 32 else "<q", struct.pack("<f" if fmt.bits == 32 else "<d", value))[0]
+
+
 def expand(op: math.ExpOp) -> SSAValue:
     """exp(x) as arith ops inserted before `op` (see the module docstring)."""
     x = op.operand
@@ -112,7 +118,13 @@ def expand(op: math.ExpOp) -> SSAValue:
     p = em.f(1 / pymath.factorial(fmt.degree))
     for k in reversed(range(fmt.degree)):
         p = em.op(arith.AddfOp, em.op(arith.MulfOp, p, r), em.f(1 / pymath.factorial(k)))
-    k = em.builder.insert(arith.FPToSIOp(n, em.int)).result
+    # n is an integer of magnitude below 2^(mantissa - 1): adding 1.5 * 2^mantissa
+    # puts it, in two's complement, in the low mantissa bits (exactly); a plain vector
+    # add and integer subtract, where fptosi would lower to a saturating conversion that
+    # x86 does one lane at a time
+    magic = 1.5 * 2.0 ** fmt.mantissa
+    shifted = em.builder.insert(arith.BitcastOp(em.op(arith.AddfOp, n, em.f(magic)), em.int)).result
+    k = em.op(arith.SubiOp, shifted, em.i(_bits_of(magic, fmt)))
     half = em.op(arith.ShRSIOp, k, em.i(1))
     rest = em.op(arith.SubiOp, k, half)
     y = em.op(arith.MulfOp, em.op(arith.MulfOp, p, em.power_of_two(half, fmt)), em.power_of_two(rest, fmt))

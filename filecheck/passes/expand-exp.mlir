@@ -10,7 +10,10 @@
 // CHECK:         %[[T:.*]] = arith.mulf %[[C]], %{{.*}} : f32
 // CHECK:         %[[N:.*]] = math.roundeven %[[T]] : f32
 // CHECK-COUNT-7: arith.addf
-// CHECK:         %[[K:.*]] = arith.fptosi %[[N]] : f32 to i32
+// CHECK:         %[[SHIFTED:.*]] = arith.addf %[[N]], %{{.*}} : f32
+// CHECK-NEXT:    %[[BITS:.*]] = arith.bitcast %[[SHIFTED]] : f32 to i32
+// CHECK-NEXT:    %[[MAGIC:.*]] = arith.constant 1262485504 : i32
+// CHECK-NEXT:    %[[K:.*]] = arith.subi %[[BITS]], %[[MAGIC]] : i32
 // CHECK:         %[[H:.*]] = arith.shrsi %[[K]], %{{.*}} : i32
 // CHECK:         arith.subi %[[K]], %[[H]] : i32
 // CHECK:         arith.shli
@@ -29,7 +32,9 @@ func.func @exp_f32(%x: f32) -> f32 {
 // CHECK-LABEL: func.func @exp_f64(
 // CHECK-NOT:     math.exp
 // CHECK-COUNT-13: arith.addf %{{.*}} : f64
-// CHECK:         arith.fptosi %{{.*}} : f64 to i64
+// CHECK:         arith.bitcast %{{.*}} : f64 to i64
+// CHECK-NEXT:    arith.constant 4843621399236968448 : i64
+// CHECK-NEXT:    arith.subi
 // CHECK:         arith.bitcast %{{.*}} : i64 to f64
 func.func @exp_f64(%x: f64) -> f64 {
   %y = math.exp %x : f64
