@@ -79,7 +79,10 @@ from tcir.passes.convert_tc_to_affine import (
 )
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize, tile_outer_bands
 from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
-from tcir.polyhedral.cpu_mapping import mark_parallel, mark_unroll, register_tile, sink_contiguous_members
+from tcir.polyhedral.cpu_mapping import (
+    dot_reduction_members, mark_parallel, mark_unroll, register_tile, register_tile_dots,
+    sink_contiguous_members,
+)
 from tcir.polyhedral.model import Model, box_volume
 
 
@@ -91,9 +94,11 @@ def schedule_ast(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOption
     scheduled = compute_schedule(model, schedule_options)
     tree = scheduled.schedule.intersect_domain(fixed.domain)
     tree = sink_contiguous_members(tree, fixed)
+    lanes = _register_columns(def_op) // REGISTER_VECTORS  # elements in a host vector
     if any(options["tile"]):
-        tree = tile_outer_bands(tree, options["tile"])
+        tree = tile_outer_bands(tree, options["tile"], untiled=dot_reduction_members(fixed, lanes))
     tree = register_tile(tree, REGISTER_ROWS, _register_columns(def_op))
+    tree = register_tile_dots(tree, fixed, scheduled.deps.all, REGISTER_ROWS, REGISTER_VECTORS, lanes)
     tree = mark_parallel(mark_unroll(tree, options["unroll"]))
     return fixed, build_ast(tree, fixed.context)
 
@@ -113,16 +118,23 @@ def _register_columns(def_op: tc.DefOp) -> int:
     return max(1, REGISTER_VECTORS * host_vector_bytes() // widest)
 
 
-_REASSOC = arith.FastMathFlagsAttr([arith.FastMathFlag.REASSOC])
+_REASSOC = arith.FastMathFlagsAttr([arith.FastMathFlag.REASSOC, arith.FastMathFlag.ALLOW_CONTRACT])
+_CONTRACT = arith.FastMathFlagsAttr([arith.FastMathFlag.ALLOW_CONTRACT])
 
 
 def _reassociate(block: Block) -> None:
     """Mark the float sum of a `+=` reduction (the value of the statement's store, just
     emitted last in `block`) reassociable, so LLVM may vectorize the reduction loop
-    (partial sums in vector lanes): a summation order TC leaves open."""
+    (partial sums in vector lanes): a summation order TC leaves open. A product added
+    to the sum may be contracted with it into a fused multiply-add (one rounding
+    instead of two)."""
     store = block.last_op if not isinstance(block.last_op, scf.YieldOp | func.ReturnOp) else block.last_op.prev_op
     if isinstance(store, memref.StoreOp) and isinstance(store.value.owner, arith.AddfOp):
-        store.value.owner.properties["fastmath"] = _REASSOC
+        add = store.value.owner
+        add.properties["fastmath"] = _REASSOC
+        for operand in add.operands:
+            if isinstance(operand.owner, arith.MulfOp):
+                operand.owner.properties["fastmath"] = _CONTRACT
 
 
 def _int_array(values: tuple[int, ...]) -> ArrayAttr:

@@ -23,6 +23,25 @@ dependent statement instances, so a valid schedule stays valid:
     loops is generated separately, so a fused initialization (``!`` or ``+=!``) leaves
     no guard in the hot loop. Matmul i, k, j tiled 64, 256, 256 becomes
     ``i/64, k/256, j/256, i/4, j/64, k, i (4 copies), j``.
+``register_tile_dots(schedule, model, deps, rows, columns, min_trips)``
+    The other kind of contraction: the innermost loop is a reduction that walks memory
+    contiguously (``+=`` over ``r`` of ``A(i, r) * B(j, r)``, a dot product per result,
+    vectorized along ``r`` with partial sums in the vector lanes). First, an innermost
+    permutable band ``outer..., reductions...`` is split, and the reduction band is
+    sunk below the sequence of statements under it (so a fused initialization runs
+    before the reduction loop, not in its first iteration). Then the nearest band
+    above such a reduction band is tiled ``rows`` by ``columns`` at its last two
+    coincident members (``rows`` if it has one) and its point band is sunk to the
+    leaves, below the reduction loop, and unrolled: ``rows x columns`` sums stay in
+    vector registers across the reduction and each loaded vector of ``A`` or ``B``
+    is used ``columns`` or ``rows`` times. Each step is kept only if the schedule
+    still respects ``deps``. fcrelu's ``b, n`` over ``r_m`` becomes ``b/4, n/4``: 16
+    inits, a loop over ``r_m`` of 16 instances, 16 bias and 16 relu instances;
+    softmax's rows are tiled by 4 over the max and the sum loops.
+``dot_reduction_members(model, min_trips)``
+    For ``tile_outer_bands(..., untiled=)``: the innermost member of a band when it is
+    such a dot-product reduction, which is left untiled (a tile would cut the vector
+    loop short and add up the lanes once per tile).
 ``mark_unroll(schedule, factor)``
     TC's ``unroll``: in the innermost band of every path, mark members, innermost first,
     for full unrolling by the isl AST generator while the product of their trip counts
@@ -39,14 +58,19 @@ and ``B`` are contiguous in ``j``, ``A`` is invariant).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import islpy as isl
 
 from .model import Model, box_volume
-from .schedule import band_coefficients, map_bands, tile_band
+from .schedule import band_coefficients, map_bands, respects, tile_band
 
 PARALLEL = "parallel"
 
-__all__ = ["PARALLEL", "mark_parallel", "mark_unroll", "register_tile", "sink_contiguous_members"]
+__all__ = [
+    "PARALLEL", "dot_reduction_members", "mark_parallel", "mark_unroll", "register_tile", "register_tile_dots",
+    "sink_contiguous_members",
+]
 
 
 # --- the innermost loop ----------------------------------------------------------------
@@ -210,3 +234,114 @@ def register_tile(schedule: isl.Schedule, rows: int, columns: int) -> isl.Schedu
         return point.parent()
 
     return map_bands(schedule, True, rewrite)
+
+
+# --- register tiling of dot products --------------------------------------------------
+
+def _bands_below(node: isl.ScheduleNode) -> list[isl.ScheduleNode]:
+    """The first band on every path below ``node`` (through filters, sequences, marks)."""
+    found: list[isl.ScheduleNode] = []
+    for i in range(node.n_children()):
+        child = node.child(i)
+        if child.get_type() == isl.schedule_node_type.band:
+            found.append(child)
+        else:
+            found.extend(_bands_below(child))
+    return found
+
+
+def _has_dot_tail(node: isl.ScheduleNode, model: Model, min_trips: int) -> bool:
+    """The innermost member of an innermost band is a reduction that walks memory
+    contiguously for at least ``min_trips`` iterations: a loop LLVM vectorizes as a
+    dot product (partial sums in vector lanes, added up after the loop)."""
+    n = node.band_n_member()
+    if node.band_member_get_coincident(n - 1) or _bands_below(node):
+        return False
+    if _member_scores(node, model)[-1] <= 1:
+        return False
+    trips = _trip_count(node, n - 1)
+    return trips is not None and trips >= min_trips
+
+
+def _is_dot_reduction(node: isl.ScheduleNode, model: Model, min_trips: int) -> bool:
+    """An innermost band of reduction members only, with a dot-product tail."""
+    n = node.band_n_member()
+    return not any(node.band_member_get_coincident(i) for i in range(n)) and _has_dot_tail(node, model, min_trips)
+
+
+def dot_reduction_members(model: Model, min_trips: int) -> Callable[[isl.ScheduleNode], list[int]]:
+    """For ``tile_outer_bands(..., untiled=)``: the innermost member of a band when it is
+    a dot-product reduction. Tiling it would cut the vector loop short and add up the
+    vector lanes once per tile instead of once per result."""
+
+    def members(node: isl.ScheduleNode) -> list[int]:
+        return [node.band_n_member() - 1] if _has_dot_tail(node, model, min_trips) else []
+
+    return members
+
+
+def _split_reduction_tail(node: isl.ScheduleNode, model: Model, min_trips: int) -> isl.ScheduleNode:
+    """A permutable innermost band ``outer..., reductions...`` whose innermost member is
+    a dot reduction becomes ``outer...`` over the reductions' band, which is sunk below
+    the sequence of statements under it (so a fused initialization runs before the
+    reduction loop instead of in its first iteration)."""
+    n = node.band_n_member()
+    coincident = [bool(node.band_member_get_coincident(i)) for i in range(n)]
+    if n < 2 or not node.band_get_permutable() or coincident[-1] or not any(coincident):
+        return node
+    tail = max(i for i in range(n) if coincident[i]) + 1
+    if not _is_dot_reduction(node.band_split(tail).child(0), model, min_trips):
+        return node
+    reduction = node.band_split(tail).child(0)
+    below = reduction.child(0)
+    # sink only through a sequence of statement filters: a set's children are unordered
+    if below.get_type() == isl.schedule_node_type.sequence and all(
+            below.child(i).child(0).get_type() == isl.schedule_node_type.leaf for i in range(below.n_children())):
+        reduction = reduction.band_sink()
+    return reduction.parent()
+
+
+def register_tile_dots(schedule: isl.Schedule, model: Model, deps: isl.UnionMap,
+                       rows: int, columns: int, min_trips: int) -> isl.Schedule:
+    """See the module docstring."""
+    domain = schedule.get_domain()
+    deps = deps.intersect_domain(domain).intersect_range(domain)
+
+    def valid(candidate: isl.ScheduleNode) -> bool:
+        return respects(deps, candidate.get_schedule().get_map())
+
+    def split(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        new = _split_reduction_tail(node, model, min_trips)
+        return new if new is node or valid(new) else node
+
+    def tile(node: isl.ScheduleNode) -> isl.ScheduleNode:
+        n = node.band_n_member()
+        coincident = [i for i in range(n) if node.band_member_get_coincident(i)]
+        if not coincident or not (node.band_get_permutable() or n == 1):
+            return node
+        if not any(_is_dot_reduction(b, model, min_trips) for b in _bands_below(node)):
+            return node
+        sizes = [1] * n
+        if len(coincident) == 1:
+            sizes[coincident[0]] = rows
+        else:
+            sizes[coincident[-2]], sizes[coincident[-1]] = rows, columns
+        tiles = tile_band(node, sizes)
+        point = tiles.child(0)
+        for i in range(n):
+            point = point.band_member_set_ast_loop_type(i, isl.ast_loop_type.unroll)
+        new = point.band_sink().parent()
+        return new if valid(new) else node
+
+    def visit(node: isl.ScheduleNode, rewrite) -> isl.ScheduleNode:
+        if node.get_type() == isl.schedule_node_type.band:
+            new = rewrite(node)
+            if new is not node:
+                return new
+        for i in range(node.n_children()):
+            node = visit(node.child(i), rewrite).parent()
+        return node
+
+    # split first, so the tiling sees the reduction bands
+    root = visit(schedule.get_root(), lambda n: n if _bands_below(n) else split(n))
+    return visit(root, lambda n: tile(n) if _bands_below(n) else n).get_schedule()
