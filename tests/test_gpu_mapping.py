@@ -387,14 +387,27 @@ def gpu_options(draw):
     return options
 
 
+def _random_module(program, options, inputs):
+    kernel = getattr(tcir.define(program.source), program.entry)
+    layout = kernel.prepare(inputs)[3]
+    strides = ",".join(f"{program.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s)
+    return _gpu_module(program.source, program.entry, dict(layout.sizes), options, strides)
+
+
 @settings(max_examples=examples(20))
 @given(tc_programs(), gpu_options())
 def test_random_programs_under_random_options(program, options):
     inputs = program.inputs()
     want = reference_outputs(program, inputs)
-    kernel = getattr(tcir.define(program.source), program.entry)
-    layout = kernel.prepare(inputs)[3]
-    strides = ",".join(f"{program.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s)
-    module = _gpu_module(program.source, program.entry, dict(layout.sizes), options, strides)
+    module = _random_module(program, options, inputs)
     names = [t.name for t in check_source(program.source).defs[program.entry].outputs]
     compare_outputs(program, _run(module, program.entry, inputs, want), want, names)
+
+
+@pytest.mark.skipif(nvptx.find_ptxas() is None, reason="ptxas not found (pip install nvidia-cuda-nvcc-cu12)")
+@settings(max_examples=examples(6), deadline=None)
+@given(tc_programs(), gpu_options(), st.sampled_from(["sm_80", "sm_90"]))
+def test_random_programs_ptx_with_shared_memory_assembles(program, options, arch):
+    """Shared memory of every element type (f16, bf16, i1 ...) through NVPTX and ptxas."""
+    module = _random_module(program, options.useSharedMemory(True), program.inputs())
+    nvptx.assemble(nvptx.ptx_for_module(module, arch), arch)
