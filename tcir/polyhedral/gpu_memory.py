@@ -144,7 +144,10 @@ def _box(footprint: isl.Set, context: isl.Set) -> tuple[list[isl.PwAff], tuple[i
 
 def _guards(offset: isl.PwAff, size: int, extent: int, context: isl.Set) -> tuple[bool, bool]:
     """(the box may start below 0, the box may end past ``extent``) over ``context``."""
-    offset = offset.intersect_params(context.align_params(offset.get_space().params()))
+    context = context.align_params(offset.get_space().params())
+    if not context.is_subset(offset.domain().align_params(context.get_space())):
+        return True, True  # in tiles that do not read the tensor, the offset is any value
+    offset = offset.intersect_params(context)
     low, high = offset.min_val(), offset.max_val()
     return (not low.is_int() or low.to_python() < 0,
             not high.is_int() or high.to_python() + size > extent)
