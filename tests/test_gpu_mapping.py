@@ -325,6 +325,7 @@ def test_promoted_matmul_ptx_assembles(arch):
     module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 48, "K": 40}, options)
     ptx = nvptx.ptx_for_module(module, arch)
     assert ".shared" in ptx and "ld.shared" in ptx and "bar.sync" in ptx
+    assert "ld.global.nc" in ptx  # the copies read A and B (llvm.readonly) through the read-only cache
     assert nvptx.assemble(ptx, arch)
 
 
