@@ -19,11 +19,13 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, MemRefType, ModuleOp, 
 
 from tcir.errors import TcError
 
-from .cpu import CpuModule, invoke
+from .cpu import CpuModule, array_pointer, scalar_value
 
 # Below this many statement instances a part runs on the calling thread: handing
 # chunks to other threads costs tens of microseconds.
@@ -42,10 +44,15 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
 
+@cache
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
 def thread_count() -> int:
     text = os.environ.get("TCIR_NUM_THREADS")
     if text is None:
-        return os.cpu_count() or 1
+        return _cpu_count()
     if not text.isdigit() or int(text) < 1:
         raise TcError(f"TCIR_NUM_THREADS must be a positive integer, not `{text}`")
     return int(text)
@@ -124,17 +131,30 @@ class ParallelCpuKernel:
     def __call__(self, *args: Any) -> None:
         temporaries = [np.zeros(n, np.uint8) for n in self.plan.temporaries]
         base = [*args, *temporaries]
+        if not self.parts:
+            return
+        # every part takes the def's arrays and the temporaries first: convert them once
+        # (checked as `invoke` does), then call the ctypes functions directly
+        converted = _convert(self.parts[0][1], base)
         threads = thread_count()
         for part, fn in self.parts:
             if part.loop is None:
-                invoke(fn, base)
+                fn(*converted)
                 continue
             first, bound, step = part.loop
             pieces = chunks(first, bound, step, threads if part.instances >= MIN_PARALLEL_INSTANCES else 1)
             if len(pieces) <= 1:
-                invoke(fn, [*base, first, bound])
+                fn(*converted, first, bound)
                 continue
-            futures = [_pool().submit(invoke, fn, [*base, lo, hi]) for lo, hi in pieces[1:]]
-            invoke(fn, [*base, *pieces[0]])  # the calling thread takes a chunk too
+            futures = [_pool().submit(fn, *converted, lo, hi) for lo, hi in pieces[1:]]
+            fn(*converted, *pieces[0])  # the calling thread takes a chunk too
             for future in futures:
                 future.result()
+
+
+def _convert(fn: Any, arrays: list[Any]) -> list[Any]:
+    """The ctypes values of a part's leading array (and scalar) arguments."""
+    argtypes = list(fn.argtypes or ())[:len(arrays)]
+    if len(argtypes) != len(arrays):
+        raise TcError(f"the function takes {len(fn.argtypes or ())} arguments, got {len(arrays)}")
+    return [array_pointer(a) if t is ctypes.c_void_p else scalar_value(a, t) for a, t in zip(arrays, argtypes)]
