@@ -31,6 +31,15 @@ import tcir  # noqa: E402
 PRESETS = [p for p in tcir.MappingOptions.PRESETS if p != "single_thread"]
 
 
+def variants() -> dict[str, tcir.MappingOptions]:
+    """Every preset as it is, and with shared and private memory promotion."""
+    out = {}
+    for preset in PRESETS:
+        out[preset] = tcir.MappingOptions(preset)
+        out[f"{preset}+shared+private"] = tcir.MappingOptions(preset).useSharedMemory(True).usePrivateMemory(True)
+    return out
+
+
 def _cases(torch) -> list[Case]:
     def lut(r):  # uniform: 2 x 640M normal samples would take longer than the benchmark
         e = 10**7
@@ -110,9 +119,9 @@ def run_case(torch, case: Case, repeat: int) -> dict:
     with torch.no_grad():
         want = _as_tuple(case.torch_fn(*inputs))
         row = {"case": case, "torch": cuda_seconds(torch, lambda: case.torch_fn(*inputs), repeat), "tcir": None}
-    for preset in PRESETS:
+    for preset, options in variants().items():
         start = time.perf_counter()
-        kernel = tcir.compile(source, case.entry, *inputs, target="cuda", options=tcir.MappingOptions(preset),
+        kernel = tcir.compile(source, case.entry, *inputs, target="cuda", options=options,
                               filename=f"{case.name}.tc")
         compile_s = time.perf_counter() - start
         got = _as_tuple(kernel(*inputs))
@@ -125,7 +134,7 @@ def run_case(torch, case: Case, repeat: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| kernel | sizes | best preset | tcir s | PyTorch s | PyTorch / tcir | compile s |",
+    lines = ["| kernel | sizes | best options | tcir s | PyTorch s | PyTorch / tcir | compile s |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['case'].entry} | {r['case'].sizes} | {r['preset']} | {r['tcir']:.6f} "
@@ -152,7 +161,8 @@ Measured by `benchmarks/gpu.py` in one run on {gpu} (driver {driver}), PyTorch
 {torch_version}: median of {repeat} calls after a warm-up call, each timed to completion
 (`torch.cuda.synchronize`), on CUDA tensors that tcir uses in place; PyTorch computes in
 float32 (TF32 off in cuBLAS and cuDNN), as tcir does. For each kernel tcir
-runs under every mapping preset and the fastest is shown (a preset is what a user picks
+runs under every mapping preset (but single_thread), each as it is and with
+`useSharedMemory` and `usePrivateMemory`, and the fastest is shown (what a user picks
 without tuning); compile time is `tcir.compile` for that preset (isl scheduling and
 mapping, xDSL lowering, LLVM O3 to PTX, the driver's JIT). Each tcir result is checked
 against PyTorch's before it is timed. Ratios above 1 mean tcir is faster.

@@ -5,7 +5,8 @@ ptxas; the clear errors (no GPU or driver, a CUDA array given to the CPU target,
 too old), the architecture choice, CUDA arrays described without a GPU.
 
 On a GPU (marker `gpu`, skipped without one): every canonical example under every
-preset equals its hand-written NumPy reference; random programs under random mapping
+preset, with and without shared and private memory, equals its hand-written NumPy
+reference; random programs under random mapping
 options equal the reference evaluator; PyTorch CUDA tensors are used in place (inputs,
 `outputs=`, strided views) and CUDA inputs give CUDA outputs.
 """
@@ -112,13 +113,14 @@ def _close(got, want):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("promote", [False, True], ids=["global", "shared+private"])
 @pytest.mark.parametrize("preset", MappingOptions.PRESETS)
 @pytest.mark.parametrize("example", EXAMPLES_SET, ids=lambda e: e.entry)
-def test_canonical_example_on_the_gpu(gpu, example, preset):
+def test_canonical_example_on_the_gpu(gpu, example, preset, promote):
+    options = MappingOptions(preset).useSharedMemory(promote).usePrivateMemory(promote)
     for seed, sizes in enumerate(example.shapes):
         inputs = example.inputs(np.random.default_rng(seed), sizes)
-        got = tcir.compile(example.source, example.entry, *inputs, target="cuda",
-                           options=MappingOptions(preset))(*inputs)
+        got = tcir.compile(example.source, example.entry, *inputs, target="cuda", options=options)(*inputs)
         got = got if isinstance(got, tuple) else (got,)
         for g, w in zip(got, example.numpy(*inputs)):
             _close(g, w)
