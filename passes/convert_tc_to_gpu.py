@@ -10,8 +10,21 @@ Summary:
   that walks memory contiguously, so that accesses coalesce); reductions and other
   loops run in order inside each thread. Extents larger than the grid or the block are
   covered by grid- and block-stride loops, partial tiles are guarded by `scf.if`, and
-  launch sizes are tightened to the extents. A part with nothing parallel (a full
-  reduction) runs on one thread.
+  launch sizes are tightened to the extents.
+
+  A part with nothing parallel whose instances update one element with an associative
+  and commutative reduction (`+=`, `*=`, `max=`, `min=`, the body not reading the
+  target: a full reduction) is a block reduction on one block: each of
+  `prod(mapToThreads)` threads x (tightened to the reduced member's extent)
+  accumulates a strided share in a private `memref.alloca`, initialized to the
+  reduction's identity; the partials are stored to a `memref.global` in memory space
+  3 (`@<kernel>_reduce<j>`) and combined by a tree (each level, after a
+  `gpu.barrier`, `tx < k` combines `partials[tx]` and `partials[tx + half]`; odd
+  counts are guarded); thread 0 then combines the total with the target's value (the
+  identity after a `!` init, which thread 0 ran first; the existing value without
+  `!`) and stores it. Floats are reassociated. Consecutive one-thread parts and block
+  reductions share a kernel, the one-thread parts run by thread 0, a barrier between
+  them. Any other part with nothing parallel runs on one thread.
 
   Each top-level part of the schedule is a kernel `gpu.func @<def>_part<k>` in
   `gpu.module @<def>_kernels`, taking the arrays it uses; the host function `@<def>`
@@ -125,9 +138,11 @@ import math
 import operator
 from dataclasses import dataclass, replace
 
+import islpy as isl
+
 from xdsl.builder import Builder, InsertPoint
 from xdsl.context import Context
-from xdsl.dialects import arith, func, gpu, memref, scf
+from xdsl.dialects import affine, arith, func, gpu, memref, scf
 from xdsl.dialects.builtin import (
     ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, NoneAttr, StringAttr, SymbolRefAttr,
     UnitAttr, i64,
@@ -142,11 +157,13 @@ from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 from tcir.dialects import tc
 from tcir.errors import TcError
 from tcir.mapping_options import MappingOptions
-from tcir.passes.convert_tc_to_affine import DefLowering, constant, parse_sizes, parse_strides
+from tcir.passes.convert_tc_to_affine import (
+    DefLowering, combine, constant, identity, is_unsigned, parse_sizes, parse_strides,
+)
 from tcir.passes.convert_tc_to_loops import ScheduledDefLowering
-from tcir.polyhedral import compute_schedule, extract, specialize
+from tcir.polyhedral import build_ast, compute_schedule, extract, specialize
 from tcir.polyhedral.codegen import AstToScf
-from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, Kernel, map_to_gpu
+from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, BlockReduction, Kernel, map_to_gpu
 from tcir.polyhedral.gpu_memory import TILE, SharedTile, promote_to_shared, tile_asts, tile_parameter
 from tcir.polyhedral.model import Model, _tensor_name
 
@@ -155,12 +172,31 @@ SHARED_MEMORY_BYTES = 48 * 1024
 SHARED_SPACE = IntegerAttr(3, i64)
 
 
+# reductions whose updates may be combined in any order (float reassociation accepted)
+TREE_REDUCIBLE = ("+", "*", "min", "max")
+
+
+def reducible_statements(def_op: tc.DefOp, model: Model) -> set[str]:
+    """The reduction statements a block may combine as a tree: an associative and
+    commutative update whose body does not read the target (so the partial results of
+    the threads are independent of the target's value)."""
+    stmts = [op for op in def_op.body.block.ops if isinstance(op, tc.StmtOp)]
+    out = set()
+    for statement in model.statements:
+        op = stmts[statement.index]
+        if statement.is_reduction and statement.kind in TREE_REDUCIBLE and not any(
+                isinstance(read, tc.ReadOp) and read.tensor == op.target for read in op.body.walk()):
+            out.add(statement.name)
+    return out
+
+
 def schedule_kernels(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOptions) -> tuple[Model, list[Kernel]]:
     """The specialized model of a def and its kernels, mapped."""
     model = extract(def_op)
     fixed = specialize(model, sizes)
     scheduled = compute_schedule(model, replace(options.schedule_options(sizes), tile=()))  # tiled when mapped
-    return fixed, map_to_gpu(scheduled.schedule.intersect_domain(fixed.domain), fixed, options)
+    return fixed, map_to_gpu(scheduled.schedule.intersect_domain(fixed.domain), fixed, options,
+                             reducible_statements(def_op, fixed))
 
 
 # --- private memory ----------------------------------------------------------------------
@@ -359,6 +395,36 @@ def _readonly_arguments(block: Block) -> ArrayAttr:
     return ArrayAttr(attrs)
 
 
+# --- block reductions -------------------------------------------------------------------------
+
+def _redirect(block: Block, target: SSAValue, partial: SSAValue) -> None:
+    """Loads and stores of `target` in `block` (one update of a reduction) access the
+    rank-0 `partial` instead."""
+    for op in list(block.walk()):
+        if isinstance(op, memref.LoadOp | affine.LoadOp) and op.memref is target:
+            new = memref.LoadOp.get(partial, [])
+            op.parent_block().insert_op_before(new, op)
+            op.results[0].replace_all_uses_with(new.res)
+        elif isinstance(op, memref.StoreOp | affine.StoreOp) and op.memref is target:
+            op.parent_block().insert_op_before(memref.StoreOp.get(op.value, partial, []), op)
+        else:
+            continue
+        op.detach()
+        op.erase()
+
+
+def _guarded(builder: Builder, condition: SSAValue | None, ops: list[Operation]) -> None:
+    """`ops` at `builder`, under `scf.if condition` unless it is None."""
+    for op in ops:
+        if op.parent is not None:
+            op.detach()
+    if condition is None:
+        for op in ops:
+            builder.insert(op)
+    else:
+        builder.insert(scf.IfOp(condition, [], Region(Block([*ops, scf.YieldOp()]))))
+
+
 # --- kernels and the host function ---------------------------------------------------------
 
 def _erase_unused(ops: list[Operation]) -> None:
@@ -414,7 +480,9 @@ class GpuDefLowering(ScheduledDefLowering):
         tensors = {_tensor_name(old): new for old, new in zip(arguments, block.args)
                    if isinstance(new.type, MemRefType)}
         promoted = self.shared_tiles(kernel, tensors)
-        if promoted:
+        if kernel.segments is not None:
+            self.emit_segments(builder, name, kernel, ids)
+        elif promoted:
             self.emit_tiles(builder, name, kernel, ids, promoted, tensors)
         else:
             AstToScf(builder, ids, self.emit_instance).emit(kernel.ast)
@@ -475,6 +543,76 @@ class GpuDefLowering(ScheduledDefLowering):
             _read_shared(first, last, shared)
 
         AstToScf(builder, ids, on_tile).emit(asts.outer)
+
+    def emit_segments(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue]) -> None:
+        """A kernel with block reductions: its segments in order, a barrier between two."""
+        for j, segment in enumerate(kernel.segments):
+            if j:
+                builder.insert(gpu.BarrierOp())
+            ast = build_ast(kernel.schedule.intersect_domain(segment.domain), kernel.context)
+            if segment.reduction is None:
+                AstToScf(builder, ids, self.emit_instance).emit(ast)
+            else:
+                self.emit_block_reduction(builder, f"{name}_reduce{j}", segment.reduction, ast, ids, kernel.block[0])
+
+    def emit_block_reduction(self, builder: Builder, name: str, reduction: BlockReduction, ast: isl.AstNode,
+                             ids: dict[str, SSAValue], width: int) -> None:
+        """Each thread accumulates its share of the updates in a private variable; the
+        partials are combined by a tree in shared memory; thread 0 updates the target."""
+        op = self.stmts[self.model.statement(reduction.statement).index]
+        target = self.values[op.target]
+        kind, unsigned = op.kind.data, is_unsigned(op.target.type.element_type)
+        element = target.type.element_type
+        entry = builder.insertion_point.block  # the kernel's: segments are at its top level
+        alloca = memref.AllocaOp.get(element, shape=[])
+        entry.insert_op_before(alloca, entry.first_op)  # a static alloca: LLVM keeps it in a register
+        partial = alloca.memref
+        partial.name_hint = "partial"
+        builder.insert(memref.StoreOp.get(constant(builder, identity(kind, element, unsigned), element), partial, []))
+
+        def on_user(inner: Builder, statement: str, values: list[SSAValue]) -> None:
+            if statement != reduction.statement:  # the init statement, on thread 0
+                self.emit_instance(inner, statement, values)
+                return
+            instance = Block()
+            self.emit_instance(Builder(InsertPoint.at_end(instance)), statement, values)
+            _redirect(instance, target, partial)
+            for new in list(instance.ops):
+                new.detach()
+                inner.insert(new)
+
+        AstToScf(builder, ids, on_user).emit(ast)
+        tx, size = ids[THREAD_IDS[0]], reduction.threads
+        t = MemRefType(element, [size], NoneAttr(), SHARED_SPACE)
+        self.device_ops.append(memref.GlobalOp.get(StringAttr(name), t, UnitAttr()))
+        shared = builder.insert(memref.GetGlobalOp(name, t)).memref
+        shared.name_hint = "partials"
+
+        def below(bound: int) -> SSAValue:
+            return builder.insert(arith.CmpiOp(tx, constant(builder, bound, IndexType()), "slt")).result
+
+        value = builder.insert(memref.LoadOp.get(partial, [])).res
+        _guarded(builder, below(size) if size < width else None, [memref.StoreOp.get(value, shared, [tx])])
+        active = size
+        while active > 1:  # each level halves the partials: shared[tx] op= shared[tx + half]
+            builder.insert(gpu.BarrierOp())
+            half = (active + 1) // 2
+            level = Block()
+            body = Builder(InsertPoint.at_end(level))
+            other = body.insert(arith.AddiOp(tx, constant(body, half, IndexType()))).result
+            mine = body.insert(memref.LoadOp.get(shared, [tx])).res
+            theirs = body.insert(memref.LoadOp.get(shared, [other])).res
+            body.insert(memref.StoreOp.get(body.insert(combine(kind, mine, theirs, unsigned)).results[0], shared, [tx]))
+            _guarded(builder, below(active - half), list(level.ops))
+            active = half
+        last = Block()
+        body = Builder(InsertPoint.at_end(last))
+        place = [constant(body, i, IndexType()) for i in reduction.element]
+        total = body.insert(memref.LoadOp.get(shared, [constant(body, 0, IndexType())])).res
+        old = body.insert(memref.LoadOp.get(target, place)).res
+        body.insert(memref.StoreOp.get(body.insert(combine(kind, old, total, unsigned)).results[0], target, place))
+        zero = builder.insert(arith.CmpiOp(tx, constant(builder, 0, IndexType()), "eq")).result
+        _guarded(builder, zero, list(last.ops))
 
     def lower(self) -> func.FuncOp:
         host = DefLowering.lower(self)  # not the CPU parts' attribute of ScheduledDefLowering

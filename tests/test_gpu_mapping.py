@@ -2,7 +2,9 @@
 
 - On the schedule: every statement instance runs on exactly one (block, thread), launch
   sizes are tight (every block and thread index runs something), thread x is the
-  contiguous member, a part with nothing parallel is one thread.
+  contiguous member; a part with nothing parallel but a reduction (+, *, max, min
+  into one element) is a block reduction (a private partial per thread, a tree in
+  shared memory, thread 0's update), anything else serial is one thread.
 - On the IR: it verifies, the host function holds only what docs/gpu.md allows, the
   private accumulator leaves no global access in the reduction loop, shared memory
   holds matmul's tiles of A and B (the reduction reads them from address space 3),
@@ -131,9 +133,22 @@ def test_thread_x_walks_memory_contiguously():
     assert loads and all(op.indices[-1] is tx for op in loads)
 
 
-def test_a_full_reduction_runs_on_one_thread_in_one_kernel():
-    _, kernels = _kernels(TOTAL, {"N": 100}, MappingOptions())
-    assert [(k.grid, k.block) for k in kernels] == [((1, 1, 1), (1, 1, 1))]
+def test_a_full_reduction_is_a_block_reduction_in_one_kernel():
+    """mapToThreads' product, tightened to the extent; the init runs on thread 0 in the
+    same kernel."""
+    for threads, n, block in [((32,), 100, 32), ((16, 16), 1000, 256), ((256,), 100, 100), ((32,), 1, 1)]:
+        _, kernels = _kernels(TOTAL, {"N": n}, MappingOptions().mapToThreads(*threads))
+        assert [(k.grid, k.block) for k in kernels] == [((1, 1, 1), (block, 1, 1))]
+        assert (kernels[0].segments is not None) == (block > 1)
+
+
+@pytest.mark.parametrize("source", [
+    "def f(float(N) A) -> (S) { S = 1.0\n S += A(i) * S }",  # the update reads its target
+    "def f(float(N) A) -> (S) { S(i) = A(i) where i in 0:1\n S(i) = S(i - 1) + A(i) where i in 1:N }",  # a scan
+])
+def test_other_serial_parts_stay_on_one_thread(source):
+    _, kernels = _kernels(source, {"N": 40}, MappingOptions())
+    assert [(k.grid, k.block, k.segments) for k in kernels] == [((1, 1, 1), (1, 1, 1), None)]
 
 
 # --- the IR --------------------------------------------------------------------------------
@@ -253,7 +268,6 @@ def test_max_shared_memory_takes_the_most_reused_first():
 @pytest.mark.parametrize("source, entry, sizes", [
     ("def scale(float(N) A) -> (B) { B(i) = 2 * A(i) }", "scale", {"N": 100}),
     ("def t(float(N, M) A) -> (B) { B(i, j) = A(j, i) }", "t", {"N": 40, "M": 40}),
-    (TOTAL, "total", {"N": 100}),
     # each element read twice, but by one thread: not worth a copy
     ("def sq(float(N, M) A) -> (B) { B(i) +=! A(i, j) * A(i, j) }", "sq", {"N": 64, "M": 40}),
 ])
@@ -368,6 +382,64 @@ def test_canonical_example_under_each_preset(example, preset, private, shared):
         want = evaluate(definition, *inputs)
         for got, ref in zip(_run(module, example.entry, inputs, want), want):
             np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5)
+
+
+REDUCTIONS = [(kind, dtype) for kind in ("+=!", "*=!", "max=!", "min=!", "+=", "max=") for dtype in ("float", "int32")]
+
+
+@pytest.mark.parametrize("n", [1, 7, 150])
+@pytest.mark.parametrize("kind, dtype", REDUCTIONS, ids=lambda v: v)
+def test_block_reductions_equal_the_reference(kind, dtype, n):
+    """Every kind and type, sizes 1, odd (a guarded tree level) and above the block;
+    without `!`, thread 0 combines with the output's value (0, which the max of
+    negative numbers shows)."""
+    source = f"def total({dtype}(N) A) -> (S) {{ S {kind} A(i) }}"
+    rng = np.random.default_rng(n)
+    a = rng.uniform(-2, -1, n) if kind.startswith("max") else rng.uniform(0.5, 1.5, n)
+    if kind.startswith("*"):
+        a = rng.choice([-1.0, 1.0], n) * (1 if dtype == "int32" else rng.uniform(0.97, 1.03, n))
+    a = (np.round(a * 4) if dtype == "int32" and not kind.startswith("*") else a).astype(dtype.replace("float", "float32"))
+    _check_results(source, "total", [a], _gpu_module(source, "total", {"N": n}, MappingOptions().mapToThreads(8, 8)))
+
+
+@pytest.mark.parametrize("source, entry, shapes, options", [
+    # two reductions, each with its tree, in one kernel with their inits on thread 0
+    ("def f(float(N) A) -> (S, P) { S +=! A(i)\n P max=! A(i) }", "f", [(37,)], MappingOptions().mapToThreads(16)),
+    # a one-thread part, a barrier, then the reduction accumulating onto its value
+    ("def f(float(N) A) -> (S) { S = 3.0\n S += A(i) }", "f", [(50,)], MappingOptions().mapToThreads(16)),
+    # a 2-D full reduction, tiled: the inner member on threads
+    ("def r(float(N, M) A) -> (S) { S +=! A(n, m) }", "r", [(3, 70)], MappingOptions().tile(2, 8).mapToThreads(16, 4)),
+    # one row: the init is fused in the reduction's band, on thread 0
+    ("def r(float(N, M) A) -> (O) { O(n) +=! A(n, m) }", "r", [(1, 70)], MappingOptions()),
+])
+def test_block_reductions_of_several_parts(source, entry, shapes, options):
+    inputs = [np.random.default_rng(4).random(s, np.float32) for s in shapes]
+    sizes = bind_sizes(check_source(source).defs[entry], inputs)
+    module = _gpu_module(source, entry, sizes, options)
+    _, kernels = _host_and_kernels(module)
+    assert len(kernels) == 1 and kernels[0].attributes["gpu.known_block_size"].get_values()[0] > 1
+    _check_barriers_are_block_uniform(kernels[0])
+    _check_results(source, entry, inputs, module)
+
+
+def test_block_reduction_ir():
+    """A private partial per thread, a tree in shared memory with block-uniform
+    barriers, thread 0's update of the target; the PTX assembles."""
+    module = _gpu_module(TOTAL, "total", {"N": 100}, MappingOptions().mapToThreads(32))
+    _, (kernel,) = _host_and_kernels(module)
+    assert list(_shared_globals(module).values()) == [(32,)]
+    assert sum(isinstance(op, gpu.BarrierOp) for op in kernel.walk()) == 1 + 5  # after the init, 5 levels
+    _check_barriers_are_block_uniform(kernel)
+    (partial,) = [op for op in kernel.walk() if isinstance(op, memref.AllocaOp)]
+    assert partial.parent_op() is kernel
+    s = kernel.body.block.args[1]
+    assert [op.parent_op().cond.owner.predicate.value.data for op in kernel.walk()
+            if isinstance(op, memref.StoreOp) and op.memref is s] == [0, 0]  # eq: thread 0 (init, result)
+    if nvptx.find_ptxas() is not None:
+        for arch in ("sm_80", "sm_90"):
+            ptx = nvptx.ptx_for_module(module, arch)
+            assert "bar.sync" in ptx and "st.shared" in ptx
+            assert nvptx.assemble(ptx, arch)
 
 
 @st.composite

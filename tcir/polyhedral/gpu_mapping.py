@@ -29,18 +29,40 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    Sizes are tightened to the extents (at most the number of tiles for blocks, the most
    iterations of the member inside one tile for threads), so an extent of 5 gets 5
    threads, not 32.
-4. Consecutive parts with one block of one thread (nothing parallel, e.g. a full
-   reduction) share a kernel.
+4. Consecutive parts of one block of one thread (nothing parallel) or block reductions
+   (step 5) share a kernel. With a block reduction among them, the kernel is a
+   sequence of ``Segment``\ s, a barrier between two: a block reduction, or parts that
+   thread 0 runs (their instances constrained to ``_gpu_tx = 0``; consecutive ones form
+   one segment).
+5. Block reductions. A part that gets one block of one thread (no coincident member,
+   or only members of extent 1) is instead spread over the threads x of one block
+   when its instances are those of one reduction statement ``R`` in ``reducible``
+   (``+``, ``*``, ``max``, ``min``, whose body does not read its target: the caller
+   decides from the ``tc`` dialect; the model cannot tell ``S += S * a`` from
+   ``S += a``), and maybe of ``R``'s init statement, and ``R`` updates one element.
+   The member of a band of the part (not a tile band's) with the most values (at
+   most ``prod(mapToThreads)``; ties: the one contiguous in memory, then the inner)
+   is mapped to ``n`` threads as in step 3 (``member mod n = _gpu_tx``), in the
+   ``Segment``'s domain, not the tree; the init instances run on thread 0. The only
+   dependences between ``R``'s instances chain updates of the one element, so they
+   may run in any order once the code generator accumulates each thread's share in a
+   private partial and combines the partials (``BlockReduction``: a tree in shared
+   memory, then thread 0 updates the element: the init, on thread 0 too, came first).
+   ``n`` is the member's extent over the part, whatever tile loops enclose it (with
+   ``tile``, each thread then loops over the tiles, finding its share in some).
+   Reductions whose parallel members are few but more than one (``O(n) +=! A(n, r)``
+   with N = 4) keep the mapping of step 3: a thread per ``n``.
 
 A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
 tile band (none if untiled), under the block filter, and ``Kernel.threads``: the thread
 that runs it; ``gpu_memory`` promotes to shared memory per tile of a block what several
 threads of the tile read.
 
-The mapping needs no barrier: blocks and threads only split coincident members, and all
-the instances of one value of those members run in one thread, in schedule order, so
-every dependence inside a kernel stays inside one thread. Between parts, the kernel
-boundary is the barrier.
+Apart from block reductions, the mapping needs no barrier: blocks and threads only
+split coincident members, and all the instances of one value of those members run in
+one thread, in schedule order, so every dependence inside a kernel stays inside one
+thread. Between parts, the kernel boundary is the barrier (in a kernel of segments,
+the barrier between segments).
 
 Before (matmul, sizes M=5, N=70, K=40, ``tile=32,32,32 mapToThreads=32,8``)::
 
@@ -61,6 +83,8 @@ the AST::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -72,7 +96,7 @@ from .cpu_mapping import _member_scores, _permute, _trip_count, mark_unroll
 from .model import Model
 from .schedule import build_ast, map_bands, tile_outer_bands
 
-__all__ = ["BLOCK_IDS", "THREAD_IDS", "Kernel", "map_to_gpu", "order_for_coalescing"]
+__all__ = ["BLOCK_IDS", "THREAD_IDS", "BlockReduction", "Kernel", "Segment", "map_to_gpu", "order_for_coalescing"]
 
 # isl parameters standing for blockIdx.{x,y,z} and threadIdx.{x,y,z}
 BLOCK_IDS = ("_gpu_bx", "_gpu_by", "_gpu_bz")
@@ -84,6 +108,25 @@ _POINT = "gpu_point"
 
 _BAND = isl.schedule_node_type.band
 _SPLIT = (isl.schedule_node_type.sequence, isl.schedule_node_type.set)
+
+
+@dataclass(frozen=True)
+class BlockReduction:
+    """A reduction statement whose instances the threads of one block share (step 5 of
+    the module docstring)."""
+
+    statement: str  # the reduction statement (isl name)
+    element: tuple[int, ...]  # the one element of its target it updates
+    threads: int  # threads x holding a partial (the first ones of the block)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Instances of a kernel run between two barriers; the ids that run each instance are
+    constraints on the parameters ``THREAD_IDS`` in ``domain``."""
+
+    domain: isl.UnionSet
+    reduction: BlockReduction | None = None  # None: thread 0 runs them all, in order
 
 
 @dataclass(frozen=True)
@@ -102,6 +145,9 @@ class Kernel:
     # instances -> the thread (its mapped ids, x first) that runs them, in every block;
     # None where ``tile`` is
     threads: isl.UnionMap | None = None
+    # a kernel with a block reduction: its segments, in order, a barrier between two;
+    # None for the others (one AST: ``ast``)
+    segments: tuple[Segment, ...] | None = None
 
     @cached_property
     def ast(self) -> isl.AstNode:
@@ -165,15 +211,19 @@ def _dims(band: isl.ScheduleNode, sizes: tuple[int, ...]) -> list[tuple[int, int
     return dims
 
 
+def _member_filter(band: isl.ScheduleNode, member: int, size: int, name: str,
+                   instances: isl.UnionSet) -> isl.UnionSet:
+    """``{ S[i] in instances : member(S[i]) mod size = name }``."""
+    values = isl.Set.read_from_str(band.get_ctx(), f"[{name}] -> {{ [v] : v mod {size} = {name} }}")
+    member_map = isl.UnionMap.from_union_pw_aff(band.band_get_partial_schedule().get_at(member))
+    return instances.intersect(member_map.intersect_range(isl.UnionSet.from_set(values)).domain())
+
+
 def _mapping_filter(band: isl.ScheduleNode, dims: list[tuple[int, int]], ids: tuple[str, ...]) -> isl.UnionSet:
     """``{ S[i] : member_d(S[i]) mod size_d = id_d }`` for every dimension d."""
-    ctx = band.get_ctx()
-    mupa = band.band_get_partial_schedule()
     instances = band.get_domain()
     for (member, size), name in zip(dims, ids):
-        values = isl.Set.read_from_str(ctx, f"[{name}] -> {{ [v] : v mod {size} = {name} }}")
-        member_map = isl.UnionMap.from_union_pw_aff(mupa.get_at(member))
-        instances = instances.intersect(member_map.intersect_range(isl.UnionSet.from_set(values)).domain())
+        instances = _member_filter(band, member, size, name, instances)
     return instances
 
 
@@ -200,16 +250,21 @@ def _thread_map(point: isl.ScheduleNode, dims: list[tuple[int, int]], instances:
     return out
 
 
-def _map_part(node: isl.ScheduleNode, options: MappingOptions):
+def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, reducible: Collection[str]):
     """Insert the block and thread filters of a part rooted at ``node``; returns the node
-    at the same position, the grid and block sizes, and ``Kernel.tile`` and
-    ``Kernel.threads`` (None if the part is not a band)."""
+    at the same position, the grid and block sizes, ``Kernel.tile`` and
+    ``Kernel.threads`` (None if the part is not a band), and the part's ``Segment`` if
+    it is a block reduction (then nothing is inserted)."""
     if node.get_type() != _BAND:
-        return node, (1, 1, 1), (1, 1, 1), (None, None)
+        return node, (1, 1, 1), (1, 1, 1), (None, None), None
     tiled = node.child(0).get_type() == _BAND  # untiled: the _POINT mark is right below
     point = node.child(0) if tiled else node
     threads = _dims(point, options["mapToThreads"])
     blocks = _dims(node, options["mapToBlocks"]) if tiled else []
+    if _launch(blocks) == _launch(threads) == (1, 1, 1):
+        segment = _block_reduction(node, tiled, model, math.prod(options["mapToThreads"]), reducible)
+        if segment is not None:
+            return node, (1, 1, 1), (segment.reduction.threads, 1, 1), (None, None), segment
     instances = node.get_domain()
     if blocks:
         instances = _mapping_filter(node, blocks, BLOCK_IDS)
@@ -219,7 +274,80 @@ def _map_part(node: isl.ScheduleNode, options: MappingOptions):
     node = point.parent() if tiled else point
     if blocks:
         node = node.insert_filter(instances)
-    return node, _launch(blocks), _launch(threads), tile
+    return node, _launch(blocks), _launch(threads), tile, None
+
+
+# --- 5. block reductions ---------------------------------------------------------------------
+
+def _statement_names(instances: isl.UnionSet) -> set[str]:
+    names: set[str] = set()
+    instances.foreach_set(lambda s: names.add(s.get_tuple_name()))
+    return names
+
+
+def _bands_in(node: isl.ScheduleNode) -> list[isl.ScheduleNode]:
+    out = [node] if node.get_type() == _BAND else []
+    for i in range(node.n_children()):
+        out.extend(_bands_in(node.child(i)))
+    return out
+
+
+def _on_thread(instances: isl.UnionSet, ids: dict[str, int]) -> isl.UnionSet:
+    """``instances`` run by the thread whose ids are ``ids``."""
+    names = ", ".join(ids)
+    fixed = " and ".join(f"{name} = {value}" for name, value in ids.items())
+    return instances.intersect_params(isl.Set.read_from_str(instances.get_ctx(), f"[{names}] -> {{ : {fixed} }}"))
+
+
+def _thread_zero(instances: isl.UnionSet) -> isl.UnionSet:
+    return _on_thread(instances, {THREAD_IDS[0]: 0})
+
+
+def _extent(band: isl.ScheduleNode, member: int, instances: isl.UnionSet) -> int:
+    """How many values a band member takes over ``instances`` (at most: its range's
+    span), whatever the enclosing loops (a tile loop's steps included)."""
+    values = isl.UnionMap.from_union_pw_aff(band.band_get_partial_schedule().get_at(member))
+    span = isl.Set.from_union_set(values.intersect_domain(instances).range())
+    low, high = span.dim_min_val(0), span.dim_max_val(0)
+    return high.to_python() - low.to_python() + 1 if low.is_int() and high.is_int() else 1
+
+
+def _block_reduction(node: isl.ScheduleNode, tiled: bool, model: Model, most: int,
+                     reducible: Collection[str]) -> Segment | None:
+    """The part rooted at ``node`` as a block reduction (step 5 of the module docstring),
+    or None: it holds the instances of one reduction statement in ``reducible`` (and
+    maybe of its init statement), which update one element, and some band member
+    below ``node`` (not a tile band's) has at least 2 values for ``most`` threads."""
+    instances = node.get_domain()
+    names = _statement_names(instances)
+    reductions = [n for n in names if model.statement(n).is_reduction]
+    if len(reductions) != 1 or reductions[0] not in reducible:
+        return None
+    statement = model.statement(reductions[0])
+    init = {s.name for s in model.statements if s.is_init and s.index == statement.index}
+    if not names <= {statement.name} | init:
+        return None
+    updates = instances.intersect(isl.UnionSet.from_set(statement.domain))
+    written = isl.Set.from_union_set(statement.writes.intersect_domain(updates).range())
+    if not written.is_singleton():
+        return None
+    element = tuple(written.dim_min_val(d).to_python() for d in range(written.dim(isl.dim_type.set)))
+    best = None
+    for band in _bands_in(node.child(0) if tiled else node):
+        if not updates.is_subset(band.get_domain()):
+            continue
+        scores = _member_scores(band, model)
+        for member in range(band.band_n_member()):
+            threads = min(most, _extent(band, member, updates))
+            key = (threads, scores[member])
+            if best is None or key >= best[0]:  # ties: the inner member
+                best = key, band, member
+    if best is None or best[0][0] < 2:
+        return None
+    (threads, _), band, member = best
+    shares = _member_filter(band, member, threads, THREAD_IDS[0], updates)
+    others = instances.subtract(updates)
+    return Segment(shares.union(_thread_zero(others)), BlockReduction(statement.name, element, threads))
 
 
 def _context(model: Model, grid: tuple[int, ...], block: tuple[int, ...]) -> isl.Set:
@@ -242,21 +370,53 @@ def _drop_marks(schedule: isl.Schedule) -> isl.Schedule:
 
 
 def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
-    """A kernel per part; consecutive one-thread parts share one."""
-    single = ((1, 1, 1), (1, 1, 1))
-    merged: list[list] = []
-    for domain, grid, block, tile in parts:
-        if merged and (grid, block) == single and tuple(merged[-1][1:3]) == single:
-            merged[-1][0] = merged[-1][0].union(domain)
-            merged[-1][3] = (None, None)
+    """A kernel per part; consecutive parts of one block that are one thread or a block
+    reduction share one."""
+    groups: list[list] = []
+    for part in parts:
+        _, grid, block, _, segment = part
+        alone = grid == (1, 1, 1) and (block == (1, 1, 1) or segment is not None)
+        if groups and alone and groups[-1][0]:
+            groups[-1][1].append(part)
         else:
-            merged.append([domain, grid, block, tile])
-    return [Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, *tile)
-            for domain, grid, block, tile in merged]
+            groups.append([alone, [part]])
+    kernels = []
+    for alone, group in groups:
+        if len(group) == 1 and group[0][4] is None:
+            domain, grid, block, tile, _ = group[0]
+            kernels.append(Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, *tile))
+            continue
+        domain = group[0][0]
+        for part in group[1:]:
+            domain = domain.union(part[0])
+        width = max(part[2][0] for part in group)
+        if width == 1:  # one-thread parts only
+            kernels.append(Kernel(tree.intersect_domain(domain), _context(model, (1, 1, 1), (1, 1, 1)),
+                                  (1, 1, 1), (1, 1, 1)))
+            continue
+        segments: list[Segment] = []
+        for part in group:
+            if part[4] is not None:
+                segments.append(part[4])
+            elif segments and segments[-1].reduction is None:
+                segments[-1] = Segment(segments[-1].domain.union(_thread_zero(part[0])))
+            else:
+                segments.append(Segment(_thread_zero(part[0])))
+        everything = segments[0].domain
+        for segment in segments[1:]:
+            everything = everything.union(segment.domain)
+        block = (width, 1, 1)
+        # a filter, not only the domain: the schedule's map then says who runs what
+        schedule = tree.intersect_domain(everything).get_root().child(0).insert_filter(everything).get_schedule()
+        kernels.append(Kernel(schedule, _context(model, (1, 1, 1), block), (1, 1, 1), block,
+                              segments=tuple(segments)))
+    return kernels
 
 
-def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions) -> list[Kernel]:
-    """See the module docstring."""
+def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions,
+               reducible: Collection[str] = ()) -> list[Kernel]:
+    """See the module docstring; ``reducible``: the reduction statements (isl names)
+    whose updates may be combined in any order (step 5)."""
     tree = order_for_coalescing(schedule, model)
     point = isl.Id(_POINT, context=tree.get_ctx())
     tree = map_bands(tree, False, lambda band: band.child(0).insert_mark(point).parent())
@@ -267,7 +427,7 @@ def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions) ->
     for path in _part_paths(tree.get_root().child(0), (0,)):
         node = _node(tree, path)
         domain = node.get_domain()
-        node, grid, block, tile = _map_part(node, options)
+        node, grid, block, tile, segment = _map_part(node, model, options, reducible)
         tree = node.get_schedule()
-        parts.append((domain, grid, block, tile))
+        parts.append((domain, grid, block, tile, segment))
     return _kernels(_drop_marks(tree), parts, model)
