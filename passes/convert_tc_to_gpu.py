@@ -50,7 +50,12 @@ Summary:
 
   With `usePrivateMemory`, an element that a loop reads and updates at the same place
   in every iteration (a reduction's accumulator) is kept in a private `memref.alloca`
-  across the loop, loaded before it and stored after it. `unroll` unrolls innermost
+  across the loop, loaded before it and stored after it; several such places of one
+  tensor are promoted together when their indices provably differ (by a constant in
+  some dimension). With it, a thread that computes several outputs of a tile (a tile
+  extent above the thread count) runs the reduction loop outside its outputs, which
+  are unrolled (at most 16): a register tile, e.g. 4 x 4 accumulators per thread with
+  `tile=64,64 mapToThreads=16,16`, each loaded value of A or B used 4 times. `unroll` unrolls innermost
   loops as on the CPU path (the isl AST generator, also inside the tiles of shared
   memory).
 
@@ -214,17 +219,46 @@ def _accesses(loop: scf.ForOp) -> dict[SSAValue, list[Operation]]:
     return out
 
 
-def _promotable(loop: scf.ForOp, accesses: list[Operation]) -> bool:
-    """All accesses at the same loop-invariant place, some store, and some access in
-    every iteration: then the place is a valid index whenever the loop runs. Another
-    thread never touches it meanwhile: the mapping keeps every dependence in a thread."""
-    places = {tuple(op.indices) for op in accesses}
-    if len(places) != 1:
-        return False
-    (place,) = places
-    return (any(isinstance(op, memref.StoreOp) for op in accesses)
-            and any(op.parent_op() is loop for op in accesses)
-            and not any(_defined_in(v, loop) for v in place))
+def _places(loop: scf.ForOp, accesses: list[Operation]) -> list[list[Operation]] | None:
+    """The accesses grouped by place, if every place can live in a private variable
+    across the loop: loop-invariant, stored to, accessed in every iteration (so it is
+    a valid index whenever the loop runs), and distinct from the other places (their
+    indices differ by a constant in some dimension: a thread's register tile). Another
+    thread never touches them meanwhile: the mapping keeps every dependence in a
+    thread."""
+    groups: dict[tuple[SSAValue, ...], list[Operation]] = {}
+    for op in accesses:
+        groups.setdefault(tuple(op.indices), []).append(op)
+    for place, group in groups.items():
+        if (any(_defined_in(v, loop) for v in place) or not any(isinstance(op, memref.StoreOp) for op in group)
+                or not any(op.parent_op() is loop for op in group)):
+            return None
+    forms = [[_linear(v) for v in place] for place in groups]
+    for a, b in itertools.combinations(forms, 2):
+        if not any(x[0] == y[0] and x[1] != y[1] for x, y in zip(a, b)):
+            return None
+    return list(groups.values())
+
+
+def _linear(value: SSAValue) -> tuple[frozenset, int]:
+    """An index as (its terms {(value, coefficient)}, a constant), through constants,
+    additions, subtractions and products by constants."""
+    op = value.owner
+    if isinstance(op, arith.ConstantOp):
+        return frozenset(), op.value.value.data
+    if isinstance(op, arith.AddiOp | arith.SubiOp | arith.MuliOp):
+        (lt, lc), (rt, rc) = _linear(op.lhs), _linear(op.rhs)
+        if isinstance(op, arith.MuliOp):
+            if not lt or not rt:
+                scale, (terms, c) = (lc, (rt, rc)) if not lt else (rc, (lt, lc))
+                return frozenset((v, k * scale) for v, k in terms if k * scale), c * scale
+            return frozenset({(value, 1)}), 0
+        sign = 1 if isinstance(op, arith.AddiOp) else -1
+        total = dict(lt)
+        for v, k in rt:
+            total[v] = total.get(v, 0) + sign * k
+        return frozenset((v, k) for v, k in total.items() if k), lc + sign * rc
+    return frozenset({(value, 1)}), 0
 
 
 _FOLD = {arith.AddiOp: operator.add, arith.SubiOp: operator.sub, arith.MuliOp: operator.mul,
@@ -279,8 +313,9 @@ def promote_accumulators(kernel: Block) -> None:
     cse(kernel)  # one SSA value per index: equal places are equal operands
     for loop in [op for op in kernel.walk() if isinstance(op, scf.ForOp)]:
         for target, accesses in _accesses(loop).items():
-            if isinstance(target, BlockArgument) and target.owner is kernel and _promotable(loop, accesses):
-                _promote(kernel, loop, target, accesses)
+            if isinstance(target, BlockArgument) and target.owner is kernel:
+                for place in _places(loop, accesses) or []:
+                    _promote(kernel, loop, target, place)
 
 
 # --- shared memory ---------------------------------------------------------------------------

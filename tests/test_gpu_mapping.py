@@ -442,6 +442,51 @@ def test_block_reduction_ir():
             assert nvptx.assemble(ptx, arch)
 
 
+REGISTER = MappingOptions().tile(64, 64, 8).mapToThreads(16, 16).usePrivateMemory(True).useSharedMemory(True)
+
+
+def test_register_tile_keeps_the_reduction_outside_a_threads_points():
+    """tile=64,64,8 on 16 x 16 threads: 4 x 4 points of C per thread, unrolled inside
+    the reduction loop, their accumulators private: no global C in the loop."""
+    module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 64, "K": 64}, REGISTER)
+    _, (kernel,) = _host_and_kernels(module)
+    c = kernel.body.block.args[2]
+    reductions = [op for op in kernel.walk() if isinstance(op, scf.ForOp) and any(
+        isinstance(load, memref.LoadOp) and load.memref.type.memory_space == SHARED_SPACE
+        and not _is_copy(load) for load in op.body.walk())
+        and not any(isinstance(inner, gpu.BarrierOp) for inner in op.body.walk())]  # not the loop over steps
+    assert reductions
+    for reduction in reductions:
+        assert not any(isinstance(op, scf.ForOp) for op in reduction.body.walk())  # the points, unrolled
+        shared_loads = [op for op in reduction.body.walk() if isinstance(op, memref.LoadOp)
+                        and op.memref.type.memory_space == SHARED_SPACE]
+        assert len(shared_loads) == 2 * 16  # a product per point of the 4 x 4 tile
+        assert not any(isinstance(op, memref.LoadOp | memref.StoreOp) and op.memref is c
+                       for op in reduction.body.walk())
+    assert sum(isinstance(op, memref.AllocaOp) for op in kernel.walk()) == 16
+    _check_barriers_are_block_uniform(kernel)
+    inputs = [np.random.default_rng(5).random((64, 64), np.float32) for _ in range(2)]
+    _check_results(MATMUL, "matmul", inputs, module)
+    if nvptx.find_ptxas() is not None:
+        for arch in ("sm_80", "sm_90"):
+            assert nvptx.assemble(nvptx.ptx_for_module(module, arch), arch)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("example", [e for e in EXAMPLES_SET if e.entry in
+                                     ("matmul", "tmm", "batch_matmul", "fcrelu", "group_convolution")],
+                         ids=lambda e: e.entry)
+def test_register_tiles_of_contractions_equal_the_reference(example, shared):
+    """Tiles of 8 on 4 threads: each thread computes 2 values per mapped member."""
+    definition = check_source(example.source).defs[example.entry]
+    options = MappingOptions().tile(8, 8, 4).mapToThreads(4, 4).usePrivateMemory(True).useSharedMemory(shared)
+    inputs = example.inputs(np.random.default_rng(6), example.shapes[0])
+    module = _gpu_module(example.source, example.entry, bind_sizes(definition, inputs), options)
+    want = evaluate(definition, *inputs)
+    for got, ref in zip(_run(module, example.entry, inputs, want), want):
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5)
+
+
 @st.composite
 def gpu_options(draw):
     """Random legal options: a preset, then random scheduling and mapping knobs."""

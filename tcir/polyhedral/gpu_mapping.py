@@ -53,6 +53,17 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    Reductions whose parallel members are few but more than one (``O(n) +=! A(n, r)``
    with N = 4) keep the mapping of step 3: a thread per ``n``.
 
+6. Register tiles (``usePrivateMemory``, TC's register promotion). When a thread runs
+   several values of members mapped to threads (a tile extent above the thread
+   count: block-stride loops) and the point band is permutable with reduction members,
+   the point band is reordered: unmapped coincident members, the reductions, then the
+   thread-strided members (legal: the band is permutable). The reduction loop then
+   encloses the thread's points (their loops unrolled when they are at most
+   ``REGISTER_TILE_POINTS``, and the reduction's first iteration, where a fused init
+   runs, generated apart), so the code generator keeps their accumulators in private
+   memory across it. CPU's ``register_tile`` (``cpu_mapping``) does the same on the
+   innermost band with tile sizes of its own; here the thread mapping makes the tile.
+
 A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
 tile band (none if untiled), under the block filter, and ``Kernel.threads``: the thread
 that runs it; ``gpu_memory`` promotes to shared memory per tile of a block what several
@@ -271,10 +282,41 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
     tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain())
     if threads:
         point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS))
+        if options["usePrivateMemory"]:
+            point = register_tile(point.child(0), threads).parent()
     node = point.parent() if tiled else point
     if blocks:
         node = node.insert_filter(instances)
     return node, _launch(blocks), _launch(threads), tile, None
+
+
+# --- 6. register tiles ------------------------------------------------------------------------
+
+# the most points of a thread's register tile whose loops are unrolled
+REGISTER_TILE_POINTS = 16
+
+
+def register_tile(band: isl.ScheduleNode, threads: list[tuple[int, int]]) -> isl.ScheduleNode:
+    """Step 6 of the module docstring on the point band ``band``, whose members
+    ``threads`` (member, size) are mapped to threads; returns the band's node."""
+    n = band.band_n_member()
+    coincident = [bool(band.band_member_get_coincident(i)) for i in range(n)]
+    reductions = [i for i in range(n) if not coincident[i]]
+    if n < 2 or not reductions or not band.band_get_permutable():
+        return band
+    points = {member: -(-(_trip_count(band, member) or 1) // size) for member, size in threads}
+    strided = [i for i in range(n) if points.get(i, 1) > 1]  # a thread runs several values
+    if not strided:
+        return band
+    order = [i for i in range(n) if coincident[i] and i not in strided] + reductions + strided
+    band = _permute(band, order)
+    first = n - len(strided) - len(reductions)
+    for j in range(first, first + len(reductions)):  # the init (its first iteration) apart
+        band = band.band_member_set_ast_loop_type(j, isl.ast_loop_type.separate)
+    if math.prod(points[i] for i in strided) <= REGISTER_TILE_POINTS:
+        for j in range(n - len(strided), n):
+            band = band.band_member_set_ast_loop_type(j, isl.ast_loop_type.unroll)
+    return band
 
 
 # --- 5. block reductions ---------------------------------------------------------------------
