@@ -195,8 +195,19 @@ def main() -> None:
     print(text)
     if not args.no_write:
         doc = ROOT / "docs" / "benchmarks.md"
-        doc.write_text(HEADER.format(machine=machine(), torch=torch.__version__ if torch else "not installed",
-                                     numpy=np.__version__) + text + "\n")
+        cpu = HEADER.format(machine=machine(), torch=torch.__version__ if torch else "not installed",
+                            numpy=np.__version__) + text + "\n"
+        doc.write_text(cpu + gpu_section(doc.read_text() if doc.exists() else ""))
+
+
+def gpu_section(text: str) -> str:
+    """The section of docs/benchmarks.md that benchmarks/gpu.py writes (from its
+    `## GPU` heading on), kept when the CPU table is rewritten."""
+    start = text.find(f"\n{GPU_HEADING}\n")
+    return "" if start < 0 else "\n" + text[start + 1:]
+
+
+GPU_HEADING = "## GPU"
 
 
 HEADER = """# Benchmarks

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import EXAMPLES, ROOT, Case, _f32  # noqa: E402 - after the path
+from cpu import EXAMPLES, GPU_HEADING, ROOT, Case, _f32, gpu_section  # noqa: E402 - after the path
 
 import tcir  # noqa: E402
 
@@ -144,18 +144,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replace_section(text: str, heading: str, section: str) -> str:
-    """`text` with its section under `heading` (up to the next heading of that level, or
-    the end) replaced by `section`, or with `section` appended."""
-    start = text.find(f"\n{heading}\n")
-    if start < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    level = heading.split(" ")[0] + " "
-    end = text.find(f"\n{level}", start + len(heading) + 2)
-    return text[:start + 1] + section + (text[end:] if end >= 0 else "")
-
-
-HEADER = """## GPU
+HEADER = GPU_HEADING + """
 
 Measured by `benchmarks/gpu.py` in one run on {gpu} (driver {driver}), PyTorch
 {torch_version}: median of {repeat} calls after a warm-up call, each timed to completion
@@ -204,7 +193,9 @@ def main() -> None:
         Path(args.out).write_text(section)
     if not args.no_write:
         doc = ROOT / "docs" / "benchmarks.md"
-        doc.write_text(replace_section(doc.read_text(), "## GPU", section))
+        text = doc.read_text()  # the CPU part, up to the GPU section, stays
+        cpu = text[:len(text) - len(gpu_section(text))].rstrip("\n")
+        doc.write_text(cpu + "\n\n" + section)
 
 
 if __name__ == "__main__":
