@@ -160,14 +160,16 @@ against PyTorch's before it is timed. Ratios above 1 mean tcir is faster.
 
 
 def main() -> None:
-    import torch
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--only", default="", help="comma-separated def names")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument("--out", default=None, help="also write the section to this file")
     args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        sys.exit("error: the GPU benchmarks need PyTorch with CUDA")
     if not torch.cuda.is_available():
         sys.exit("error: the GPU benchmarks need PyTorch with CUDA and a GPU")
     # float32 against float32: no TF32 in cuBLAS or cuDNN (cuDNN's convolutions use it by default)
