@@ -153,19 +153,17 @@ from xdsl.dialects.builtin import (
     UnitAttr, i64,
 )
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
-from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
 from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
 from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 
 from tcir.dialects import tc
-from tcir.errors import TcError
 from tcir.mapping_options import MappingOptions
 from tcir.passes.convert_tc_to_affine import (
-    DefLowering, combine, constant, identity, is_unsigned, parse_sizes, parse_strides,
+    DefLowering, combine, constant, identity, is_unsigned,
 )
-from tcir.passes.convert_tc_to_loops import ScheduledDefLowering
+from tcir.passes.convert_tc_to_loops import ScheduledDefLowering, SchedulingPass
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize
 from tcir.polyhedral.codegen import AstToScf
 from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, BlockReduction, Kernel, map_to_gpu
@@ -656,26 +654,16 @@ class GpuDefLowering(ScheduledDefLowering):
 
 
 @dataclass(frozen=True)
-class ConvertTcToGpuPass(ModulePass):
+class ConvertTcToGpuPass(SchedulingPass):
     name = "convert-tc-to-gpu"
 
-    sizes: str = ""
-    strides: str = ""
-    mapping: str = ""
+    needs_sizes = "the polyhedral schedule and the launch sizes are computed for known sizes"
+
+    def lower_def(self, def_op, sizes, strides, options) -> list[Operation]:
+        lowering = GpuDefLowering(def_op, sizes, strides, options)
+        host = lowering.lower()
+        return [host, gpu.ModuleOp(StringAttr(f"{def_op.sym_name.data}_kernels"), Region(Block(lowering.device_ops)))]
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if not self.sizes:
-            raise TcError("convert-tc-to-gpu needs the `sizes` option: the polyhedral "
-                          "schedule and the launch sizes are computed for known sizes")
-        sizes = parse_sizes(self.sizes)
-        strides = parse_strides(self.strides)
-        options = MappingOptions.parse(self.mapping)
-        for def_op in list(op.ops):
-            if isinstance(def_op, tc.DefOp):
-                lowering = GpuDefLowering(def_op, sizes, strides, options)
-                host = lowering.lower()
-                kernels = gpu.ModuleOp(StringAttr(f"{def_op.sym_name.data}_kernels"), Region(Block(lowering.device_ops)))
-                op.body.block.insert_ops_before([host, kernels], def_op)
-                def_op.detach()
-                def_op.erase()
+        super().apply(ctx, op)
         op.attributes["gpu.container_module"] = UnitAttr()

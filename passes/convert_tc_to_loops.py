@@ -67,7 +67,7 @@ from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
     ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, StringAttr, UnitAttr, i64,
 )
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
 from tcir.dialects import tc
@@ -219,25 +219,40 @@ class ScheduledDefLowering(DefLowering):
 
 
 @dataclass(frozen=True)
-class ConvertTcToLoopsPass(ModulePass):
-    name = "convert-tc-to-loops"
+class SchedulingPass(ModulePass):
+    """What the passes that schedule each `tc.def` with isl for known sizes share: the
+    options (`sizes` required, `strides`, `mapping`) and the walk replacing each def by
+    the operations `lower_def` returns."""
 
     sizes: str = ""
     strides: str = ""
     mapping: str = ""
 
+    # why `sizes` is required, for the error without it
+    needs_sizes = "the polyhedral schedule is computed for known sizes"
+
+    def lower_def(self, def_op: tc.DefOp, sizes: dict[str, int], strides: dict[str, tuple[int, ...]],
+                  options: MappingOptions) -> list[Operation]:
+        raise NotImplementedError
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not self.sizes:
-            raise TcError("convert-tc-to-loops needs the `sizes` option: the polyhedral "
-                          "schedule is computed for known sizes")
+            raise TcError(f"{self.name} needs the `sizes` option: {self.needs_sizes}")
         sizes = parse_sizes(self.sizes)
         strides = parse_strides(self.strides)
         options = MappingOptions.parse(self.mapping)
         for def_op in list(op.ops):
             if isinstance(def_op, tc.DefOp):
-                lowering = ScheduledDefLowering(def_op, sizes, strides, options)
-                main = lowering.lower()
-                for new in [main, *lowering.part_functions]:
-                    op.body.block.insert_op_before(new, def_op)
+                op.body.block.insert_ops_before(self.lower_def(def_op, sizes, strides, options), def_op)
                 def_op.detach()
                 def_op.erase()
+
+
+@dataclass(frozen=True)
+class ConvertTcToLoopsPass(SchedulingPass):
+    name = "convert-tc-to-loops"
+
+    def lower_def(self, def_op, sizes, strides, options) -> list[Operation]:
+        lowering = ScheduledDefLowering(def_op, sizes, strides, options)
+        main = lowering.lower()
+        return [main, *lowering.part_functions]
