@@ -206,9 +206,10 @@ class Kernel:
 
         from .backends.cpu_parallel import ParallelCpuKernel, plan
 
-        run_stages(module, "loops", ctx, {"convert-tc-to-loops": options})
+        cpu_options = {"convert-tc-to-loops": options}
+        run_stages(module, "loops", ctx, cpu_options)
         parts = plan(module, self.entry)  # read before the llvm stage drops the attributes
-        run_stages(module, "llvm", ctx, {"convert-tc-to-loops": options}, after="loops")
+        run_stages(module, "llvm", ctx, cpu_options, after="loops")
         return ParallelCpuKernel(module, parts, self.definition)
 
 

@@ -508,7 +508,7 @@ def gpu_options(draw):
 def _random_module(program, options, inputs):
     kernel = getattr(tcir.define(program.source), program.entry)
     layout = kernel.prepare(inputs)[3]
-    strides = ",".join(f"{program.entry}.{n}={':'.join(map(str, s))}" for n, s in layout.strides if s)
+    strides = layout.pass_options(program.entry)["strides"]
     return _gpu_module(program.source, program.entry, dict(layout.sizes), options, strides)
 
 

@@ -159,8 +159,8 @@ class TcOptMain(xDSLOptMain):
 
             try:
                 return ptx_for_module(prog, self.args.arch)
-            except TcError as err:
-                self._fail(str(err))
+            except TcError as err:  # per chunk, as in apply_passes
+                raise _ReportedError(str(err)) from None
         return super().output_resulting_program(prog)
 
     def _verify(self, module: ModuleOp) -> None:
