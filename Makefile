@@ -28,4 +28,6 @@ clean:
 FUZZ_SCALE ?= 50
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q -n 2 -p no:cacheprovider \
-		tests/test_fuzz_pipeline.py tests/frontend/test_fuzz_frontend.py tests/dialects/test_tc_dialect.py
+		tests/test_fuzz_pipeline.py tests/frontend/test_fuzz_frontend.py tests/dialects/test_tc_dialect.py \
+		tests/test_gpu_mapping.py::test_random_programs_under_random_options \
+		tests/test_gpu_mapping.py::test_random_programs_ptx_with_shared_memory_assembles
