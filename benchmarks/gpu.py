@@ -113,21 +113,37 @@ def _as_tuple(x) -> tuple:
     return x if isinstance(x, tuple) else (x,)
 
 
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def run_variant(torch, case: Case, source: str, inputs: list, want: tuple, options, repeat: int) -> tuple:
+    """(seconds, compile seconds) of tcir under `options`; raises if it fails or its
+    result differs from PyTorch's (a wrong result is not timed)."""
+    start = time.perf_counter()
+    kernel = tcir.compile(source, case.entry, *inputs, target="cuda", options=options, filename=f"{case.name}.tc")
+    compile_s = time.perf_counter() - start
+    for g, w in zip(_as_tuple(kernel(*inputs)), want):
+        torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-3)
+    return cuda_seconds(torch, lambda: kernel(*inputs), repeat), compile_s
+
+
 def run_case(torch, case: Case, repeat: int) -> dict:
+    """The fastest variant of `case`; a variant that fails is recorded in the row's
+    `failed` ({variant: message}) and the others still run."""
     inputs = [torch.from_numpy(x).cuda() for x in case.make_inputs(np.random.default_rng(0))]
     source = (EXAMPLES / f"{case.name}.tc").read_text()
     with torch.no_grad():
         want = _as_tuple(case.torch_fn(*inputs))
-        row = {"case": case, "torch": cuda_seconds(torch, lambda: case.torch_fn(*inputs), repeat), "tcir": None}
+        row = {"case": case, "torch": cuda_seconds(torch, lambda: case.torch_fn(*inputs), repeat), "tcir": None,
+               "failed": {}}
     for preset, options in variants().items():
-        start = time.perf_counter()
-        kernel = tcir.compile(source, case.entry, *inputs, target="cuda", options=options,
-                              filename=f"{case.name}.tc")
-        compile_s = time.perf_counter() - start
-        got = _as_tuple(kernel(*inputs))
-        for g, w in zip(got, want):  # a wrong result is not timed
-            torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-3)
-        seconds = cuda_seconds(torch, lambda: kernel(*inputs), repeat)
+        try:
+            seconds, compile_s = run_variant(torch, case, source, inputs, want, options, repeat)
+        except (tcir.TcError, AssertionError, RuntimeError) as error:  # wrong result, CUDA or compile error
+            row["failed"][preset] = _first_line(error)
+            continue
         if row["tcir"] is None or seconds < row["tcir"]:
             row.update(tcir=seconds, preset=preset, compile=compile_s)
     return row
@@ -137,10 +153,21 @@ def table(rows: list[dict]) -> str:
     lines = ["| kernel | sizes | best options | tcir s | PyTorch s | PyTorch / tcir | compile s |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r["tcir"] is None:
+            lines.append(f"| {r['case'].entry} | {r['case'].sizes} | every variant failed | — "
+                         f"| {r['torch']:.6f} | — | — |")
+            continue
         lines.append(f"| {r['case'].entry} | {r['case'].sizes} | {r['preset']} | {r['tcir']:.6f} "
                      f"| {r['torch']:.6f} | {r['torch'] / r['tcir']:.3f}x | {r['compile']:.2f} |")
-    mean = statistics.geometric_mean([r["torch"] / r["tcir"] for r in rows])
-    lines += ["", f"Geometric mean of PyTorch / tcir: {mean:.3f}x (above 1: tcir is faster).  "]
+    ratios = [r["torch"] / r["tcir"] for r in rows if r["tcir"] is not None]
+    if ratios:
+        lines += ["", f"Geometric mean of PyTorch / tcir over the {len(ratios)} kernels measured: "
+                      f"{statistics.geometric_mean(ratios):.3f}x (above 1: tcir is faster)."]
+    failures = [f"- {r['case'].entry} ({r['case'].sizes}), {variant}: {message}"
+                for r in rows for variant, message in r["failed"].items()]
+    if failures:
+        lines += ["", "Variants that failed (compile error, CUDA error, or a result that differs from "
+                      "PyTorch's beyond rtol = atol = 1e-3), not timed:", "", *failures]
     return "\n".join(lines)
 
 
@@ -177,28 +204,30 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = False
     only = set(filter(None, args.only.split(",")))
     tcir.compile("def warm(float(N) A) -> (B) { B(i) = A(i) }", "warm", np.zeros(4, np.float32), target="cuda")
+    from tcir.backends.cuda_runtime import require_gpu
+
+    device = require_gpu()
+    header = HEADER.format(gpu=device.name, driver=device.driver.cuDriverGetVersion(),
+                           torch_version=torch.__version__, repeat=args.repeat)
     rows = []
     for case in _cases(torch):
         if only and case.entry not in only and case.name not in only:
             continue
         rows.append(run_case(torch, case, args.repeat))
         r = rows[-1]
-        print(f"{case.entry:20} {case.sizes:38} tcir {r['tcir']:.6f}s ({r['preset']})  "
-              f"torch {r['torch']:.6f}s  {r['torch'] / r['tcir']:.3f}x  compile {r['compile']:.2f}s", flush=True)
-    from tcir.backends.cuda_runtime import require_gpu
-
-    device = require_gpu()
-    section = HEADER.format(gpu=device.name, driver=device.driver.cuDriverGetVersion(),
-                            torch_version=torch.__version__, repeat=args.repeat) + table(rows) + "\n"
+        best = (f"tcir {r['tcir']:.6f}s ({r['preset']})  torch {r['torch']:.6f}s  "
+                f"{r['torch'] / r['tcir']:.3f}x  compile {r['compile']:.2f}s" if r["tcir"] is not None
+                else f"every variant failed  torch {r['torch']:.6f}s")
+        print(f"{case.entry:20} {case.sizes:38} {best}  ({len(r['failed'])} failed)", flush=True)
+        if args.out:  # after every kernel: a run stopped by a time limit keeps what it measured
+            Path(args.out).write_text(header + table(rows) + "\n")
+    section = header + table(rows) + "\n"
     print(section)
-    if args.out:
-        Path(args.out).write_text(section)
     if not args.no_write:
         doc = ROOT / "docs" / "benchmarks.md"
         text = doc.read_text()  # the CPU part, up to the GPU section, stays
         cpu = text[:len(text) - len(gpu_section(text))].rstrip("\n")
         doc.write_text(cpu + "\n\n" + section)
-
 
 if __name__ == "__main__":
     main()
