@@ -92,21 +92,27 @@ def _cases(torch) -> list[Case]:
     ]
 
 
-def cuda_seconds(torch, fn, repeat: int) -> float:
+# a variant whose warm-up call is this many times slower than the fastest one so far is
+# not timed further: it cannot be the fastest, and the slowest (a whole tensor in one
+# block) take seconds per call, which the session's time on the GPU cannot spare
+GIVE_UP = 3
+
+
+def cuda_seconds(torch, fn, repeat: int, limit: float | None = None) -> float:
     """Median wall time of `fn()` to completion on the GPU, after a warm-up call (3
-    calls when one takes over a second)."""
-    start = time.perf_counter()
-    fn()
-    torch.cuda.synchronize()
-    if time.perf_counter() - start > 1:
-        repeat = min(repeat, 3)
-    times = []
-    for _ in range(repeat):
+    calls when one takes over a second); the warm-up's time alone if it took over
+    `limit` seconds."""
+
+    def timed() -> float:
         start = time.perf_counter()
         fn()
         torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    warm_up = timed()
+    if limit is not None and warm_up > limit:
+        return warm_up
+    return statistics.median(timed() for _ in range(min(repeat, 3) if warm_up > 1 else repeat))
 
 
 def _as_tuple(x) -> tuple:
@@ -118,20 +124,23 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def run_variant(torch, case: Case, source: str, inputs: list, want: tuple, options, repeat: int) -> tuple:
-    """(seconds, compile seconds) of tcir under `options`; raises if it fails or its
-    result differs from PyTorch's (a wrong result is not timed)."""
+def run_variant(torch, case: Case, source: str, inputs: list, want: tuple, options, repeat: int,
+                limit: float | None) -> tuple:
+    """(seconds, compile seconds) of tcir under `options` (`cuda_seconds`'s `limit`);
+    raises if it fails or its result differs from PyTorch's (a wrong result is not
+    timed)."""
     start = time.perf_counter()
     kernel = tcir.compile(source, case.entry, *inputs, target="cuda", options=options, filename=f"{case.name}.tc")
     compile_s = time.perf_counter() - start
     for g, w in zip(_as_tuple(kernel(*inputs)), want):
         torch.testing.assert_close(g, w, rtol=1e-3, atol=1e-3)
-    return cuda_seconds(torch, lambda: kernel(*inputs), repeat), compile_s
+    return cuda_seconds(torch, lambda: kernel(*inputs), repeat, limit), compile_s
 
 
 def run_case(torch, case: Case, repeat: int) -> dict:
     """The fastest variant of `case`; a variant that fails is recorded in the row's
-    `failed` ({variant: message}) and the others still run."""
+    `failed` ({variant: message}) and the others still run; one far slower than the
+    fastest so far is not timed beyond its warm-up (`GIVE_UP`)."""
     inputs = [torch.from_numpy(x).cuda() for x in case.make_inputs(np.random.default_rng(0))]
     source = (EXAMPLES / f"{case.name}.tc").read_text()
     with torch.no_grad():
@@ -140,7 +149,8 @@ def run_case(torch, case: Case, repeat: int) -> dict:
                "failed": {}}
     for preset, options in variants().items():
         try:
-            seconds, compile_s = run_variant(torch, case, source, inputs, want, options, repeat)
+            limit = None if row["tcir"] is None else GIVE_UP * row["tcir"]
+            seconds, compile_s = run_variant(torch, case, source, inputs, want, options, repeat, limit)
         except (tcir.TcError, AssertionError, RuntimeError) as error:  # wrong result, CUDA or compile error
             row["failed"][preset] = _first_line(error)
             continue
@@ -174,8 +184,10 @@ def table(rows: list[dict]) -> str:
 HEADER = GPU_HEADING + """
 
 Measured by `benchmarks/gpu.py` in one run on {gpu} (driver {driver}), PyTorch
-{torch_version}: median of {repeat} calls after a warm-up call, each timed to completion
-(`torch.cuda.synchronize`), on CUDA tensors that tcir uses in place; PyTorch computes in
+{torch_version}: median of {repeat} calls (3 where a call takes over a second) after a
+warm-up call, each timed to completion (`torch.cuda.synchronize`), on CUDA tensors that
+tcir uses in place; a variant whose warm-up call is over {give_up} times slower than the
+fastest so far is not timed further. PyTorch computes in
 float32 (TF32 off in cuBLAS and cuDNN), as tcir does. For each kernel tcir
 runs under every mapping preset (but single_thread), each as it is and with
 `useSharedMemory` and `usePrivateMemory`, and the fastest is shown (what a user picks
@@ -208,7 +220,7 @@ def main() -> None:
 
     device = require_gpu()
     header = HEADER.format(gpu=device.name, driver=device.driver.cuDriverGetVersion(),
-                           torch_version=torch.__version__, repeat=args.repeat)
+                           torch_version=torch.__version__, repeat=args.repeat, give_up=GIVE_UP)
     rows = []
     for case in _cases(torch):
         if only and case.entry not in only and case.name not in only:

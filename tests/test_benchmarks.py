@@ -2,6 +2,7 @@
 Running it needs PyTorch with CUDA; its table is plain Python and checked here."""
 
 import importlib.util
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,22 @@ def test_no_failures_no_failure_list(gpu_bench):
 def test_first_line_of_an_error(gpu_bench):
     assert gpu_bench._first_line(ValueError("bad\nmore")) == "ValueError: bad"
     assert gpu_bench._first_line(RuntimeError()) == "RuntimeError: "
+
+
+class _FakeTorch:
+    class cuda:
+        @staticmethod
+        def synchronize():
+            pass
+
+
+def test_a_slow_variant_is_timed_by_its_warm_up_only(gpu_bench):
+    calls = []
+    seconds = gpu_bench.cuda_seconds(_FakeTorch, lambda: calls.append(time.sleep(0.01)), repeat=5, limit=0.001)
+    assert len(calls) == 1 and seconds >= 0.01
+
+
+def test_a_fast_variant_is_timed_repeat_times(gpu_bench):
+    calls = []
+    gpu_bench.cuda_seconds(_FakeTorch, lambda: calls.append(None), repeat=5, limit=1.0)
+    assert len(calls) == 6  # the warm-up, then 5
