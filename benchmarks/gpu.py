@@ -241,5 +241,6 @@ def main() -> None:
         cpu = text[:len(text) - len(gpu_section(text))].rstrip("\n")
         doc.write_text(cpu + "\n\n" + section)
 
+
 if __name__ == "__main__":
     main()
