@@ -42,6 +42,7 @@ import ctypes
 import ctypes.util
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -54,7 +55,7 @@ from xdsl.dialects.builtin import BFloat16Type, ModuleOp
 from tcir.errors import TcError
 
 _INIT_LOCK = threading.Lock()
-_COMPILE_LOCK = threading.RLock()
+COMPILE_LOCK = threading.RLock()  # LLVM's global context is not thread-safe
 _initialized = False
 
 # LLVM scalar type (as printed) -> ctypes type; None: void.
@@ -117,16 +118,26 @@ def initialize() -> None:
         _initialized = True
 
 
+@dataclass(frozen=True)
+class CpuMachine:
+    """The facts of a CPU that code is compiled for: LLVM's triple, CPU name and features."""
+
+    triple: str
+    cpu: str
+    features: str
+
+    @property
+    def vector_bytes(self) -> int:
+        """The width of the widest vector registers: 64 with AVX-512, 32 with AVX, else
+        16 (SSE, NEON)."""
+        features = self.features.split(",")
+        return 64 if "+avx512f" in features else 32 if "+avx" in features else 16
+
+
 @cache
-def _host_cpu() -> tuple[str, str]:
-    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-
-
-def host_vector_bytes() -> int:
-    """The width of the host's widest vector registers: 64 with AVX-512, 32 with AVX,
-    else 16 (SSE, NEON)."""
-    features = _host_cpu()[1].split(",")
-    return 64 if "+avx512f" in features else 32 if "+avx" in features else 16
+def host_machine() -> CpuMachine:
+    """This host's CPU."""
+    return CpuMachine(llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten())
 
 
 def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
@@ -135,9 +146,9 @@ def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
     A new one each time: an MCJIT engine takes ownership of its target machine.
     """
     initialize()
-    cpu, features = _host_cpu()
+    host = host_machine()
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=cpu, features=features, opt=opt_level, jit=True)
+    return target.create_target_machine(cpu=host.cpu, features=host.features, opt=opt_level, jit=True)
 
 
 # Compilation ---------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def optimize(parsed: llvm.ModuleRef, target_machine: llvm.TargetMachine, opt_lev
     builder.getModulePassManager().run(parsed, builder)
 
 
-def _ctype(llvm_type: llvm.TypeRef, what: str) -> Any:
+def _ctype(llvm_type: str, what: str) -> Any:
     name = str(llvm_type)
     if name in _CTYPES:
         return _CTYPES[name]
@@ -197,6 +208,63 @@ def _ctype(llvm_type: llvm.TypeRef, what: str) -> Any:
     raise TcError(f"{what} has type {name}, which the CPU backend cannot pass")
 
 
+# (result, parameters) of a function, as LLVM prints its types: what ctypes needs to call
+# it, kept beside object code
+Signature = tuple[str, tuple[str, ...]]
+
+
+def _signature(fn: llvm.ValueRef) -> Signature:
+    fn_type = fn.global_value_type
+    if fn_type.is_function_vararg:
+        raise TcError(f"@{fn.name} is variadic")
+    return str(fn_type.get_function_return()), tuple(str(t) for t in fn_type.get_function_parameters())
+
+
+def _ctypes_signature(name: str, signature: Signature) -> tuple[Any, list[Any]]:
+    result, parameters = signature
+    return (_ctype(result, f"the result of @{name}"),
+            [_ctype(t, f"argument #{i} of @{name}") for i, t in enumerate(parameters)])
+
+
+def _cfunction(engine: llvm.ExecutionEngine, name: str, restype: Any, argtypes: Sequence[Any], owner: object) -> Any:
+    """A ctypes function at @name's address in `engine`, keeping `owner` (which holds
+    the engine and its machine code) alive."""
+    fn = ctypes.CFUNCTYPE(restype, *argtypes)(engine.get_function_address(name))
+    fn._tcir_module = owner
+    return fn
+
+
+def compile_object(llvm_ir: str, opt_level: int = 3) -> tuple[bytes, dict[str, Signature]]:
+    """Host object code of LLVM IR text, optimized at `opt_level`, and the signatures of
+    the functions it defines: what `ObjectModule` loads (and the compilation cache keeps)."""
+    target_machine = host_target_machine(opt_level)
+    with COMPILE_LOCK:
+        parsed = parse_and_verify(llvm_ir)
+        optimize(parsed, target_machine, opt_level)
+        signatures = {f.name: _signature(f) for f in parsed.functions if not f.is_declaration}
+        return target_machine.emit_object(parsed), signatures
+
+
+class ObjectModule:
+    """Host object code (from `compile_object`) loaded into an MCJIT engine."""
+
+    def __init__(self, object_code: bytes, signatures: dict[str, Signature]):
+        self.signatures = signatures
+        with COMPILE_LOCK:
+            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), host_target_machine())
+            try:
+                self._engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
+                self._engine.finalize_object()
+            except RuntimeError as err:
+                raise TcError(f"cannot load the object code: {str(err).strip()}") from None
+
+    def function(self, name: str) -> Any:
+        """A ctypes function for @name, typed by its signature."""
+        if name not in self.signatures:
+            raise TcError(f"the compiled module defines no function @{name}")
+        return _cfunction(self._engine, name, *_ctypes_signature(name, self.signatures[name]), self)
+
+
 class CpuModule:
     """An llvm-dialect module, optimized and JIT-compiled for the host CPU."""
 
@@ -205,7 +273,7 @@ class CpuModule:
             raise TcError(f"opt_level must be 0..3, got {opt_level}")
         self.opt_level = opt_level
         self._target_machine = host_target_machine(opt_level)
-        with _COMPILE_LOCK:
+        with COMPILE_LOCK:
             self.unoptimized_ir = to_llvm_ir(llvm_module, self._target_machine)
             parsed = parse_and_verify(self.unoptimized_ir)
             optimize(parsed, self._target_machine, opt_level)
@@ -219,26 +287,20 @@ class CpuModule:
     def asm(self) -> str:
         """Assembly of the optimized module for the host CPU (computed on first use)."""
         if self._asm is None:
-            with _COMPILE_LOCK:
+            with COMPILE_LOCK:
                 self._asm = self._target_machine.emit_assembly(llvm.parse_assembly(self.llvm_ir))
         return self._asm
 
     def signature(self, name: str) -> tuple[Any, list[Any]]:
         """(restype, argtypes) in ctypes of the defined function `name`."""
-        with _COMPILE_LOCK:
+        with COMPILE_LOCK:
             try:
                 fn = self._parsed.get_function(name)
             except NameError:
                 raise TcError(f"the compiled module defines no function @{name}") from None
             if fn.is_declaration:
                 raise TcError(f"@{name} is only declared in the compiled module")
-            fn_type = fn.global_value_type
-            if fn_type.is_function_vararg:
-                raise TcError(f"@{name} is variadic")
-            restype = _ctype(fn_type.get_function_return(), f"the result of @{name}")
-            argtypes = [_ctype(t, f"argument #{i} of @{name}")
-                        for i, t in enumerate(fn_type.get_function_parameters())]
-        return restype, argtypes
+            return _ctypes_signature(name, _signature(fn))
 
     def function(self, name: str, argtypes: Sequence[Any] | None = None, restype: Any = ...) -> Any:
         """A ctypes function for @name; types default to its LLVM signature.
@@ -249,11 +311,7 @@ class CpuModule:
         argtypes = list(default_args if argtypes is None else argtypes)
         if len(argtypes) != len(default_args):
             raise TcError(f"@{name} takes {len(default_args)} arguments, not {len(argtypes)}")
-        restype = default_res if restype is ... else restype
-        address = self._engine.get_function_address(name)
-        fn = ctypes.CFUNCTYPE(restype, *argtypes)(address)
-        fn._tcir_module = self
-        return fn
+        return _cfunction(self._engine, name, default_res if restype is ... else restype, argtypes, self)
 
 
 # Calling -------------------------------------------------------------------------------

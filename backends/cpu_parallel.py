@@ -4,7 +4,9 @@ A scheduled def `@f` is a sequence of parts `@f.part<k>` (its `tcir.parts`
 attribute). `plan(module, "f")`, taken at the loops stage, reads the parts: their
 names, for a parallel part the range of its outer loop (`tcir.parallel = [first,
 bound, step]`) and its number of statement instances (`tcir.instances`), and the byte
-sizes of the temporaries they share. `ParallelCpuKernel(llvm_module, plan)` calls the
+sizes of the temporaries they share; `Plan.to_json` / `Plan.from_json` keep it beside
+the object code in the compilation cache. `ParallelCpuKernel(module, plan)`, over the
+compiled module (a `CpuModule` or an `ObjectModule` of backends/cpu.py), calls the
 parts in order with the def's arrays and fresh zero-filled temporaries; a parallel part
 big enough to be worth it runs as chunks of its outer loop, one per thread, on a shared
 thread pool (ctypes releases the GIL during the calls). The outer loop of a parallel
@@ -13,7 +15,7 @@ part carries no dependence, so the chunks may run in any order.
 Threads: `os.cpu_count()`, or the `TCIR_NUM_THREADS` environment variable.
 
 Example:
-    kernel = ParallelCpuKernel(llvm_module, plan(loops_module, "matmul"))
+    kernel = ParallelCpuKernel(CpuModule(llvm_module), plan(loops_module, "matmul"))
     kernel(a, b, c)        # arrays in parameter order, as CpuKernel
 """
 
@@ -34,7 +36,7 @@ from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, MemRefType, ModuleOp, 
 
 from tcir.errors import TcError
 
-from .cpu import CpuModule, array_pointer, scalar_value
+from .cpu import array_pointer, scalar_value
 
 # Below this many statement instances a part runs on the calling thread: handing
 # chunks to other threads costs tens of microseconds.
@@ -79,6 +81,20 @@ class Plan:
     parts: tuple[PartPlan, ...]
     temporaries: tuple[int, ...]  # byte sizes, in argument order after the def's tensors
 
+    def to_json(self) -> dict[str, Any]:
+        return {"entry": self.entry, "temporaries": list(self.temporaries),
+                "parts": [{"name": p.name, "loop": list(p.loop) if p.loop else None, "instances": p.instances}
+                          for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        """The plan `to_json` wrote; a KeyError, TypeError or ValueError if it is not one."""
+        parts = tuple(PartPlan(str(p["name"]), tuple(int(v) for v in p["loop"]) if p["loop"] is not None else None,
+                               int(p["instances"])) for p in data["parts"])
+        if any(p.loop is not None and len(p.loop) != 3 for p in parts):
+            raise ValueError("a parallel part's loop is (first, bound, step)")
+        return cls(str(data["entry"]), parts, tuple(int(n) for n in data["temporaries"]))
+
 
 def _ints(attr: ArrayAttr) -> tuple[int, ...]:
     return tuple(a.value.data for a in attr.data if isinstance(a, IntegerAttr))
@@ -121,8 +137,8 @@ def chunks(first: int, bound: int, step: int, n: int) -> list[tuple[int, int]]:
 class ParallelCpuKernel:
     """A scheduled def compiled for the host: `kernel(*args)` in parameter order."""
 
-    def __init__(self, llvm_module: ModuleOp, plan: Plan, definition: Any = None, opt_level: int = 3):
-        self.module = CpuModule(llvm_module, opt_level)
+    def __init__(self, module: Any, plan: Plan, definition: Any = None):
+        self.module = module
         self.plan = plan
         self.entry = plan.entry
         self.definition = definition

@@ -4,8 +4,8 @@ Summary:
   `plan(module, entry)` reads the host function `@entry` of a gpu-stage module
   (docs/gpu.md) into a `Plan`: the layout of each parameter, the temporaries, and the
   kernel launches in order, each with its grid and block sizes and its arguments. The
-  CPU emulator (backends/gpu_emulator.py) and the CUDA runtime both execute a plan, so
-  neither interprets the host function itself.
+  CPU emulator (tcir/testing/gpu_emulator.py) and the CUDA runtime both execute a
+  plan, so neither interprets the host function itself.
 
 Semantics:
   * `Plan.params[i]` describes argument `i` of the host function (the def's inputs then
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from xdsl.dialects import arith, func, gpu, memref
@@ -47,7 +48,6 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 
-from tcir.arguments import numpy_dtype
 from tcir.errors import TcError
 from tcir.frontend.types import ALL_TYPES
 
@@ -56,7 +56,8 @@ MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_BLOCK = (1024, 1024, 64)
 MAX_THREADS_PER_BLOCK = 1024
 
-_DTYPES = {t.mlir: numpy_dtype(t) for t in ALL_TYPES}
+_DTYPES = {t.mlir: t.numpy_dtype for t in ALL_TYPES}
+_DTYPE_NAMES = {d.name: d for d in [*_DTYPES.values(), np.dtype(np.int64)]}
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,56 @@ class Plan:
     params: tuple[MemrefSpec | ScalarSpec, ...]
     temporaries: tuple[MemrefSpec, ...]
     launches: tuple[Launch, ...]
+
+
+def to_json(p: Plan) -> dict[str, Any]:
+    """The plan as JSON data (what the compilation cache keeps beside the PTX)."""
+    def arg(a: Arg) -> list:
+        if isinstance(a, ScalarArg):
+            return ["scalar", a.value, a.dtype.name]
+        return ["param" if isinstance(a, ParamArg) else "temp", a.index]
+
+    def spec(s: MemrefSpec | ScalarSpec) -> dict[str, Any]:
+        if isinstance(s, ScalarSpec):
+            return {"dtype": s.dtype.name}
+        return {"shape": list(s.shape), "dtype": s.dtype.name, "strides": list(s.strides), "offset": s.offset}
+
+    return {"entry": p.entry, "params": [spec(s) for s in p.params], "temporaries": [spec(s) for s in p.temporaries],
+            "launches": [{"kernel": l.kernel, "grid": list(l.grid), "block": list(l.block),
+                          "args": [arg(a) for a in l.args], "kernel_module": l.kernel_module} for l in p.launches]}
+
+
+def from_json(data: dict[str, Any]) -> Plan:
+    """The plan `to_json` wrote; a KeyError, TypeError or ValueError if it is not one."""
+    def dtype(name: str) -> np.dtype:
+        if name not in _DTYPE_NAMES:
+            raise ValueError(f"unknown element dtype {name!r}")
+        return _DTYPE_NAMES[name]
+
+    def arg(a: list) -> Arg:
+        kind, *rest = a
+        if kind == "scalar":
+            value, name = rest
+            return ScalarArg(value, dtype(name))
+        (index,) = rest
+        return {"param": ParamArg, "temp": TempArg}[kind](int(index))
+
+    def spec(s: dict[str, Any]) -> MemrefSpec | ScalarSpec:
+        if "shape" not in s:
+            return ScalarSpec(dtype(s["dtype"]))
+        return MemrefSpec(tuple(map(int, s["shape"])), dtype(s["dtype"]), tuple(map(int, s["strides"])),
+                          int(s["offset"]))
+
+    def triple(values: list) -> tuple[int, int, int]:
+        x, y, z = map(int, values)
+        return x, y, z
+
+    launches = tuple(Launch(str(l["kernel"]), triple(l["grid"]), triple(l["block"]), tuple(arg(a) for a in l["args"]),
+                            str(l["kernel_module"])) for l in data["launches"])
+    temporaries = tuple(spec(s) for s in data["temporaries"])
+    if not all(isinstance(t, MemrefSpec) for t in temporaries):
+        raise ValueError("a temporary is a memref")
+    return Plan(str(data["entry"]), tuple(spec(s) for s in data["params"]), temporaries, launches)
 
 
 def element_dtype(t: Attribute) -> np.dtype:

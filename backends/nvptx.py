@@ -56,13 +56,14 @@ from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ParseError
 
-from tcir.backends.cpu import _COMPILE_LOCK, optimize, parse_and_verify
-from tcir.driver import STAGES, default_context, get_pass
+from tcir.backends.cpu import COMPILE_LOCK, optimize, parse_and_verify
+from tcir.dialects import default_context
 from tcir.errors import TcError
+from tcir.passes import LLVM_PASSES, get_pass
 
 TRIPLE = "nvptx64-nvidia-cuda"
 ARCHS = ("sm_80", "sm_90")
-DEVICE_PASSES = ("convert-gpu-to-nvvm", *STAGES["llvm"])
+DEVICE_PASSES = ("convert-gpu-to-nvvm", *LLVM_PASSES)
 # LLVM intrinsics the NVPTX backend can only lower to a library call, which does not
 # exist on the GPU (codegen would abort the process): found by compiling each one.
 _LIBCALL_INTRINSICS = re.compile(r"llvm\.(exp|exp10|log|log2|log10|sin|cos|tan|pow)\.|llvm\.exp2\.f64")
@@ -235,7 +236,7 @@ def _annotate_block_size(module: ir.Module, function: ir.Function, maxntid: obje
 def llvm_ir_for_module(module: ModuleOp) -> str:
     """The LLVM IR of the kernels of a gpu-stage module, before libdevice and O3."""
     device = device_module(module)
-    with _COMPILE_LOCK:
+    with COMPILE_LOCK:
         return _to_llvm_ir(device)
 
 
@@ -281,7 +282,7 @@ def ptx_for_module(module: ModuleOp, arch: str = "sm_90") -> str:
     tm = target_machine(arch)
     device = device_module(module)
     kernels = {k.sym_name.data for k in _kernels(device)}
-    with _COMPILE_LOCK:
+    with COMPILE_LOCK:
         parsed = parse_and_verify(_to_llvm_ir(device))
         _link_libdevice(parsed)
         _internalize(parsed, kernels)

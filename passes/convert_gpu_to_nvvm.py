@@ -115,9 +115,9 @@ _SPECIAL_REGISTERS: dict[type[Operation], str] = {
     gpu.GridDimOp: "nctaid",
 }
 # libdevice's name where it is not the C name
-_CUDA_NAMES = {"roundeven": "rint"}
+LIBDEVICE_RENAMES = {"roundeven": "rint"}
 # computed inline by convert-math-to-llvm (a division)
-_NOT_LIBDEVICE = frozenset({"fdivide"})
+INLINE_MATH_FUNCTIONS = frozenset({"fdivide"})
 
 
 def _error(message: str, op: Operation | None = None) -> TcError:
@@ -231,14 +231,14 @@ def _libdevice_call(em: Emitter, op: Operation) -> SSAValue:
     widened = [em.widen(em.arg(v), t) for v in op.operands]
     args, wide = [x for x, _ in widened], widened[0][1]
     suffix = "f" if isinstance(wide, Float32Type) else ""
-    value = em.call(f"__nv_{_CUDA_NAMES.get(name, name)}{suffix}", args, wide)
+    value = em.call(f"__nv_{LIBDEVICE_RENAMES.get(name, name)}{suffix}", args, wide)
     return em.convert_float(value, wide, t)
 
 
 class LowerMath(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         name = _function_name(op)
-        if name is not None and name not in _NOT_LIBDEVICE:
+        if name is not None and name not in INLINE_MATH_FUNCTIONS:
             lower_scalar_op(rewriter, op, PASS_NAME, _libdevice_call)
 
 

@@ -384,7 +384,9 @@ def lower_function(em: Emitter, name: str, args: Sequence[SSAValue], t: Attribut
     return em.convert_float(value, w, t)
 
 
-def _float_function(em: Emitter, op: Operation) -> SSAValue:
+def lower_float_op(em: Emitter, op: Operation) -> SSAValue:
+    """The llvm-dialect value of a float math op or a `tc.builtin` (the function of the
+    same name, computed by `lower_function`); the handler of those ops in this pass."""
     name = op.fn.data if isinstance(op, BuiltinOp) else MATH_FUNCTIONS[type(op)]
     args = [em.arg(v) for v in op.operands]
     return lower_function(em, name, args, op.results[0].type)
@@ -405,7 +407,7 @@ def _fpowi(em: Emitter, op: math.FPowIOp) -> SSAValue:
 
 def _handler(op: Operation) -> Callable[[Emitter, Operation], SSAValue] | None:
     if isinstance(op, BuiltinOp) or type(op) in MATH_FUNCTIONS:
-        return _float_function
+        return lower_float_op
     if type(op) in INTEGER_INTRINSICS:
         return _integer_intrinsic
     if isinstance(op, math.FPowIOp):

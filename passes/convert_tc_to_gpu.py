@@ -141,7 +141,8 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import islpy as isl
 
@@ -153,6 +154,7 @@ from xdsl.dialects.builtin import (
     UnitAttr, i64,
 )
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
 from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
@@ -160,15 +162,15 @@ from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 
 from tcir.dialects import tc
 from tcir.mapping_options import MappingOptions
-from tcir.passes.convert_tc_to_affine import (
-    DefLowering, combine, constant, identity, is_unsigned,
+from tcir.passes.tc_lowering import (
+    DefLowering, ScheduledDefLowering, check_specialized, combine, constant, identity, is_unsigned,
+    outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
-from tcir.passes.convert_tc_to_loops import ScheduledDefLowering, SchedulingPass
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize
 from tcir.polyhedral.codegen import AstToScf
 from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, BlockReduction, Kernel, map_to_gpu
 from tcir.polyhedral.gpu_memory import TILE, SharedTile, promote_to_shared, tile_asts, tile_parameter
-from tcir.polyhedral.model import Model, _tensor_name
+from tcir.polyhedral.model import Model, tensor_tuple_name
 
 # CUDA's limit on a block's static shared memory, in bytes (maxSharedMemory=0: all of it)
 SHARED_MEMORY_BYTES = 48 * 1024
@@ -193,11 +195,11 @@ def reducible_statements(def_op: tc.DefOp, model: Model) -> set[str]:
     return out
 
 
-def schedule_kernels(def_op: tc.DefOp, sizes: dict[str, int], options: MappingOptions) -> tuple[Model, list[Kernel]]:
+def schedule_kernels(def_op: tc.DefOp, sizes: Mapping[str, int], options: MappingOptions) -> tuple[Model, list[Kernel]]:
     """The specialized model of a def and its kernels, mapped."""
     model = extract(def_op)
     fixed = specialize(model, sizes)
-    scheduled = compute_schedule(model, replace(options.schedule_options(sizes), tile=()))  # tiled when mapped
+    scheduled = compute_schedule(model, outer_schedule_options(options, sizes))  # tiled when mapped
     return fixed, map_to_gpu(scheduled.schedule.intersect_domain(fixed.domain), fixed, options,
                              reducible_statements(def_op, fixed))
 
@@ -510,7 +512,7 @@ class GpuDefLowering(ScheduledDefLowering):
             for id_name, dim in zip(names, "xyz"):
                 ids[id_name] = builder.insert(op(gpu.DimensionAttr(gpu.DimensionEnum(dim)))).result
                 ids[id_name].name_hint = prefix + dim
-        tensors = {_tensor_name(old): new for old, new in zip(arguments, block.args)
+        tensors = {tensor_tuple_name(old): new for old, new in zip(arguments, block.args)
                    if isinstance(new.type, MemRefType)}
         promoted = self.shared_tiles(kernel, tensors)
         if kernel.segments is not None:
@@ -653,17 +655,28 @@ class GpuDefLowering(ScheduledDefLowering):
         return host
 
 
-@dataclass(frozen=True)
-class ConvertTcToGpuPass(SchedulingPass):
-    name = "convert-tc-to-gpu"
+def convert_tc_to_gpu(module: ModuleOp, sizes: Mapping[str, int], strides: Mapping[str, tuple[int, ...]],
+                      options: MappingOptions) -> None:
+    """The pass on typed options."""
+    sizes = check_specialized(ConvertTcToGpuPass.name, sizes,
+                              "the polyhedral schedule and the launch sizes are computed for known sizes")
 
-    needs_sizes = "the polyhedral schedule and the launch sizes are computed for known sizes"
-
-    def lower_def(self, def_op, sizes, strides, options) -> list[Operation]:
+    def lower_def(def_op: tc.DefOp) -> list[Operation]:
         lowering = GpuDefLowering(def_op, sizes, strides, options)
         host = lowering.lower()
         return [host, gpu.ModuleOp(StringAttr(f"{def_op.sym_name.data}_kernels"), Region(Block(lowering.device_ops)))]
 
+    replace_defs(module, lower_def)
+    module.attributes["gpu.container_module"] = UnitAttr()
+
+
+@dataclass(frozen=True)
+class ConvertTcToGpuPass(ModulePass):
+    name = "convert-tc-to-gpu"
+
+    sizes: str = ""
+    strides: str = ""
+    mapping: str = ""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        super().apply(ctx, op)
-        op.attributes["gpu.container_module"] = UnitAttr()
+        convert_tc_to_gpu(op, parse_sizes(self.sizes), parse_strides(self.strides), MappingOptions.parse(self.mapping))

@@ -9,8 +9,10 @@
 """
 
 from .api import Kernel, compile, define
+from .cache import cache_info, clear_cache
 from .errors import Location, TcError, TcWarning
 from .mapping_options import MappingOptions
 
-__all__ = ["define", "compile", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions"]
+__all__ = ["define", "compile", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
+           "cache_info", "clear_cache"]
 __version__ = "0.1.0"

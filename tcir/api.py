@@ -8,10 +8,12 @@
     C = T.matmul(np.ones((4, 3), np.float32), np.ones((3, 5), np.float32))
 
 A def is compiled on its first call for the call's shapes, dtypes and strides (sizes
-and strides become constants, as in Tensor Comprehensions) and the machine code is
-memoized by (canonical source, entry, argument layout, target, options). Outputs are
-allocated zero-filled and returned (one array, or a tuple in declared order), or
-written into `outputs=`.
+and strides become constants, as in Tensor Comprehensions) by the driver
+(tcir/driver.py), which keeps what it compiles in the persistent compilation cache
+(docs/cache.md): a new process calling the same kernel loads it instead of compiling.
+In the process the loaded kernel is memoized by (canonical source, entry, argument
+layout, target, options). Outputs are allocated zero-filled and returned (one array,
+or a tuple in declared order), or written into `outputs=`.
 
 Compilation is the polyhedral pipeline under the mapping options (`options=`: a
 `tcir.MappingOptions`, its text, or None for the naive preset). With `target="cpu"`
@@ -26,32 +28,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import bounds
-from .arguments import BoundCall, bind, numpy_dtype
+from .arguments import BoundCall, bind
+from .backends.cuda_runtime import require_gpu
 from .device_arrays import DeviceArray, device_array, zeros_like
+from .driver import CpuTarget, CudaTarget, GpuMachine, Layout, canonical_source, compile_kernel
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
-from .frontend.lexer import Lexer
 from .mapping_options import MappingOptions
 
 TARGETS = ("cpu", "cuda")
 
-# (canonical source, entry, layout, target, options) -> compiled function. Builds run
-# one at a time under the lock: xDSL's ImplicitBuilder swaps Operation.__post_init__
+# (canonical source, entry, layout, target, options) -> loaded kernel. Builds run one at
+# a time under the lock: xDSL's ImplicitBuilder swaps Operation.__post_init__
 # process-wide, so two threads building IR at once can corrupt each other's IR.
-_CACHE: dict[tuple, object] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _canonical(source: str) -> str:
-    """The source's tokens: edits to comments and layout hit the same cache entries."""
-    return " ".join(token.text for token in Lexer(source).tokens())
+_KERNELS: dict[tuple, object] = {}
+_KERNELS_LOCK = threading.Lock()
 
 
 def _element_strides(arr: np.ndarray | DeviceArray) -> tuple[int, ...] | None:
@@ -61,35 +58,19 @@ def _element_strides(arr: np.ndarray | DeviceArray) -> tuple[int, ...] | None:
     return tuple(s // arr.itemsize for s in arr.strides)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """What a compiled kernel is specialized to."""
-
-    sizes: tuple[tuple[str, int], ...]
-    strides: tuple[tuple[str, tuple[int, ...]], ...]
-
-    def pass_options(self, entry: str) -> dict[str, str]:
-        """The `sizes` and `strides` options of the passes that compile `entry` for it."""
-        return {"sizes": ",".join(f"{k}={v}" for k, v in self.sizes),
-                "strides": ",".join(f"{entry}.{n}={':'.join(map(str, s))}" for n, s in self.strides if s)}
-
-
 class Kernel:
     """A TC def ready to run: `kernel(*inputs, outputs=None)`."""
 
     def __init__(self, program: CheckedProgram, entry: str, target: str = "cpu", options=None):
         if target not in TARGETS:
             raise TcError(f"unknown target `{target}`; expected one of {', '.join(TARGETS)}")
-        if target == "cuda":
-            from .backends.cuda_runtime import require_gpu
-
-            self.device = require_gpu()  # no GPU or driver: a TcError now, not at the first call
+        self.device = require_gpu() if target == "cuda" else None  # no GPU: a TcError now, not at a call
         self.program = program
         self.entry = entry
         self.target = target
         self.options = _mapping_options(options)
         self.definition: CheckedDef = program.defs[entry]
-        self._source_key = _canonical(program.source)
+        self._source_key = canonical_source(program.source)
         self._shapes: dict[tuple, dict[str, tuple[int, ...]]] = {}  # checked sizes -> shapes
 
     def __repr__(self) -> str:
@@ -123,7 +104,9 @@ class Kernel:
         if outputs is not None:  # freshly allocated outputs overlap nothing
             _check_no_overlap(call.arrays, outs)
         arrays = {name: self._addressable(arr) for name, arr in {**call.arrays, **outs}.items()}
-        layout = _Layout(sizes, tuple((name, _element_strides(arr)) for name, arr in arrays.items()))
+        layout = Layout(sizes, tuple((name, strides) for name, arr in arrays.items()
+                                     if (strides := _element_strides(arr))),
+                        tuple((name, arr.dtype.name) for name, arr in arrays.items()))
         return call, outs, arrays, layout
 
     # Arguments ------------------------------------------------------------------------
@@ -137,9 +120,9 @@ class Kernel:
         if outputs is None:
             like = next((a for a in call.arrays.values() if isinstance(a, DeviceArray)), None)
             if like is not None:  # CUDA inputs: CUDA outputs
-                return {t.name: zeros_like(like, shapes[t.name], numpy_dtype(t.dtype), f"output `{t.name}`")
+                return {t.name: zeros_like(like, shapes[t.name], t.dtype.numpy_dtype, f"output `{t.name}`")
                         for t in d.outputs}
-            return {t.name: np.zeros(shapes[t.name], numpy_dtype(t.dtype)) for t in d.outputs}
+            return {t.name: np.zeros(shapes[t.name], t.dtype.numpy_dtype) for t in d.outputs}
         if isinstance(outputs, (np.ndarray, DeviceArray)):
             outputs = (outputs,)
         if len(outputs) != len(d.outputs):
@@ -152,7 +135,7 @@ class Kernel:
         return result
 
     def _check_output(self, t: TensorInfo, arr, shape) -> None:
-        want = numpy_dtype(t.dtype)
+        want = t.dtype.numpy_dtype
         if not isinstance(arr, (np.ndarray, DeviceArray)):
             kind = "a NumPy array or a CUDA array" if self.target == "cuda" else "a NumPy array"
             raise TcError(f"output `{t.name}` must be {kind}, got {type(arr).__name__}")
@@ -180,37 +163,17 @@ class Kernel:
 
     # Compilation ----------------------------------------------------------------------
 
-    def _compiled(self, layout: _Layout):
+    def _compiled(self, layout: Layout):
         key = (self._source_key, self.entry, layout, self.target, self.options)
-        with _CACHE_LOCK:
-            function = _CACHE.get(key)
-            if function is None:
-                function = _CACHE[key] = self._build(layout)
-        return function
+        with _KERNELS_LOCK:
+            kernel = _KERNELS.get(key)
+            if kernel is None:
+                kernel = _KERNELS[key] = compile_kernel(self.program, self.entry, self._target(), layout,
+                                                        self.options, self.device)
+        return kernel
 
-    def _build(self, layout: _Layout):
-        from .driver import default_context, run_stages, tc_to_module
-
-        module = tc_to_module(self.program.source, self.program.filename, entry=self.entry)
-        options = {**layout.pass_options(self.entry), "mapping": self.options}
-        ctx = default_context()
-        if self.target == "cuda":
-            from .backends.cuda_runtime import CudaKernel
-            from .backends.gpu_plan import plan as gpu_plan
-            from .backends.nvptx import arch_for, ptx_for_module
-
-            run_stages(module, "gpu", ctx, {"convert-tc-to-gpu": options})
-            ptx = ptx_for_module(module, arch_for(self.device.compute_capability))
-            return CudaKernel(ptx, gpu_plan(module, self.entry), len(self.definition.outputs),
-                              self.device.ordinal, self.definition)
-
-        from .backends.cpu_parallel import ParallelCpuKernel, plan
-
-        cpu_options = {"convert-tc-to-loops": options}
-        run_stages(module, "loops", ctx, cpu_options)
-        parts = plan(module, self.entry)  # read before the llvm stage drops the attributes
-        run_stages(module, "llvm", ctx, cpu_options, after="loops")
-        return ParallelCpuKernel(module, parts, self.definition)
+    def _target(self) -> CpuTarget | CudaTarget:
+        return CudaTarget(GpuMachine.of(self.device)) if self.target == "cuda" else CpuTarget()
 
 
 def _unwrapped(arr: np.ndarray | DeviceArray) -> object:
@@ -234,15 +197,15 @@ def _check_no_overlap(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarr
                 raise TcError(f"output `{name}` overlaps `{other}` in memory; pass separate arrays")
 
 
-def _mapping_options(options) -> str:
-    """The text form of `options=` (a MappingOptions, its text, or None: the naive
-    preset); text, so that the cache key cannot change after the call."""
+def _mapping_options(options) -> MappingOptions:
+    """`options=` (a MappingOptions, its text, or None: the naive preset) as a copy, so
+    that the kernel's options cannot change after the call."""
     if options is None:
-        return str(MappingOptions())
+        return MappingOptions()
     if isinstance(options, str):
-        return str(MappingOptions.parse(options))
+        return MappingOptions.parse(options)
     if isinstance(options, MappingOptions):
-        return str(options)
+        return options.copy()
     raise TcError(f"options= must be a tcir.MappingOptions, its text form or None, "
                   f"not {type(options).__name__}")
 

@@ -9,17 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import ml_dtypes  # noqa: F401 - registers bfloat16 with NumPy
 import numpy as np
 
 from .device_arrays import DeviceArray, is_device_array
 from .errors import TcError
 from .frontend.checked import CheckedDef, TensorInfo
-from .frontend.types import ScalarType
-
-
-def numpy_dtype(t: ScalarType) -> np.dtype:
-    return np.dtype(getattr(ml_dtypes, t.numpy)) if t.numpy == "bfloat16" else np.dtype(t.numpy)
 
 
 def _signature(t: TensorInfo) -> str:
@@ -66,7 +60,7 @@ def bind(d: CheckedDef, args: Sequence[object]) -> BoundCall:
 
 
 def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
-    want = numpy_dtype(t.dtype)
+    want = t.dtype.numpy_dtype
     if not isinstance(value, (np.ndarray, DeviceArray)):  # a DeviceArray: target="cuda"
         if is_device_array(value):
             raise TcError(f"`{t.name}` of `{d.name}` is a CUDA array; compile with target=\"cuda\" "
@@ -84,7 +78,7 @@ def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
 
 
 def scalar_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.generic:
-    want = numpy_dtype(t.dtype)
+    want = t.dtype.numpy_dtype
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if not isinstance(value, (bool, int, float, np.generic)):

@@ -1,136 +1,388 @@
-"""The staged compilation driver (after Triton's stage dictionary).
+"""The staged compilation driver (after Triton's `compiler.py`), with the persistent cache.
 
-`STAGES` maps each stage name to the passes that produce it from the previous stage,
-in order; `tc-opt --emit=LEVEL` and the Python API run the pipeline up to a stage:
+A target owns its pipeline: an ordered dictionary of stages, each a function from the
+previous stage's artifact (and the `Job`, the compilation's typed options) to the next:
+
+  target   stages                                          artifacts
+  affine   tc, affine, loops, llvm, llvm-ir                 parametric loops (sizes from
+                                                            `loops` on); IR, then LLVM IR text
+  cpu      tc, loops, llvm, llvm-ir, object                 the polyhedral CPU pipeline
+                                                            (docs/polyhedral.md); object code
+  cuda     tc, gpu, ptx                                     blocks and threads (docs/gpu.md);
+                                                            PTX text
 
   tc       the tc dialect, straight from the front end
-  affine   convert-tc-to-affine: loop nests over memrefs
-  loops    lower-affine: scf loops, memref loads and stores
-  gpu      convert-tc-to-gpu: a host function launching kernels in a `gpu.module`
-           (docs/gpu.md)
-  llvm     the llvm dialect, ready for llvmlite
-  llvm-ir  LLVM IR text (not MLIR: produced by the CPU backend from the llvm stage)
-  ptx      PTX text (not MLIR: produced by backends/nvptx.py from the gpu stage)
+  affine   convert-tc-to-affine: affine loop nests over memrefs
+  loops    lower-affine (affine), or convert-tc-to-loops (cpu): scheduled scf loops in
+           parts, their plan recorded for the runtime
+  gpu      convert-tc-to-gpu: a host function launching kernels in a `gpu.module`, its
+           launch plan recorded for the runtime
+  llvm     the llvm dialect (tcir.passes.LLVM_PASSES)
+  llvm-ir  LLVM IR text for the host (backends/cpu.py)
+  object   host object code, optimized at O3, and the signatures of its functions
+  ptx      PTX for the target's architecture (backends/nvptx.py)
 
-Three pipelines go through these stages, chosen by the first pass's per-pass options:
-  `STAGES`            tc, affine, loops, llvm, llvm-ir: parametric loops, specialized
-                      to sizes from `affine` on (options of `convert-tc-to-affine`);
-  `SCHEDULED_STAGES`  tc, loops, llvm, llvm-ir: the polyhedral CPU pipeline, the tc
-                      stage straight to scheduled loops (isl scheduling, tiling,
-                      parallel parts; options of `convert-tc-to-loops`);
-  `GPU_STAGES`        tc, gpu, ptx: isl scheduling mapped to blocks and threads
-                      (options of `convert-tc-to-gpu`).
+Options are typed Python values given once, in the `Job`: the `Layout` (sizes, strides
+and dtypes), the `MappingOptions`, and on the target its machine's facts (`CpuMachine`:
+triple, CPU name and features, from which the vector width; `GpuMachine`: architecture,
+and for a real device its name, compute capability and driver version). Text appears
+only at the `tc-opt` and pass-option boundary (`Layout.parse`). This module decides
+which pipeline runs and with what; the passes and backends below it never import it.
+
+`compile_kernel` is what the API calls: it looks the compilation up in the persistent
+cache (tcir/cache.py, docs/cache.md) under a key of everything the result depends on,
+compiles on a miss, stores the binary with its JSON metadata, and loads it (an
+`ObjectModule` of object code, or a `CudaKernel` of PTX). An entry that cannot be loaded
+is recompiled with a `TcWarning`.
+
+Example:
+    target = CpuTarget(host_machine())
+    job = Job(Layout.of(sizes={"N": 64}), MappingOptions("naive"))
+    text = lower(tc_module(program, "scale"), target, "llvm-ir", job)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import importlib.metadata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
 
-from xdsl.context import Context
+import islpy
+import llvmlite
+import xdsl
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass, PassPipeline
-from xdsl.transforms import get_all_passes
+from xdsl.passes import PassPipeline
 
+from . import cache as disk_cache
+from .backends import cpu_parallel, gpu_plan
+from .backends.cpu import CpuMachine, ObjectModule, compile_object, host_machine, host_target_machine, to_llvm_ir
+from .backends.cuda_runtime import CudaKernel, Device
+from .backends.nvptx import ARCHS, arch_for, ptx_for_module
+from .dialects import default_context
 from .errors import Location, TcError
 from .frontend import check_source
-from .universe import PASSES, pass_class
+from .frontend.checked import CheckedDef, CheckedProgram
+from .frontend.lexer import Lexer
+from .irgen import build_module
+from .mapping_options import MappingOptions
+from .passes import LLVM_PASSES, get_pass
+from .passes.convert_tc_to_affine import convert_tc_to_affine
+from .passes.convert_tc_to_gpu import convert_tc_to_gpu
+from .passes.convert_tc_to_loops import convert_tc_to_loops
+from .passes.tc_lowering import parse_sizes, parse_strides
 
-# every stage, in pipeline order
+# every stage that `tc-opt --emit` can print, in pipeline order
 STAGE_NAMES = ("tc", "affine", "loops", "gpu", "llvm", "llvm-ir", "ptx")
-# stage -> passes that lower the previous stage's IR to it
-STAGES: dict[str, list[str]] = {
-    "tc": [],
-    "affine": ["convert-tc-to-affine"],
-    "loops": ["lower-affine"],
-    "llvm": [
-        "convert-scf-to-cf",
-        "convert-memref-to-llvm",
-        "expand-exp",
-        "convert-math-to-llvm",
-        "convert-arith-to-llvm",
-        "convert-cf-to-llvm",
-        "convert-func-to-llvm",
-        "reconcile-unrealized-casts",
-    ],
-    "llvm-ir": [],
-}
-SCHEDULED_STAGES: dict[str, list[str]] = {
-    "tc": [],
-    # lower-affine: the zero-fill loops of temporaries
-    "loops": ["convert-tc-to-loops", "lower-affine", "canonicalize", "cse"],
-    "llvm": STAGES["llvm"],
-    "llvm-ir": [],
-}
-GPU_STAGES: dict[str, list[str]] = {
-    "tc": [],
-    "gpu": ["convert-tc-to-gpu"],
-    "ptx": [],
-}
-# the pass whose options select each pipeline, and what it is called in messages
-_PIPELINES = (
-    ("convert-tc-to-gpu", GPU_STAGES, "the GPU pipeline goes from `tc` to `gpu`, then to `ptx`"),
-    ("convert-tc-to-loops", SCHEDULED_STAGES,
-     "with mapping options the pipeline goes from `tc` straight to scheduled `loops`"),
-    ("convert-tc-to-affine", STAGES, "the parametric pipeline has no `gpu` or `ptx` stage"),
-)
 
 
-def tc_to_module(source: str, filename: str = "<string>", entry: str | None = None) -> ModuleOp:
-    """TC source to verified `tc` dialect IR (one `tc.def` per def, or only `entry`)."""
-    from .irgen import build_module
+# Options ------------------------------------------------------------------------------
 
-    program = check_source(source, filename)
-    if entry is not None and entry not in program.defs:
-        raise TcError(f"no def named `{entry}`; the source defines "
-                      + ", ".join(f"`{n}`" for n in program.defs), Location(filename, 1, 1))
-    module = build_module(program, [entry] if entry else list(program.defs))
+
+@dataclass(frozen=True)
+class Layout:
+    """What a compilation is specialized to: the sizes, and per tensor its element
+    strides (absent: dense row-major) and dtype (for the cache key)."""
+
+    sizes: tuple[tuple[str, int], ...] = ()
+    strides: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    dtypes: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, sizes: Mapping[str, int], strides: Mapping[str, tuple[int, ...]] | None = None,
+           dtypes: Mapping[str, str] | None = None) -> Layout:
+        return cls(tuple(sorted(sizes.items())), tuple(sorted((strides or {}).items())),
+                   tuple(sorted((dtypes or {}).items())))
+
+    @classmethod
+    def parse(cls, sizes: str, strides: str = "") -> Layout:
+        """The text form of `tc-opt --sizes M=64,N=32 --strides A=1:64`."""
+        return cls.of(parse_sizes(sizes), parse_strides(strides))
+
+    @property
+    def size_map(self) -> dict[str, int]:
+        return dict(self.sizes)
+
+    @property
+    def stride_map(self) -> dict[str, tuple[int, ...]]:
+        return dict(self.strides)
+
+    def pass_options(self) -> dict[str, str]:
+        """The `sizes` and `strides` options of the tc-lowering passes, as text: for
+        running those passes by name (`-p`, tests)."""
+        return {"sizes": ",".join(f"{k}={v}" for k, v in self.sizes),
+                "strides": ",".join(f"{n}={':'.join(map(str, s))}" for n, s in self.strides)}
+
+
+@dataclass
+class Job:
+    """One compilation's options, and what its stages record for the runtime."""
+
+    layout: Layout | None = None  # None: parametric (the affine target's tc and affine stages)
+    mapping: MappingOptions = field(default_factory=MappingOptions)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def specialized(self) -> Layout:
+        """The layout of a stage that needs one (`lower` checked that there is one)."""
+        assert self.layout is not None
+        return self.layout
+
+
+@dataclass(frozen=True)
+class GpuMachine:
+    """The facts of the GPU code is compiled for: the PTX architecture, and for a real
+    device its name, compute capability and driver version (cache key only)."""
+
+    arch: str = ARCHS[-1]
+    name: str = ""
+    capability: tuple[int, int] | None = None
+    driver_version: int | None = None
+
+    @classmethod
+    def of(cls, device: Device) -> GpuMachine:
+        return cls(arch_for(device.compute_capability), device.name, device.compute_capability,
+                   device.driver.cuDriverGetVersion())
+
+
+# Stages -----------------------------------------------------------------------------------
+
+Stage = Callable[[Any, Job], Any]
+
+
+def verified(module: ModuleOp) -> ModuleOp:
     module.verify()
     return module
 
 
-def get_pass(name: str) -> type[ModulePass]:
-    """A tcir pass, or one of xDSL's."""
-    if name in PASSES:
-        return pass_class(name)
-    return get_all_passes()[name]()
+def passes(*names: str) -> Stage:
+    """A stage running passes by name (tcir's or xDSL's), verifying after each."""
+
+    def run(module: ModuleOp, _job: Job) -> ModuleOp:
+        pipeline = tuple(get_pass(name)() for name in names)
+        PassPipeline(pipeline, lambda _p, m, _n: m.verify()).apply(default_context(), module)
+        return module
+
+    return run
 
 
-def stage_passes(upto: str, options: Mapping[str, Mapping[str, object]] | None = None,
-                 after: str = "tc") -> list[ModulePass]:
-    """The passes of the stages after `after` up to and including `upto`, with
-    per-pass options."""
-    if upto not in STAGE_NAMES:
-        raise TcError(f"unknown stage `{upto}`; expected one of {', '.join(STAGE_NAMES)}")
-    options = options or {}
-    first, stages, shape = next(p for p in _PIPELINES if p[0] in options or p[1] is STAGES)
-    if upto not in stages:
-        raise TcError(f"{shape}: there is no `{upto}` stage")
-    if STAGE_NAMES.index(upto) > STAGE_NAMES.index("affine") and not options.get(first, {}).get("sizes"):
+def _affine(module: ModuleOp, job: Job) -> ModuleOp:
+    layout = job.layout
+    convert_tc_to_affine(module, layout.size_map if layout else None, layout.stride_map if layout else None)
+    return verified(module)
+
+
+def _record_cpu_plans(module: ModuleOp) -> dict[str, Any]:
+    """The parallel-part plan of each scheduled def, read before the llvm stage drops the
+    attributes it comes from."""
+    names = [op.sym_name.data for op in module.ops if "tcir.parts" in getattr(op, "attributes", {})]
+    return {name: cpu_parallel.plan(module, name).to_json() for name in names}
+
+
+def _llvm_ir(module: ModuleOp, job: Job) -> str:
+    return to_llvm_ir(module, host_target_machine())
+
+
+@dataclass(frozen=True)
+class Target:
+    """A pipeline: its name, its ordered stages, and the facts of its machine."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # what its pipeline is, for messages
+    # the stages that IR with symbolic sizes reaches (the rest need a layout)
+    parametric: ClassVar[tuple[str, ...]] = ("tc",)
+
+    @property
+    def stages(self) -> dict[str, Stage]:
+        raise NotImplementedError
+
+    def machine_key(self) -> dict[str, Any]:
+        """The machine's facts that the compiled code depends on (for the cache key)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class AffineTarget(Target):
+    """The parametric pipeline: tc → affine → loops → llvm → llvm-ir."""
+
+    name = "affine"
+    description = "the parametric pipeline goes through `tc`, `affine`, `loops`, `llvm` and `llvm-ir`"
+    parametric = ("tc", "affine")
+
+    @property
+    def stages(self) -> dict[str, Stage]:
+        return {"tc": lambda m, _: m, "affine": _affine, "loops": passes("lower-affine"),
+                "llvm": passes(*LLVM_PASSES), "llvm-ir": _llvm_ir}
+
+
+@dataclass(frozen=True)
+class CpuTarget(Target):
+    """The polyhedral CPU pipeline for `machine`: tc → loops → llvm → llvm-ir → object."""
+
+    name = "cpu"
+    description = "with mapping options the pipeline goes from `tc` straight to scheduled `loops`"
+    machine: CpuMachine = field(default_factory=host_machine)
+
+    @property
+    def stages(self) -> dict[str, Stage]:
+        return {"tc": lambda m, _: m, "loops": self._loops, "llvm": passes(*LLVM_PASSES), "llvm-ir": _llvm_ir,
+                "object": self._object}
+
+    def _loops(self, module: ModuleOp, job: Job) -> ModuleOp:
+        layout = job.specialized
+        convert_tc_to_loops(module, layout.size_map, layout.stride_map, job.mapping, self.machine.vector_bytes)
+        # lower-affine: the zero-fill loops of temporaries
+        passes("lower-affine", "canonicalize", "cse")(verified(module), job)
+        job.metadata["plans"] = _record_cpu_plans(module)
+        return module
+
+    @staticmethod
+    def _object(llvm_ir: str, job: Job) -> bytes:
+        code, signatures = compile_object(llvm_ir)
+        job.metadata["signatures"] = {name: [result, list(params)] for name, (result, params) in signatures.items()}
+        return code
+
+    def machine_key(self) -> dict[str, Any]:
+        return {"triple": self.machine.triple, "cpu": self.machine.cpu, "features": self.machine.features}
+
+
+@dataclass(frozen=True)
+class CudaTarget(Target):
+    """The GPU pipeline for `machine`: tc → gpu → ptx."""
+
+    name = "cuda"
+    description = "the GPU pipeline goes from `tc` to `gpu`, then to `ptx`"
+    machine: GpuMachine = field(default_factory=GpuMachine)
+
+    @property
+    def stages(self) -> dict[str, Stage]:
+        return {"tc": lambda m, _: m, "gpu": self._gpu, "ptx": self._ptx}
+
+    @staticmethod
+    def _gpu(module: ModuleOp, job: Job) -> ModuleOp:
+        layout = job.specialized
+        convert_tc_to_gpu(module, layout.size_map, layout.stride_map, job.mapping)
+        verified(module)
+        hosts = [op.sym_name.data for op in module.ops if "tcir.gpu" in getattr(op, "attributes", {})]
+        job.metadata["plans"] = {name: gpu_plan.to_json(gpu_plan.plan(module, name)) for name in hosts}
+        return module
+
+    def _ptx(self, module: ModuleOp, _job: Job) -> str:
+        return ptx_for_module(module, self.machine.arch)
+
+    def machine_key(self) -> dict[str, Any]:
+        m = self.machine
+        return {"arch": m.arch, "name": m.name, "capability": list(m.capability or ()), "driver": m.driver_version}
+
+
+def lower(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc") -> Any:
+    """Run `target`'s stages after `after` up to and including `upto` on `artifact`."""
+    names = list(target.stages)
+    for name in (upto, after):
+        if name not in names:
+            raise TcError(f"{target.description}: there is no `{name}` stage")
+    if job.layout is None and upto not in target.parametric:
         raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
                       "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
-                      "parametric IR stops at the `affine` stage")
-    names = list(stages)
-    chosen = names[names.index(after) + 1:names.index(upto) + 1]
-    return [get_pass(n)(**options.get(n, {})) for stage in chosen for n in stages[stage]]
+                      f"parametric IR stops at the `{target.parametric[-1]}` stage")
+    for name in names[names.index(after) + 1:names.index(upto) + 1]:
+        artifact = target.stages[name](artifact, job)
+    return artifact
 
 
-def run_stages(module: ModuleOp, upto: str, ctx: Context,
-               options: Mapping[str, Mapping[str, object]] | None = None, after: str = "tc") -> None:
-    """Lower `module` from stage `after` (default: the tc stage) through every stage up
-    to `upto`, verifying after each pass."""
-    passes = stage_passes(upto, options, after)
-    PassPipeline(tuple(passes), lambda _p, m, _n: m.verify()).apply(ctx, module)
+def tc_module(program: CheckedProgram, entry: str | None = None) -> ModuleOp:
+    """A checked program (or its def `entry`) as verified `tc` dialect IR."""
+    if entry is not None and entry not in program.defs:
+        raise TcError(f"no def named `{entry}`; the source defines "
+                      + ", ".join(f"`{n}`" for n in program.defs), Location(program.filename, 1, 1))
+    return verified(build_module(program, [entry] if entry else list(program.defs)))
 
 
-def default_context() -> Context:
-    """A context with every dialect the pipeline uses (xDSL's and tcir's)."""
-    from xdsl.universe import Universe
+def tc_to_module(source: str, filename: str = "<string>", entry: str | None = None) -> ModuleOp:
+    """TC source (or its def `entry`) as verified `tc` dialect IR."""
+    return tc_module(check_source(source, filename), entry)
 
-    from .universe import TCIR_UNIVERSE
 
-    ctx = Context()
-    for universe in (Universe.get_multiverse(), TCIR_UNIVERSE):
-        for name, factory in universe.all_dialects.items():
-            if name not in ctx.registered_dialect_names:
-                ctx.register_dialect(name, factory)
-    return ctx
+# Compiling a kernel, through the cache ----------------------------------------------------------
+
+
+def canonical_source(source: str) -> str:
+    """The source's tokens: edits to comments and layout compile to the same code."""
+    return " ".join(token.text for token in Lexer(source).tokens())
+
+
+@cache
+def _tcir_fingerprint() -> str:
+    """tcir's version and a hash of its Python sources: a changed compiler never reuses
+    what an older one compiled."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return f"{importlib.metadata.version('tcir')}+{digest.hexdigest()[:16]}"
+
+
+def cache_components(source: str, entry: str, target: Target, layout: Layout, mapping: MappingOptions) -> dict:
+    """Everything a compiled kernel depends on: the cache key's components."""
+    return {
+        "source": canonical_source(source),
+        "entry": entry,
+        "layout": {"sizes": layout.sizes, "strides": layout.strides, "dtypes": layout.dtypes},
+        "target": target.name,
+        "machine": target.machine_key(),
+        "mapping": str(mapping),
+        "versions": {"tcir": _tcir_fingerprint(), "llvmlite": llvmlite.__version__, "xdsl": str(xdsl.__version__),
+                     "islpy": islpy.VERSION_TEXT},
+    }
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled def: its binary (object code or PTX) and the JSON metadata its runtime
+    needs (the plan; for object code the functions' signatures)."""
+
+    binary: bytes
+    metadata: dict[str, Any]
+
+
+def compile_def(program: CheckedProgram, entry: str, target: CpuTarget | CudaTarget, layout: Layout,
+                mapping: MappingOptions) -> Compiled:
+    """Compile def `entry` through its target's last stage (no cache)."""
+    final = list(target.stages)[-1]
+    job = Job(layout, mapping)
+    binary = lower(tc_module(program, entry), target, final, job)
+    plan = job.metadata["plans"][entry]
+    metadata = {"plan": plan, **({"signatures": job.metadata["signatures"]} if "signatures" in job.metadata else {})}
+    return Compiled(binary.encode() if isinstance(binary, str) else binary, metadata)
+
+
+def load(compiled: Compiled, target: CpuTarget | CudaTarget, definition: CheckedDef, device: Device | None = None):
+    """The callable kernel of a compilation; a TcError, KeyError, TypeError or
+    ValueError if its metadata is not what `compile_def` writes."""
+    if isinstance(target, CudaTarget):
+        return CudaKernel(compiled.binary.decode(), gpu_plan.from_json(compiled.metadata["plan"]),
+                          len(definition.outputs), device.ordinal if device else 0, definition)
+    signatures = {name: (str(result), tuple(map(str, params)))
+                  for name, (result, params) in compiled.metadata["signatures"].items()}
+    return cpu_parallel.ParallelCpuKernel(ObjectModule(compiled.binary, signatures),
+                                          cpu_parallel.Plan.from_json(compiled.metadata["plan"]), definition)
+
+
+def compile_kernel(program: CheckedProgram, entry: str, target: CpuTarget | CudaTarget, layout: Layout,
+                   mapping: MappingOptions, device: Device | None = None):
+    """The kernel of def `entry`, from the persistent cache or compiled (and cached)."""
+    definition = program.defs[entry]
+    key = disk_cache.cache_key(cache_components(program.source, entry, target, layout, mapping))
+    found = disk_cache.get(key)
+    if found is not None:
+        try:
+            return load(Compiled(found.blobs["binary"], found.metadata), target, definition, device)
+        except (TcError, KeyError, TypeError, ValueError) as err:
+            disk_cache.reject(key, f"cannot be loaded ({err})")
+    compiled = compile_def(program, entry, target, layout, mapping)
+    kernel = load(compiled, target, definition, device)
+    disk_cache.put(key, compiled.metadata, {"binary": compiled.binary})
+    return kernel

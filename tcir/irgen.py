@@ -76,7 +76,7 @@ _SIGNED_ARITH = {"/": arith.DivSIOp, "%": arith.RemSIOp, "min": arith.MinSIOp, "
 _UNSIGNED_ARITH = {"/": arith.DivUIOp, "%": arith.RemUIOp, "min": arith.MinUIOp, "max": arith.MaxUIOp}
 
 # TC builtins with a math (or arith) op of the same meaning; the others are tc.builtin.
-_MATH = {
+MATH_OPS = {
     "acos": math.AcosOp, "acosh": math.AcoshOp, "asin": math.AsinOp, "asinh": math.AsinhOp,
     "atan": math.AtanOp, "atanh": math.AtanhOp, "atan2": math.Atan2Op, "cbrt": math.CbrtOp,
     "ceil": math.CeilOp, "copysign": math.CopySignOp, "cos": math.CosOp, "cosh": math.CoshOp,
@@ -259,7 +259,7 @@ class _StmtBuilder:
 
     def call(self, e: TCall) -> SSAValue:
         args = [self.emit(a) for a in e.args]
-        op = _MATH.get(e.fn)
+        op = MATH_OPS.get(e.fn)
         if op is None:
             return self.op(tc.BuiltinOp(e.fn, args, mlir_type(e.type)))
         return self.op(op(*args))

@@ -11,9 +11,16 @@ HYPOTHESIS_PROFILE selects one (default `ci`):
 
 Property tests scale their example counts with `strategies.examples(n)` (n is the
 count under `ci`), so one knob sets the budget of the whole suite.
+
+The compilation cache is on, as for users, in a temporary directory of this test
+process (`TCIR_CACHE_DIR`, inherited by the commands tests run): tests never read a
+user's cache nor leave entries in it.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, Verbosity, settings
@@ -32,6 +39,10 @@ settings.register_profile("fuzz", report_multiple_bugs=False, **_COMMON)
 settings.register_profile("verbose", verbosity=Verbosity.verbose, **_COMMON)
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+os.environ["TCIR_CACHE_DIR"] = tempfile.mkdtemp(prefix="tcir-test-cache-")
+os.environ.pop("TCIR_CACHE", None)
+atexit.register(shutil.rmtree, os.environ["TCIR_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 
-from tcir.driver import default_context
+from tcir.dialects import default_context
 
 
 @functools.cache

@@ -229,7 +229,7 @@ def reference_outputs(program: GeneratedProgram, inputs) -> tuple:
 
     from tcir.errors import TcWarning
     from tcir.frontend import check_source
-    from tcir.reference import evaluate
+    from tcir.testing.reference import evaluate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TcWarning)

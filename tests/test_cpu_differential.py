@@ -7,7 +7,7 @@ from canonical import EXAMPLES_SET
 
 import tcir
 from tcir.frontend import check_source
-from tcir.reference import evaluate
+from tcir.testing.reference import evaluate
 
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 

@@ -24,7 +24,7 @@ import tcir
 from tcir import MappingOptions, TcError
 from tcir.backends import cuda_runtime
 from tcir.backends.nvptx import ARCHS, arch_for, assemble, find_ptxas, ptx_for_module
-from tcir.driver import default_context, run_stages, tc_to_module
+from tcir.driver import CudaTarget, Job, lower, tc_to_module
 from tcir.device_arrays import device_array, zeros_like
 from tcir.frontend import check_source
 
@@ -52,8 +52,7 @@ def test_canonical_example_ptx_assembles(example, preset):
     inputs = example.inputs(np.random.default_rng(0), example.shapes[-1])
     layout = getattr(tcir.define(example.source), example.entry).prepare(inputs)[3]
     module = tc_to_module(example.source, entry=example.entry)
-    options = {**layout.pass_options(example.entry), "mapping": str(MappingOptions(preset))}
-    run_stages(module, "gpu", default_context(), {"convert-tc-to-gpu": options})
+    lower(module, CudaTarget(), "gpu", Job(layout, MappingOptions(preset)))
     for arch in ARCHS if preset == "naive" else ARCHS[-1:]:
         assert assemble(ptx_for_module(module, arch), arch)
 

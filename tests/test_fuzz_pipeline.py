@@ -30,10 +30,10 @@ from strategies import compare_outputs, examples, malformed_programs, reference_
 import tcir
 from tcir import bounds
 from tcir.backends.nvptx import ARCHS, assemble, find_ptxas, ptx_for_module
-from tcir.driver import STAGES, default_context, get_pass, run_stages, tc_to_module
+from tcir.driver import AffineTarget, CudaTarget, Job, lower, tc_to_module
 from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
-from tcir.reference import bind_sizes
+from tcir.testing.reference import bind_sizes
 from ir_text import assert_round_trips, parse, show
 
 pytestmark = pytest.mark.filterwarnings("ignore::tcir.errors.TcWarning")
@@ -47,10 +47,10 @@ def _log(program) -> None:
             f.flush()
 
 
-def _layout_options(program, inputs) -> dict:
-    """The options the API compiles with: sizes and element strides of the arguments."""
+def _layout(program, inputs):
+    """The layout the API compiles for: sizes, element strides and dtypes of the arguments."""
     kernel = getattr(tcir.define(program.source), program.entry)
-    return kernel.prepare(inputs)[3].pass_options(program.entry)
+    return kernel.prepare(inputs)[3]
 
 
 # 1. The generator makes valid programs --------------------------------------------------
@@ -92,9 +92,7 @@ def test_front_end_only_raises_tc_error(source):
             return
     # Accepted: parametric lowering either works or explains itself.
     try:
-        for name in STAGES["affine"]:
-            get_pass(name)().apply(default_context(), module)
-        module.verify()
+        lower(module, AffineTarget(), "affine", Job())
     except TcError:
         pass
 
@@ -111,12 +109,13 @@ def test_tc_round_trip_is_a_fixed_point(program):
 # 4. Every pass of every pipeline verifies -------------------------------------------------
 
 
-def _run_verifying(module, stages, options) -> None:
-    ctx = default_context()
+def _run_verifying(module, stages, layout=None) -> None:
+    """Lower through `stages` of the parametric pipeline (the driver verifies after every
+    pass), checking that each stage's printed IR parses back."""
+    job, done = Job(layout), "tc"
     for stage in stages:
-        for name in STAGES[stage]:
-            get_pass(name)(**options.get(name, {})).apply(ctx, module)
-            module.verify()  # after every pass
+        lower(module, AffineTarget(), stage, job, after=done)
+        done = stage
         text = show(module)
         reparsed = parse(text)  # each stage's printed IR (what tc-opt --emit prints) parses back
         reparsed.verify()
@@ -129,13 +128,12 @@ def test_every_pass_verifies(program):
 
     # parametric: sizes stay symbolic up to the affine stage
     try:
-        _run_verifying(tc_to_module(program.source), ["affine"], {})
+        _run_verifying(tc_to_module(program.source), ["affine"])
     except TcError as err:
         assert "specialize the sizes" in str(err), str(err)  # min/max bounds need sizes
     # specialized to the program's sizes and its inputs' strides, down to LLVM IR
     module = tc_to_module(program.source, entry=program.entry)
-    options = {"convert-tc-to-affine": _layout_options(program, program.inputs())}
-    _run_verifying(module, ["affine", "loops", "llvm"], options)
+    _run_verifying(module, ["affine", "loops", "llvm"], _layout(program, program.inputs()))
     parse_and_verify(to_llvm_ir(module, host_target_machine()))
 
 
@@ -176,7 +174,7 @@ def test_cpu_matches_reference(program, output_layout):
 def ptx_for(program, arch: str) -> str:
     """The PTX of `program` for its sizes (the naive preset's GPU mapping)."""
     module = tc_to_module(program.source, entry=program.entry)
-    run_stages(module, "gpu", default_context(), {"convert-tc-to-gpu": _layout_options(program, program.inputs())})
+    lower(module, CudaTarget(), "gpu", Job(_layout(program, program.inputs())))
     return ptx_for_module(module, arch)
 
 

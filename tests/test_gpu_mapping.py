@@ -11,7 +11,7 @@
   within maxSharedMemory (the most reused first), only where there is reuse, with
   block-uniform barriers; `unroll` unrolls; read-only arguments are marked; bad
   options are TcErrors.
-- Results: the gpu stage, run by the CPU emulator (backends/gpu_emulator.py, race
+- Results: the gpu stage, run by the CPU emulator (tcir/testing/gpu_emulator.py, race
   checks on), equals the NumPy reference for every canonical example under every
   preset (with and without private and shared memory), and for random programs under
   random mapping options; the PTX of a promoted kernel assembles (ptxas, sm_80 and
@@ -33,13 +33,13 @@ from xdsl.ir import Operation
 import tcir
 from tcir import MappingOptions, TcError
 from tcir.backends import nvptx
-from tcir.backends.gpu_emulator import emulate
 from tcir.driver import default_context, tc_to_module
 from tcir.frontend import check_source
 from tcir.passes.convert_tc_to_gpu import SHARED_SPACE, ConvertTcToGpuPass, schedule_kernels
 from tcir.polyhedral import model_from_source
 from tcir.polyhedral.gpu_mapping import BLOCK_IDS, THREAD_IDS, order_for_coalescing
-from tcir.reference import bind_sizes, evaluate
+from tcir.testing.gpu_emulator import emulate
+from tcir.testing.reference import bind_sizes, evaluate
 
 pytestmark = pytest.mark.filterwarnings("ignore::tcir.errors.TcWarning")
 
@@ -508,7 +508,7 @@ def gpu_options(draw):
 def _random_module(program, options, inputs):
     kernel = getattr(tcir.define(program.source), program.entry)
     layout = kernel.prepare(inputs)[3]
-    strides = layout.pass_options(program.entry)["strides"]
+    strides = layout.pass_options()["strides"]
     return _gpu_module(program.source, program.entry, dict(layout.sizes), options, strides)
 
 

@@ -29,7 +29,7 @@ from strategies import TOLERANCE
 import tcir
 from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
-from tcir.reference import evaluate, np_dtype
+from tcir.testing.reference import evaluate, np_dtype
 
 REGRESSIONS = sorted((Path(__file__).parent / "regressions").glob("*.tc"))
 _HEADER = re.compile(r"#\s*(entry|exact|input|layout|expect)\s*([A-Za-z_]\w*)?\s*:\s*(.*)")

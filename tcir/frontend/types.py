@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
+import numpy as np
+
 
 @dataclass(frozen=True)
 class ScalarType:
@@ -19,6 +22,11 @@ class ScalarType:
     bits: int
     mlir: str  # builtin MLIR spelling: f32, bf16, i32, ui8, i1 ...
     numpy: str  # NumPy / ml_dtypes dtype name
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """The NumPy dtype of the type's values (ml_dtypes' for bfloat16)."""
+        return np.dtype(getattr(ml_dtypes, self.numpy)) if self.numpy == "bfloat16" else np.dtype(self.numpy)
 
     @property
     def is_float(self) -> bool:

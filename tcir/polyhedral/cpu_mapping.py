@@ -63,13 +63,13 @@ from collections.abc import Callable
 import islpy as isl
 
 from .model import Model, box_volume
-from .schedule import band_coefficients, map_bands, respects, tile_band
+from .schedule import band_coefficients, band_trip_count, map_bands, permute_band, respects, tile_band
 
 PARALLEL = "parallel"
 
 __all__ = [
-    "PARALLEL", "dot_reduction_members", "mark_parallel", "mark_unroll", "register_tile", "register_tile_dots",
-    "sink_contiguous_members",
+    "PARALLEL", "contiguity_scores", "dot_reduction_members", "mark_parallel", "mark_unroll", "register_tile",
+    "register_tile_dots", "sink_contiguous_members",
 ]
 
 
@@ -101,7 +101,9 @@ def _access_score(access: isl.Map, k: int) -> int:
     return -1 if any(uses[:-1]) else 0
 
 
-def _member_scores(node: isl.ScheduleNode, model: Model) -> list[int]:
+def contiguity_scores(node: isl.ScheduleNode, model: Model) -> list[int]:
+    """Per member of a band, how well it walks memory contiguously (the member scores
+    of ``sink_contiguous_members`` in the module docstring): higher is better."""
     scores = []
     for i, per_stmt in enumerate(band_coefficients(node)):
         score = 1 if node.band_member_get_coincident(i) else 0
@@ -120,21 +122,6 @@ def _member_scores(node: isl.ScheduleNode, model: Model) -> list[int]:
     return scores
 
 
-def _permute(node: isl.ScheduleNode, order: list[int]) -> isl.ScheduleNode:
-    ctx = node.get_ctx()
-    mupa = node.band_get_partial_schedule()
-    coincident = [node.band_member_get_coincident(i) for i in order]
-    upas = isl.UnionPwAffList.alloc(ctx, len(order))
-    for i in order:
-        upas = upas.add(mupa.get_at(i))
-    node = node.delete().insert_partial_schedule(
-        isl.MultiUnionPwAff.from_union_pw_aff_list(mupa.get_space(), upas))
-    node = node.band_set_permutable(1)
-    for j, c in enumerate(coincident):
-        node = node.band_member_set_coincident(j, c)
-    return node
-
-
 def sink_contiguous_members(schedule: isl.Schedule, model: Model) -> isl.Schedule:
     """See the module docstring."""
 
@@ -142,39 +129,16 @@ def sink_contiguous_members(schedule: isl.Schedule, model: Model) -> isl.Schedul
         n = node.band_n_member()
         if n < 2 or not node.band_get_permutable():
             return node
-        scores = _member_scores(node, model)
+        scores = contiguity_scores(node, model)
         best = max(range(n), key=lambda i: (scores[i], i))  # ties: keep the later member
         if best == n - 1:
             return node
-        return _permute(node, [i for i in range(n) if i != best] + [best])
+        return permute_band(node, [i for i in range(n) if i != best] + [best])
 
     return map_bands(schedule, True, rewrite)
 
 
 # --- unrolling -------------------------------------------------------------------------
-
-def _trip_count(node: isl.ScheduleNode, member: int) -> int | None:
-    """The most iterations of member ``member`` for one value of the enclosing loops
-    (outer bands and earlier members); None if that is not a constant."""
-    mupa = node.band_get_partial_schedule()
-    domain = node.get_domain()
-    value = isl.UnionMap.from_union_pw_aff(mupa.get_at(member)).intersect_domain(domain)
-    key = node.get_prefix_schedule_union_map()
-    if member:
-        earlier = mupa.drop_dims(isl.dim_type.set, member, node.band_n_member() - member)
-        key = key.flat_range_product(isl.UnionMap.from_multi_union_pw_aff(earlier).intersect_domain(domain))
-    # member values that occur under one value of the enclosing loops, pairwise
-    pairs = value.reverse().apply_range(key).apply_range(key.reverse()).apply_range(value)
-    sets: list[isl.Set] = []
-    pairs.deltas().foreach_set(sets.append)
-    most = 0
-    for s in sets:
-        top = s.dim_max_val(0)
-        if not top.is_int():
-            return None
-        most = max(most, top.to_python() + 1)
-    return most
-
 
 def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
     """See the module docstring."""
@@ -184,7 +148,7 @@ def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
     def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
         budget = factor
         for i in reversed(range(node.band_n_member())):
-            trips = _trip_count(node, i)
+            trips = band_trip_count(node, i)
             if trips is None or trips > budget or trips == 0:
                 break
             node = node.band_member_set_ast_loop_type(i, isl.ast_loop_type.unroll)
@@ -227,7 +191,7 @@ def register_tile(schedule: isl.Schedule, rows: int, columns: int) -> isl.Schedu
         # the reductions innermost among the tile loops, their first iteration (where a
         # fused initialization runs) peeled off so the rest has no guard
         reductions = [i for i in range(n) if not coincident[i]]
-        node = _permute(node, [i for i in range(n) if coincident[i]] + reductions)
+        node = permute_band(node, [i for i in range(n) if coincident[i]] + reductions)
         for j in range(n - len(reductions), n):
             node = node.band_member_set_ast_loop_type(j, isl.ast_loop_type.separate)
         point = node.child(0).band_member_set_ast_loop_type(row, isl.ast_loop_type.unroll)
@@ -257,9 +221,9 @@ def _has_dot_tail(node: isl.ScheduleNode, model: Model, min_trips: int) -> bool:
     n = node.band_n_member()
     if node.band_member_get_coincident(n - 1) or _bands_below(node):
         return False
-    if _member_scores(node, model)[-1] <= 1:
+    if contiguity_scores(node, model)[-1] <= 1:
         return False
-    trips = _trip_count(node, n - 1)
+    trips = band_trip_count(node, n - 1)
     return trips is not None and trips >= min_trips
 
 

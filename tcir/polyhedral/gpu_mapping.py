@@ -31,9 +31,9 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    threads, not 32.
 4. Consecutive parts of one block of one thread (nothing parallel) or block reductions
    (step 5) share a kernel. With a block reduction among them, the kernel is a
-   sequence of ``Segment``\ s, a barrier between two: a block reduction, or parts that
-   thread 0 runs (their instances constrained to ``_gpu_tx = 0``; consecutive ones form
-   one segment).
+   sequence of segments (``Segment``), a barrier between two: a block reduction, or
+   parts that thread 0 runs (their instances constrained to ``_gpu_tx = 0``;
+   consecutive ones form one segment).
 5. Block reductions. A part that gets one block of one thread (no coincident member,
    or only members of extent 1) is instead spread over the threads x of one block
    when its instances are those of one reduction statement ``R`` in ``reducible``
@@ -103,9 +103,9 @@ import islpy as isl
 
 from tcir.mapping_options import MappingOptions
 
-from .cpu_mapping import _member_scores, _permute, _trip_count, mark_unroll
+from .cpu_mapping import contiguity_scores, mark_unroll
 from .model import Model
-from .schedule import build_ast, map_bands, tile_outer_bands
+from .schedule import band_trip_count, build_ast, map_bands, permute_band, tile_outer_bands
 
 __all__ = ["BLOCK_IDS", "THREAD_IDS", "BlockReduction", "Kernel", "Segment", "map_to_gpu", "order_for_coalescing"]
 
@@ -177,10 +177,10 @@ def order_for_coalescing(schedule: isl.Schedule, model: Model) -> isl.Schedule:
         coincident = [i for i in range(n) if node.band_member_get_coincident(i)]
         if not coincident:
             return node
-        scores = _member_scores(node, model)
+        scores = contiguity_scores(node, model)
         x = max(reversed(coincident), key=lambda i: scores[i])  # ties: the later member
         order = [i for i in coincident if i != x] + [x] + [i for i in range(n) if i not in coincident]
-        return node if order == list(range(n)) else _permute(node, order)
+        return node if order == list(range(n)) else permute_band(node, order)
 
     return map_bands(schedule, False, rewrite)
 
@@ -217,7 +217,7 @@ def _dims(band: isl.ScheduleNode, sizes: tuple[int, ...]) -> list[tuple[int, int
     dims = []
     for d in range(mapped):
         member = n - 1 - d
-        extent = _trip_count(band, member)
+        extent = band_trip_count(band, member)
         dims.append((member, max(1, min(sizes[d], extent or sizes[d]))))
     return dims
 
@@ -304,12 +304,12 @@ def register_tile(band: isl.ScheduleNode, threads: list[tuple[int, int]]) -> isl
     reductions = [i for i in range(n) if not coincident[i]]
     if n < 2 or not reductions or not band.band_get_permutable():
         return band
-    points = {member: -(-(_trip_count(band, member) or 1) // size) for member, size in threads}
+    points = {member: -(-(band_trip_count(band, member) or 1) // size) for member, size in threads}
     strided = [i for i in range(n) if points.get(i, 1) > 1]  # a thread runs several values
     if not strided:
         return band
     order = [i for i in range(n) if coincident[i] and i not in strided] + reductions + strided
-    band = _permute(band, order)
+    band = permute_band(band, order)
     first = n - len(strided) - len(reductions)
     for j in range(first, first + len(reductions)):  # the init (its first iteration) apart
         band = band.band_member_set_ast_loop_type(j, isl.ast_loop_type.separate)
@@ -378,7 +378,7 @@ def _block_reduction(node: isl.ScheduleNode, tiled: bool, model: Model, most: in
     for band in _bands_in(node.child(0) if tiled else node):
         if not updates.is_subset(band.get_domain()):
             continue
-        scores = _member_scores(band, model)
+        scores = contiguity_scores(band, model)
         for member in range(band.band_n_member()):
             threads = min(most, _extent(band, member, updates))
             key = (threads, scores[member])

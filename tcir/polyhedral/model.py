@@ -62,6 +62,9 @@ from xdsl.ir.affine import (
 )
 
 from tcir.dialects.tc import DefOp, ReadOp, SizeOp, StmtOp, TensorType
+from tcir.errors import Location, TcError
+from tcir.frontend import check_source
+from tcir.irgen import build_module
 from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "extract_module",
     "model_from_source",
     "specialize",
+    "tensor_tuple_name",
 ]
 
 
@@ -232,7 +236,7 @@ def _access(names: _Names, params: str, stmt: str, iters: Sequence[str], tensor:
     ranges over the whole extent of that tensor dimension. Returns (map, exact)."""
     ty = tensor.type
     assert isinstance(ty, TensorType)
-    tname = _tensor_name(tensor)
+    tname = tensor_tuple_name(tensor)
     outs, conds, exact = [], [], True
     for j, (expr, extent) in enumerate(zip(map.results, ty.dims, strict=True)):
         text = _affine(expr, dims)
@@ -254,7 +258,7 @@ _ISL_WORDS = frozenset({"and", "or", "not", "exists", "mod", "floor", "ceil", "m
                         "cond", "max", "min"})
 
 
-def _tensor_name(tensor: SSAValue) -> str:
+def tensor_tuple_name(tensor: SSAValue) -> str:
     """The isl tuple name of a def argument: its name (``_arg<n>`` if it has none or it
     is a word of isl's syntax)."""
     assert isinstance(tensor, BlockArgument)
@@ -272,7 +276,7 @@ def extract(def_op: DefOp) -> Model:
     """The polyhedral model of a ``tc.def`` (see the module docstring)."""
     names = _Names(def_op.size_names())
     ops = [op for op in def_op.body.block.ops if isinstance(op, StmtOp)]
-    tensor_names = {_tensor_name(a) for a in def_op.body.block.args}
+    tensor_names = {tensor_tuple_name(a) for a in def_op.body.block.args}
 
     # Collect everything as text first: the parameter list is complete only at the end.
     raw: list[dict] = []
@@ -321,7 +325,7 @@ def extract(def_op: DefOp) -> Model:
     for e in raw:
         op, iters, k = e["op"], e["iters"], e["k"]
         kind = op.kind.data
-        tname = _tensor_name(e["target"])
+        tname = tensor_tuple_name(e["target"])
         if op.is_init:
             keep = [i for i in range(len(iters)) if i not in e["red"]]
             init_iters = [iters[i] for i in keep]
@@ -391,9 +395,13 @@ def extract_module(module: ModuleOp) -> dict[str, Model]:
 
 def model_from_source(source: str, entry: str | None = None) -> Model:
     """The model of def ``entry`` (default: the only/first def) of TC source text."""
-    from tcir.driver import tc_to_module
-
-    models = extract_module(tc_to_module(source, entry=entry))
+    program = check_source(source)
+    if entry is not None and entry not in program.defs:
+        raise TcError(f"no def named `{entry}`; the source defines "
+                      + ", ".join(f"`{n}`" for n in program.defs), Location("<string>", 1, 1))
+    module = build_module(program, [entry] if entry else list(program.defs))
+    module.verify()
+    models = extract_module(module)
     return models[entry] if entry else next(iter(models.values()))
 
 

@@ -72,11 +72,14 @@ __all__ = [
     "Fusion",
     "ScheduleOptions",
     "Scheduled",
+    "all_bands",
     "band_coefficients",
+    "band_trip_count",
     "build_ast",
     "map_bands",
     "compute_schedule",
     "original_schedule_tree",
+    "permute_band",
     "respects",
     "tile_band",
     "tile_outer_bands",
@@ -196,7 +199,8 @@ def map_bands(schedule: isl.Schedule, innermost: bool,
     return visit(schedule.get_root()).get_schedule()
 
 
-def _bands(schedule: isl.Schedule) -> list[isl.ScheduleNode]:
+def all_bands(schedule: isl.Schedule) -> list[isl.ScheduleNode]:
+    """Every band node of a schedule tree, each before the bands below it."""
     out: list[isl.ScheduleNode] = []
 
     def visit(node: isl.ScheduleNode) -> None:
@@ -227,10 +231,50 @@ def band_coefficients(node: isl.ScheduleNode) -> list[dict[str, list[list[int]]]
     return members
 
 
+def permute_band(node: isl.ScheduleNode, order: list[int]) -> isl.ScheduleNode:
+    """A permutable band with its members reordered: member ``order[j]`` becomes member
+    ``j``, its coincidence flag with it."""
+    ctx = node.get_ctx()
+    mupa = node.band_get_partial_schedule()
+    coincident = [node.band_member_get_coincident(i) for i in order]
+    upas = isl.UnionPwAffList.alloc(ctx, len(order))
+    for i in order:
+        upas = upas.add(mupa.get_at(i))
+    node = node.delete().insert_partial_schedule(
+        isl.MultiUnionPwAff.from_union_pw_aff_list(mupa.get_space(), upas))
+    node = node.band_set_permutable(1)
+    for j, c in enumerate(coincident):
+        node = node.band_member_set_coincident(j, c)
+    return node
+
+
+def band_trip_count(node: isl.ScheduleNode, member: int) -> int | None:
+    """The most iterations of member ``member`` for one value of the enclosing loops
+    (outer bands and earlier members); None if that is not a constant."""
+    mupa = node.band_get_partial_schedule()
+    domain = node.get_domain()
+    value = isl.UnionMap.from_union_pw_aff(mupa.get_at(member)).intersect_domain(domain)
+    key = node.get_prefix_schedule_union_map()
+    if member:
+        earlier = mupa.drop_dims(isl.dim_type.set, member, node.band_n_member() - member)
+        key = key.flat_range_product(isl.UnionMap.from_multi_union_pw_aff(earlier).intersect_domain(domain))
+    # member values that occur under one value of the enclosing loops, pairwise
+    pairs = value.reverse().apply_range(key).apply_range(key.reverse()).apply_range(value)
+    sets: list[isl.Set] = []
+    pairs.deltas().foreach_set(sets.append)
+    most = 0
+    for s in sets:
+        top = s.dim_max_val(0)
+        if not top.is_int():
+            return None
+        most = max(most, top.to_python() + 1)
+    return most
+
+
 def _coefficients_allowed(schedule: isl.Schedule, options: ScheduleOptions) -> bool:
     if options.allow_skewing and not options.positive_orthant:
         return True
-    for band in _bands(schedule):
+    for band in all_bands(schedule):
         for member in band_coefficients(band):
             for pieces in member.values():
                 for coefs in pieces:

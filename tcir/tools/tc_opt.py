@@ -30,10 +30,11 @@ from xdsl.parser import Parser
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from ..errors import TcError, TcWarning, format_diagnostic
-from ..universe import TCIR_UNIVERSE
 from .. import driver
 from ..backends.nvptx import ARCHS
+from ..errors import TcError, TcWarning, format_diagnostic
+from ..mapping_options import MappingOptions
+from ..universe import TCIR_UNIVERSE
 
 
 class _LocatingParser(Parser):
@@ -70,6 +71,7 @@ class TcOptMain(xDSLOptMain):
 
     def __init__(self, args: Sequence[str] | None = None):
         self.op_spans: dict[Operation, object] = {}
+        self._text: str | None = None  # the result of a stage that is text (llvm-ir, ptx)
         super().__init__(description="tcir optimizer driver: TC source or MLIR in, IR out", args=args)
 
     # Registration --------------------------------------------------------------------
@@ -124,7 +126,7 @@ class TcOptMain(xDSLOptMain):
         data = b"\n" * self._chunk_line_offset + io.read()
         name = self.get_input_name()
         try:
-            return driver.tc_to_module(data.decode("utf-8"), name, entry=self.args.entry)
+            return driver.tc_to_module(data.decode("utf-8"), name, self.args.entry)
         except UnicodeDecodeError as err:
             line = data.count(b"\n", 0, err.start) + 1
             col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
@@ -136,31 +138,35 @@ class TcOptMain(xDSLOptMain):
 
     def apply_passes(self, prog: ModuleOp):
         self._verify(prog)
-        layout = {"sizes": self.args.sizes, "strides": self.args.strides}
-        if self.args.emit in driver.GPU_STAGES and self.args.emit != "tc":
-            options = {"convert-tc-to-gpu": {**layout, "mapping": self.args.mapping or ""}}
-        elif self.args.mapping is None:
-            options = {"convert-tc-to-affine": layout}
-        else:
-            options = {"convert-tc-to-loops": {**layout, "mapping": self.args.mapping}}
+        self._text = None
         try:
-            driver.run_stages(prog, self.args.emit or "tc", self.ctx, options)
+            target, job = self._pipeline()
+            artifact = driver.lower(prog, target, self.args.emit or "tc", job)
+            if isinstance(artifact, str):  # llvm-ir, ptx: text, not IR
+                self._text = artifact
+                return
             super().apply_passes(prog)
         except TcError as err:  # per chunk, so --split-input-file goes on to the next one
             raise _ReportedError(str(err)) from None
 
+    def _pipeline(self) -> tuple[driver.Target, driver.Job]:
+        """The target and options that `--emit`, `--mapping`, `--sizes`, `--strides` and
+        `--arch` choose: the GPU pipeline for the gpu and ptx stages, the polyhedral CPU
+        one with `--mapping`, else the parametric one."""
+        args = self.args
+        if args.strides and not args.sizes:
+            raise TcError("--strides needs --sizes: strides specialize the layout of known sizes")
+        layout = driver.Layout.parse(args.sizes, args.strides) if args.sizes else None
+        mapping = MappingOptions.parse(args.mapping or "")
+        if args.emit in ("gpu", "ptx"):
+            return driver.CudaTarget(driver.GpuMachine(args.arch)), driver.Job(layout, mapping)
+        if args.mapping is not None:
+            return driver.CpuTarget(), driver.Job(layout, mapping)
+        return driver.AffineTarget(), driver.Job(layout)
+
     def output_resulting_program(self, prog: ModuleOp) -> str:
-        if self.args.emit == "llvm-ir":
-            from ..backends.cpu import host_target_machine, to_llvm_ir
-
-            return to_llvm_ir(prog, host_target_machine())
-        if self.args.emit == "ptx":
-            from ..backends.nvptx import ptx_for_module
-
-            try:
-                return ptx_for_module(prog, self.args.arch)
-            except TcError as err:  # per chunk, as in apply_passes
-                raise _ReportedError(str(err)) from None
+        if self._text is not None:
+            return self._text
         return super().output_resulting_program(prog)
 
     def _verify(self, module: ModuleOp) -> None:

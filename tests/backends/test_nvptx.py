@@ -17,9 +17,9 @@ from xdsl.parser import Parser
 
 from tcir import TcError
 from tcir.backends import nvptx
-from tcir.driver import default_context
+from tcir.dialects import default_context
 from tcir.frontend.builtins import ARITY
-from tcir.passes.convert_gpu_to_nvvm import _CUDA_NAMES, _NOT_LIBDEVICE
+from tcir.passes.convert_gpu_to_nvvm import INLINE_MATH_FUNCTIONS, LIBDEVICE_RENAMES
 from tcir.passes.convert_math_to_llvm import MATH_FUNCTIONS
 
 ARCHS = ["sm_80", "sm_90"]
@@ -243,9 +243,9 @@ def test_every_math_function_is_in_libdevice():
     """The names convert-gpu-to-nvvm calls exist in libdevice (f32 and f64)."""
     library = llvm.parse_bitcode(open(nvptx.find_libdevice(), "rb").read())
     defined = {f.name for f in library.functions if not f.is_declaration}
-    names = (set(MATH_FUNCTIONS.values()) | set(ARITY)) - _NOT_LIBDEVICE
+    names = (set(MATH_FUNCTIONS.values()) | set(ARITY)) - INLINE_MATH_FUNCTIONS
     for name in names:
-        cuda = _CUDA_NAMES.get(name, name)
+        cuda = LIBDEVICE_RENAMES.get(name, name)
         assert {f"__nv_{cuda}", f"__nv_{cuda}f"} <= defined, name
 
 

@@ -33,7 +33,7 @@ from tcir.backends.cpu import CpuModule
 from tcir.dialects.tc import TC
 from tcir.errors import TcError
 from tcir.frontend.builtins import ARITY
-from tcir.universe import pass_class
+from tcir.passes import get_pass
 
 LOWERING = ("convert-arith-to-llvm", "convert-math-to-llvm", "convert-cf-to-llvm", "convert-func-to-llvm")
 
@@ -53,7 +53,7 @@ def lower(text: str, passes: Sequence[str] = LOWERING) -> ModuleOp:
     ctx = _context()
     module = Parser(ctx, text).parse_module()
     for name in passes:
-        pass_class(name)().apply(ctx, module)
+        get_pass(name)().apply(ctx, module)
     ReconcileUnrealizedCastsPass().apply(ctx, module)
     module.verify()
     return module

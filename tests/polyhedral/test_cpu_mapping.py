@@ -6,7 +6,7 @@ import pytest
 
 from tcir.polyhedral import Fusion, ScheduleOptions, compute_schedule, respects, tile_outer_bands
 from tcir.polyhedral.cpu_mapping import register_tile, sink_contiguous_members
-from tcir.polyhedral.schedule import _bands
+from tcir.polyhedral.schedule import all_bands
 
 from test_schedule import ALL, lex_positive, model
 
@@ -32,7 +32,7 @@ def loop_types(band: isl.ScheduleNode) -> list:
 def test_matmul_register_tile():
     """m, k, n -> tile loops m/4, n/16, k (k separated), point loops m (unrolled), n."""
     tree = register_tile(cpu_schedule(model("matmul")), 4, 16)
-    *_, tiles, points = _bands(tree)
+    *_, tiles, points = all_bands(tree)
     assert [bool(tiles.band_member_get_coincident(i)) for i in range(3)] == [True, True, False]
     assert loop_types(tiles)[2] == isl.ast_loop_type.separate
     assert loop_types(points)[0] == isl.ast_loop_type.unroll

@@ -20,7 +20,7 @@ from tcir.polyhedral import (
     respects,
     tile_outer_bands,
 )
-from tcir.polyhedral.schedule import _bands
+from tcir.polyhedral.schedule import all_bands
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ALL = sorted(p.stem for p in EXAMPLES.glob("*.tc"))
@@ -78,7 +78,7 @@ def test_skewing_and_orthant_options(name, fusion):
                                                         positive_orthant=orthant, tile=(8, 8)))
                 assert respects(r.deps.all, r.schedule_map)
                 if not r.fallback:
-                    for band in _bands(r.schedule):
+                    for band in all_bands(r.schedule):
                         for member in band_coefficients(band):
                             for pieces in member.values():
                                 for coefs in pieces:
@@ -140,7 +140,7 @@ def test_coincidence_and_parallel_reductions():
 
     def flags(r):
         out = []
-        for band in _bands(r.schedule):
+        for band in all_bands(r.schedule):
             out.append([band.band_member_get_coincident(i) for i in range(band.band_n_member())])
         return out
 
@@ -154,7 +154,7 @@ def test_tiling_with_zero_sizes():
     r = compute_schedule(m, ScheduleOptions(fusion="Min", tile=(0, 16, 4)))
     text = r.ast.to_C_str()
     assert "16 * c" in text and "4 * c" in text
-    bands = _bands(r.schedule)
+    bands = all_bands(r.schedule)
     # S_0: tile band over n and r_k only, above the full point band
     sizes = sorted(b.band_n_member() for b in bands)
     assert sizes == [1, 2, 2, 3]

@@ -6,7 +6,7 @@ specialized), prints it in MLIR's generic form, and hands it to upstream tools:
 `mlir-cpu-runner` executes it. The results can then be compared with tcir's own
 CPU backend (`tcir.define(source).<entry>(*inputs)`).
 
-    >>> from tcir import mlir_interop
+    >>> from tcir.testing import mlir_interop
     >>> tools = mlir_interop.find_tools()          # None when mlir-opt-19 is absent
     >>> C = mlir_interop.run_upstream(source, "matmul", A, B, tools=tools)
 
@@ -49,6 +49,16 @@ from io import StringIO
 from pathlib import Path
 
 import numpy as np
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import BFloat16Type, IntegerType, UnrealizedConversionCastOp
+from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
+from xdsl.printer import Printer
+
+from tcir.api import define
+from tcir.dialects.tc import BuiltinOp
+from tcir.driver import AffineTarget, Job, Layout, lower, tc_to_module
+from tcir.passes.convert_math_to_llvm import PASS_NAME, lower_float_op
+from tcir.passes.llvm_common import lower_scalar_op
 
 LLVM_PREFIX = Path("/usr/lib/llvm-19")
 
@@ -145,15 +155,8 @@ def affine_module(source: str, entry: str, sizes: dict[str, int], filename: str 
                   strides: dict[str, tuple[int, ...]] | None = None):
     """The `affine` stage of def `entry`, every size specialized; tensors dense
     row-major, or at the element `strides` given by name."""
-    from .driver import default_context, run_stages, tc_to_module
-
     module = tc_to_module(source, filename, entry=entry)
-    options = {"convert-tc-to-affine": {
-        "sizes": ",".join(f"{k}={v}" for k, v in sorted(sizes.items())),
-        "strides": ",".join(f"{entry}.{name}={':'.join(map(str, st))}" for name, st in (strides or {}).items()),
-    }}
-    run_stages(module, "affine", default_context(), options)
-    return module
+    return lower(module, AffineTarget(), "affine", Job(Layout.of(sizes, strides)))
 
 
 def lower_tc_builtins(module) -> int:
@@ -162,14 +165,6 @@ def lower_tc_builtins(module) -> int:
     many were lowered. bf16 values cross into the llvm dialect as i16 bit patterns
     through `builtin.unrealized_conversion_cast`s, which are rewritten as
     `arith.bitcast`s (upstream's `reconcile-unrealized-casts` could not fold them)."""
-    from xdsl.dialects import arith
-    from xdsl.dialects.builtin import BFloat16Type, IntegerType, UnrealizedConversionCastOp
-    from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
-
-    from tcir.dialects.tc import BuiltinOp
-    from tcir.passes.convert_math_to_llvm import PASS_NAME, _float_function
-    from tcir.passes.llvm_common import lower_scalar_op
-
     count = 0
 
     class LowerBuiltin(RewritePattern):
@@ -177,7 +172,7 @@ def lower_tc_builtins(module) -> int:
             nonlocal count
             if isinstance(op, BuiltinOp):
                 count += 1
-                lower_scalar_op(rewriter, op, PASS_NAME, _float_function)
+                lower_scalar_op(rewriter, op, PASS_NAME, lower_float_op)
 
     PatternRewriteWalker(LowerBuiltin()).rewrite_module(module)
     for op in list(module.walk()):
@@ -195,8 +190,6 @@ def lower_tc_builtins(module) -> int:
 
 def generic_ops(module) -> str:
     """The module's top-level ops (the kernel, external declarations) in generic form."""
-    from xdsl.printer import Printer
-
     out = StringIO()
     printer = Printer(stream=out, print_generic_format=True)
     for op in module.body.block.ops:
@@ -450,9 +443,6 @@ def prepare_upstream(source: str, entry: str, *inputs, filename: str = "<string>
     """Bind `inputs` to def `entry` as `tcir.define(source).<entry>` would (same checks,
     same sizes, the same strided layouts for transposed or stepped input views), and
     build the module for `mlir-cpu-runner`."""
-    from .api import define
-    from .arguments import numpy_dtype
-
     kernel = getattr(define(source, filename), entry)
     call, outs, _arrays, layout = kernel.prepare(inputs)
     d = kernel.definition
@@ -460,7 +450,7 @@ def prepare_upstream(source: str, entry: str, *inputs, filename: str = "<string>
     for t in d.inputs:
         if t.role == "scalar":
             value = call.scalars[t.name]
-            arguments.append(_Argument("scalar", value, numpy_dtype(t.dtype)))
+            arguments.append(_Argument("scalar", value, t.dtype.numpy_dtype))
         else:
             arr = call.arrays[t.name]
             st = _kernel_strides(arr)

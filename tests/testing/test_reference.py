@@ -1,4 +1,4 @@
-"""The NumPy reference evaluator (tcir/reference.py) against hand-written NumPy.
+"""The NumPy reference evaluator (tcir/testing/reference.py) against hand-written NumPy.
 
 Every expectation here is written independently of the evaluator: np.einsum, explicit
 formulas, explicit Python loops, `math`, exact `fractions`, and (where the C library is
@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-import tcir.reference as reference
+import tcir.testing.reference as reference
 from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
 from tcir.frontend.builtins import ARITY
-from tcir.reference import bind_sizes, evaluate
+from tcir.testing.reference import bind_sizes, evaluate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.stem: p.read_text() for p in sorted((ROOT / "examples").glob("*.tc"))}
 BF16 = ml_dtypes.bfloat16
 

@@ -20,9 +20,9 @@ from strategies import compare_outputs, examples, tc_programs
 from test_cpu_constructs import BUILTIN_ARGS, CONSTRUCTS, _domain, rand
 
 import tcir
-from tcir import mlir_interop
 from tcir.frontend import check_source
 from tcir.frontend.builtins import ARITY
+from tcir.testing import mlir_interop
 
 TOLERANCE = {  # (rtol, atol) by output dtype; other dtypes must match exactly
     np.dtype(np.float32): (3e-5, 1e-5),

@@ -30,8 +30,9 @@ Semantics:
     starts; `memref.alloca` is private to each thread, filled with the same poison.
   * Arithmetic is in the values' types: f16/bf16/f32 are not widened, integers wrap,
     `index` is 64 bits; `math.*` and `tc.builtin` compute as the NumPy reference does
-    (`tcir.reference.BUILTINS`), conversions as its casts. Integer division by zero in a
-    thread that executes it is a `TcError`.
+    (`tcir.testing.special.BUILTINS`), conversions as its casts
+    (`tcir.testing.reference.c_cast`). Integer division by zero in a thread that
+    executes it is a `TcError`.
   * Races (`check_races=True`): between two barriers of a block, two different threads
     writing one element of shared or global memory, or one writing and another reading
     it; and within one launch, two blocks writing one global element, or one writing
@@ -69,15 +70,16 @@ from xdsl.dialects import arith, gpu, memref, scf
 from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, NoneAttr
 from xdsl.ir import Block, Operation
 
-from tcir.dialects.tc import BuiltinOp
-from tcir.errors import TcError
-from tcir.irgen import _MATH
-from tcir.reference import BUILTINS, _to
-
-from .gpu_plan import (
+from tcir.backends.gpu_plan import (
     Launch, MemrefSpec, ParamArg, ScalarArg, ScalarSpec, TempArg, constant_value, element_dtype,
     kernel_function, plan,
 )
+from tcir.dialects.tc import BuiltinOp
+from tcir.errors import TcError
+from tcir.irgen import MATH_OPS
+
+from .reference import c_cast
+from .special import BUILTINS
 
 # Threads run together at most (whole blocks); bounds the memory of one op's values.
 LANES_PER_GROUP = 1 << 15
@@ -609,7 +611,7 @@ def _int_cast(x: Any, op: Operation) -> Any:
 
 def _fp_to_unsigned(x: Any, op: Operation) -> Any:
     dtype = _result_dtype(op)
-    return _wrap(_to(x, np.dtype(f"u{dtype.itemsize}")), dtype)
+    return _wrap(c_cast(x, np.dtype(f"u{dtype.itemsize}")), dtype)
 
 
 _FLOAT_BINARY = {
@@ -634,17 +636,17 @@ _DIVISIONS = {
 }
 # op -> function of (operand, op)
 _CASTS: dict[type[Operation], Callable[[Any, Operation], Any]] = {
-    arith.ExtFOp: lambda x, op: _to(x, _result_dtype(op)),
-    arith.TruncFOp: lambda x, op: _to(x, _result_dtype(op)),
-    arith.SIToFPOp: lambda x, op: _to(_signed(x), _result_dtype(op)),
-    arith.UIToFPOp: lambda x, op: _to(_unsigned(x), _result_dtype(op)),
-    arith.FPToSIOp: lambda x, op: _to(x, _result_dtype(op)),
+    arith.ExtFOp: lambda x, op: c_cast(x, _result_dtype(op)),
+    arith.TruncFOp: lambda x, op: c_cast(x, _result_dtype(op)),
+    arith.SIToFPOp: lambda x, op: c_cast(_signed(x), _result_dtype(op)),
+    arith.UIToFPOp: lambda x, op: c_cast(_unsigned(x), _result_dtype(op)),
+    arith.FPToSIOp: lambda x, op: c_cast(x, _result_dtype(op)),
     arith.FPToUIOp: _fp_to_unsigned,
     arith.ExtSIOp: _int_cast, arith.TruncIOp: _int_cast, arith.IndexCastOp: _int_cast,
     arith.ExtUIOp: lambda x, op: _wrap(_unsigned(x), _result_dtype(op)),
     arith.BitcastOp: lambda x, op: np.asarray(x).view(_result_dtype(op)),
 }
-_MATH_NAMES = {cls: name for name, cls in _MATH.items()}
+_MATH_NAMES = {cls: name for name, cls in MATH_OPS.items()}
 
 Handler = Callable[[_Blocks, Operation, list[Any], np.ndarray], Any]
 _HANDLERS: dict[type[Operation], Handler] = {

@@ -22,10 +22,10 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
 from tcir import TcError
-from tcir.backends import gpu_emulator
-from tcir.backends.gpu_emulator import emulate
 from tcir.backends.gpu_plan import Launch, MemrefSpec, ParamArg, Plan, ScalarArg, ScalarSpec, TempArg, plan
-from tcir.driver import default_context
+from tcir.dialects import default_context
+from tcir.testing import gpu_emulator
+from tcir.testing.gpu_emulator import emulate
 
 F32 = np.dtype(np.float32)
 
