@@ -8,6 +8,11 @@ Summary:
   `.function(name)` returns a ctypes function whose signature is read from the LLVM
   function; `call(fn, arrays, scalars)` and `invoke(fn, args)` pass NumPy arrays as
   pointers and scalars by value; `CpuKernel(module, entry)(*args)` does all of it.
+  `compile_object(llvm_ir)` optimizes LLVM IR text the same way and emits host object
+  code with its functions' signatures (LLVM type names), which `ObjectModule` loads
+  into MCJIT: the driver's `object` stage, and what the compilation cache keeps.
+  `host_machine()` is this host's `CpuMachine` (triple, CPU name, features, and so the
+  widest vector width).
 
 ABI (what `convert-memref-to-llvm` produces): every memref argument is a bare pointer
 to its element at offset 0; shapes and strides are compile-time constants, so a
@@ -28,6 +33,8 @@ and ctypes releases the GIL during the call. xDSL's IR translator is taught the 
 type (it knows f16/f32/f64 only).
 
 Example:
+    code, signatures = compile_object(to_llvm_ir(llvm_dialect_module, host_target_machine()))
+    scale = ObjectModule(code, signatures).function("scale")
     mod = CpuModule(llvm_dialect_module)          # opt_level=3
     scale = mod.function("scale")                 # (ptr, ptr, float) -> void
     call(scale, [x, y], [2.0])

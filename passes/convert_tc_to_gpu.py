@@ -526,7 +526,7 @@ class GpuDefLowering(ScheduledDefLowering):
         # statement bodies access rank-0 tensors with affine.load/store: the gpu stage has no affine
         PatternRewriteWalker(GreedyRewritePatternApplier([LowerAffineLoad(), LowerAffineStore()])).rewrite_region(region)
         _erase_unused([v.owner for v in ids.values()])
-        if self.options["usePrivateMemory"]:
+        if kernel.private_memory:
             promote_accumulators(block)
         used = [a for a, v in zip(arguments, block.args) if v.uses]
         for v in [v for v in block.args if not v.uses]:

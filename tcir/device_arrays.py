@@ -24,6 +24,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from .backends.cuda_runtime import CUDA_DLPACK_DEVICES, array_view
 from .errors import TcError
 
 
@@ -65,8 +66,6 @@ def is_device_array(value: object) -> bool:
     dlpack_device = getattr(value, "__dlpack_device__", None)
     if dlpack_device is None or not hasattr(value, "__dlpack__"):
         return False
-    from .backends.cuda_runtime import CUDA_DLPACK_DEVICES
-
     try:
         return int(dlpack_device()[0]) in CUDA_DLPACK_DEVICES
     except Exception:  # noqa: BLE001 - a broken protocol is not a CUDA array
@@ -77,8 +76,6 @@ def device_array(value: object, what: str) -> DeviceArray | None:
     """The description of a CUDA array, or None if `value` is not one."""
     if not is_device_array(value):
         return None
-    from .backends.cuda_runtime import array_view
-
     view = array_view(value, what)
     low = high = view.address
     if 0 not in view.shape:

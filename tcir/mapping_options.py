@@ -23,13 +23,10 @@ import enum
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .errors import TcError
-
-if TYPE_CHECKING:
-    from .polyhedral import ScheduleOptions
 
 __all__ = ["FUSION_STRATEGIES", "MappingOptions"]
 
@@ -286,19 +283,6 @@ class MappingOptions:
         new = MappingOptions.__new__(MappingOptions)
         new._values = dict(self._values)
         return new
-
-    def schedule_options(self, sizes: Mapping[str, int] | None = None) -> ScheduleOptions:
-        """The ``ScheduleOptions`` of the outer schedule and the tile sizes; ``sizes`` are
-        fixed before scheduling when ``fixParametersBeforeScheduling`` is set."""
-        # Imported here: islpy takes longer to import than the rest of `import tcir`.
-        from .polyhedral.schedule import Fusion, ScheduleOptions
-
-        v = self._values
-        fix = dict(sizes) if v["fixParametersBeforeScheduling"] and sizes is not None else None
-        return ScheduleOptions(fusion=Fusion(v["outerScheduleFusionStrategy"]),
-                               allow_skewing=v["outerScheduleAllowSkewing"],
-                               positive_orthant=v["outerSchedulePositiveOrthant"],
-                               tile=v["tile"], fix_parameters=fix)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MappingOptions):

@@ -15,7 +15,7 @@ from strategies import examples
 
 import tcir
 from tcir import MappingOptions, TcError
-from tcir.polyhedral import Fusion, ScheduleOptions
+from tcir.polyhedral import Fusion
 
 # TC's makeUnmappedMappingOptions: generic part, then the CUDA part (TC leaves
 # maxSharedMemory, privateDepth and sharedDepth unset; tcir writes 0).
@@ -294,29 +294,3 @@ def test_setters_have_tcs_names_and_docs():
 
 def test_exported_from_tcir():
     assert tcir.MappingOptions is MappingOptions and "MappingOptions" in tcir.__all__
-
-
-# Scheduler options --------------------------------------------------------------------
-
-
-def test_schedule_options_of_the_naive_preset():
-    assert MappingOptions().schedule_options({"M": 64}) == ScheduleOptions(
-        fusion=Fusion.PRESERVE3_COINCIDENT, allow_skewing=False, positive_orthant=True,
-        tile=(32, 32, 32), fix_parameters=None)
-
-
-def test_schedule_options_follow_the_outer_schedule_options():
-    opts = (MappingOptions("mlp").outerScheduleAllowSkewing(True).outerSchedulePositiveOrthant(False)
-            .intraTileScheduleFusionStrategy("Min").tile(16, 0))
-    got = opts.schedule_options()
-    assert got.fusion is Fusion.MAX and got.allow_skewing is True and got.positive_orthant is False
-    assert tuple(got.tile) == (16, 0) and got.fix_parameters is None and got.parallel_reductions is False
-
-
-def test_schedule_options_fix_the_sizes_only_when_asked():
-    sizes = {"M": 64, "N": 32}
-    opts = MappingOptions().fixParametersBeforeScheduling(True)
-    assert opts.schedule_options(sizes).fix_parameters == sizes
-    assert opts.schedule_options(sizes).fix_parameters is not sizes  # a copy
-    assert opts.schedule_options().fix_parameters is None
-    assert MappingOptions().schedule_options(sizes).fix_parameters is None

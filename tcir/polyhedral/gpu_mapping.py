@@ -159,6 +159,9 @@ class Kernel:
     # a kernel with a block reduction: its segments, in order, a barrier between two;
     # None for the others (one AST: ``ast``)
     segments: tuple[Segment, ...] | None = None
+    # usePrivateMemory: the kernel keeps accumulators in private memory (what the
+    # register tiles of step 6 were made for)
+    private_memory: bool = False
 
     @cached_property
     def ast(self) -> isl.AstNode:
@@ -411,7 +414,7 @@ def _drop_marks(schedule: isl.Schedule) -> isl.Schedule:
     return visit(schedule.get_root()).get_schedule()
 
 
-def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
+def _kernels(tree: isl.Schedule, parts: list, model: Model, private_memory: bool) -> list[Kernel]:
     """A kernel per part; consecutive parts of one block that are one thread or a block
     reduction share one."""
     groups: list[list] = []
@@ -426,7 +429,8 @@ def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
     for alone, group in groups:
         if len(group) == 1 and group[0][4] is None:
             domain, grid, block, tile, _ = group[0]
-            kernels.append(Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, *tile))
+            kernels.append(Kernel(tree.intersect_domain(domain), _context(model, grid, block), grid, block, *tile,
+                                  private_memory=private_memory))
             continue
         domain = group[0][0]
         for part in group[1:]:
@@ -434,7 +438,7 @@ def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
         width = max(part[2][0] for part in group)
         if width == 1:  # one-thread parts only
             kernels.append(Kernel(tree.intersect_domain(domain), _context(model, (1, 1, 1), (1, 1, 1)),
-                                  (1, 1, 1), (1, 1, 1)))
+                                  (1, 1, 1), (1, 1, 1), private_memory=private_memory))
             continue
         segments: list[Segment] = []
         for part in group:
@@ -451,7 +455,7 @@ def _kernels(tree: isl.Schedule, parts: list, model: Model) -> list[Kernel]:
         # a filter, not only the domain: the schedule's map then says who runs what
         schedule = tree.intersect_domain(everything).get_root().child(0).insert_filter(everything).get_schedule()
         kernels.append(Kernel(schedule, _context(model, (1, 1, 1), block), (1, 1, 1), block,
-                              segments=tuple(segments)))
+                              segments=tuple(segments), private_memory=private_memory))
     return kernels
 
 
@@ -472,4 +476,4 @@ def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions,
         node, grid, block, tile, segment = _map_part(node, model, options, reducible)
         tree = node.get_schedule()
         parts.append((domain, grid, block, tile, segment))
-    return _kernels(_drop_marks(tree), parts, model)
+    return _kernels(_drop_marks(tree), parts, model, options["usePrivateMemory"])

@@ -1,0 +1,28 @@
+"""The pieces the tc-lowering passes share (passes/tc_lowering.py): how mapping options
+become the isl scheduler's options."""
+
+from tcir import MappingOptions
+from tcir.passes.tc_lowering import outer_schedule_options
+from tcir.polyhedral import Fusion, ScheduleOptions
+
+
+def test_outer_schedule_options_of_the_naive_preset():
+    assert outer_schedule_options(MappingOptions(), {"M": 64}) == ScheduleOptions(
+        fusion=Fusion.PRESERVE3_COINCIDENT, allow_skewing=False, positive_orthant=True, tile=(), fix_parameters=None)
+
+
+def test_outer_schedule_options_follow_the_outer_schedule_options():
+    opts = (MappingOptions("mlp").outerScheduleAllowSkewing(True).outerSchedulePositiveOrthant(False)
+            .intraTileScheduleFusionStrategy("Min").tile(16, 0))
+    got = outer_schedule_options(opts, {})
+    assert got.fusion is Fusion.MAX and got.allow_skewing is True and got.positive_orthant is False
+    # tiles are each mapping's, after its own reordering: never the scheduler's
+    assert tuple(got.tile) == () and got.fix_parameters is None and got.parallel_reductions is False
+
+
+def test_outer_schedule_options_fix_the_sizes_only_when_asked():
+    sizes = {"M": 64, "N": 32}
+    opts = MappingOptions().fixParametersBeforeScheduling(True)
+    assert outer_schedule_options(opts, sizes).fix_parameters == sizes
+    assert outer_schedule_options(opts, sizes).fix_parameters is not sizes  # a copy
+    assert outer_schedule_options(MappingOptions(), sizes).fix_parameters is None
