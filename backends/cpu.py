@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -236,7 +237,10 @@ def _ctypes_signature(name: str, signature: Signature) -> tuple[Any, list[Any]]:
 def _cfunction(engine: llvm.ExecutionEngine, name: str, restype: Any, argtypes: Sequence[Any], owner: object) -> Any:
     """A ctypes function at @name's address in `engine`, keeping `owner` (which holds
     the engine and its machine code) alive."""
-    fn = ctypes.CFUNCTYPE(restype, *argtypes)(engine.get_function_address(name))
+    address = engine.get_function_address(name)
+    if not address:
+        raise TcError(f"the compiled module defines no function @{name}")
+    fn = ctypes.CFUNCTYPE(restype, *argtypes)(address)
     fn._tcir_module = owner
     return fn
 
@@ -252,10 +256,31 @@ def compile_object(llvm_ir: str, opt_level: int = 3) -> tuple[bytes, dict[str, S
         return target_machine.emit_object(parsed), signatures
 
 
+def check_object(code: bytes) -> None:
+    """A TcError unless `code` is a whole 64-bit little-endian ELF object (what
+    `compile_object` makes on the hosts tcir supports): LLVM's loader trusts its input,
+    and a truncated or foreign file would crash the process instead of raising."""
+    if len(code) < 64 or code[:4] != b"\x7fELF" or code[4:6] != b"\x02\x01":
+        raise TcError("not a 64-bit little-endian ELF object file")
+    (section_table,) = struct.unpack_from("<Q", code, 0x28)
+    entry_size, count = struct.unpack_from("<HH", code, 0x3A)
+    if entry_size < 0x28 or section_table + entry_size * count > len(code):
+        raise TcError("the object file is truncated (its section table is past its end)")
+    for i in range(count):
+        kind, = struct.unpack_from("<I", code, section_table + i * entry_size + 4)
+        offset, size = struct.unpack_from("<QQ", code, section_table + i * entry_size + 0x18)
+        if kind != _SHT_NOBITS and offset + size > len(code):
+            raise TcError(f"the object file is truncated (section {i} is past its end)")
+
+
+_SHT_NOBITS = 8  # an ELF section with no bytes in the file (.bss)
+
+
 class ObjectModule:
     """Host object code (from `compile_object`) loaded into an MCJIT engine."""
 
     def __init__(self, object_code: bytes, signatures: dict[str, Signature]):
+        check_object(object_code)
         self.signatures = signatures
         with COMPILE_LOCK:
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), host_target_machine())

@@ -47,7 +47,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from tcir.errors import TcError
-from tcir.passes.tc_lowering import DefLowering, parse_sizes, parse_strides, replace_defs
+from tcir.passes.tc_lowering import DefLowering, check_sizes, parse_sizes, parse_strides, replace_defs
 
 
 def convert_tc_to_affine(module: ModuleOp, sizes: Mapping[str, int] | None = None,
@@ -55,6 +55,7 @@ def convert_tc_to_affine(module: ModuleOp, sizes: Mapping[str, int] | None = Non
     """The pass on typed options: `sizes` None for the parametric form."""
     if strides and sizes is None:
         raise TcError("the `strides` option needs `sizes` (specialized mode)")
+    check_sizes(ConvertTcToAffinePass.name, module, sizes)
     sizes = dict(sizes) if sizes is not None else None
     replace_defs(module, lambda def_op: [DefLowering(def_op, sizes, dict(strides or {})).lower()])
 

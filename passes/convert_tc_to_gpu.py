@@ -163,7 +163,7 @@ from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 from tcir.dialects import tc
 from tcir.mapping_options import MappingOptions
 from tcir.passes.tc_lowering import (
-    DefLowering, ScheduledDefLowering, check_specialized, combine, constant, identity, is_unsigned,
+    DefLowering, ScheduledDefLowering, check_sizes, combine, constant, identity, is_unsigned,
     outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize
@@ -655,11 +655,12 @@ class GpuDefLowering(ScheduledDefLowering):
         return host
 
 
-def convert_tc_to_gpu(module: ModuleOp, sizes: Mapping[str, int], strides: Mapping[str, tuple[int, ...]],
+def convert_tc_to_gpu(module: ModuleOp, sizes: Mapping[str, int] | None, strides: Mapping[str, tuple[int, ...]],
                       options: MappingOptions) -> None:
     """The pass on typed options."""
-    sizes = check_specialized(ConvertTcToGpuPass.name, sizes,
-                              "the polyhedral schedule and the launch sizes are computed for known sizes")
+    check_sizes(ConvertTcToGpuPass.name, module, sizes,
+                "the polyhedral schedule and the launch sizes are computed for known sizes")
+    sizes = sizes or {}
 
     def lower_def(def_op: tc.DefOp) -> list[Operation]:
         lowering = GpuDefLowering(def_op, sizes, strides, options)
@@ -679,4 +680,5 @@ class ConvertTcToGpuPass(ModulePass):
     mapping: str = ""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        convert_tc_to_gpu(op, parse_sizes(self.sizes), parse_strides(self.strides), MappingOptions.parse(self.mapping))
+        convert_tc_to_gpu(op, parse_sizes(self.sizes) if self.sizes else None, parse_strides(self.strides),
+                          MappingOptions.parse(self.mapping))

@@ -73,7 +73,7 @@ from xdsl.passes import ModulePass
 from tcir.dialects import tc
 from tcir.mapping_options import MappingOptions
 from tcir.passes.tc_lowering import (
-    ScheduledDefLowering, check_specialized, outer_schedule_options, parse_sizes, parse_strides, replace_defs,
+    ScheduledDefLowering, check_sizes, outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize, tile_outer_bands
 from tcir.polyhedral.cpu_mapping import (
@@ -130,10 +130,11 @@ class CpuDefLowering(ScheduledDefLowering):
         return schedule_ast(self.def_op, self.sizes, self.options, self.vector_bytes)
 
 
-def convert_tc_to_loops(module: ModuleOp, sizes: Mapping[str, int], strides: Mapping[str, tuple[int, ...]],
+def convert_tc_to_loops(module: ModuleOp, sizes: Mapping[str, int] | None, strides: Mapping[str, tuple[int, ...]],
                         options: MappingOptions, vector_bytes: int = DEFAULT_VECTOR_BYTES) -> None:
     """The pass on typed options."""
-    sizes = check_specialized(ConvertTcToLoopsPass.name, sizes, "the polyhedral schedule is computed for known sizes")
+    check_sizes(ConvertTcToLoopsPass.name, module, sizes, "the polyhedral schedule is computed for known sizes")
+    sizes = sizes or {}
 
     def lower_def(def_op: tc.DefOp) -> list[Operation]:
         lowering = CpuDefLowering(def_op, sizes, strides, options, vector_bytes)
@@ -152,5 +153,5 @@ class ConvertTcToLoopsPass(ModulePass):
     vector_bytes: int = DEFAULT_VECTOR_BYTES
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        convert_tc_to_loops(op, parse_sizes(self.sizes), parse_strides(self.strides),
+        convert_tc_to_loops(op, parse_sizes(self.sizes) if self.sizes else None, parse_strides(self.strides),
                             MappingOptions.parse(self.mapping), self.vector_bytes)

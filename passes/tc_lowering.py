@@ -435,11 +435,25 @@ def replace_defs(module: ModuleOp, lower_def: Callable[[tc.DefOp], list[Operatio
             def_op.erase()
 
 
-def check_specialized(pass_name: str, sizes: Mapping[str, int] | None, why: str) -> Mapping[str, int]:
-    """The sizes of a pass that needs them all known, or a TcError saying `why`."""
-    if not sizes:
-        raise TcError(f"{pass_name} needs the `sizes` option: {why}")
-    return sizes
+def size_names(module: ModuleOp) -> set[str]:
+    """The symbolic sizes of the module's defs."""
+    return {name for op in module.ops if isinstance(op, tc.DefOp) for name in op.size_names()}
+
+
+def check_sizes(pass_name: str, module: ModuleOp, sizes: Mapping[str, int] | None,
+                why: str | None = None) -> None:
+    """The `sizes` option names only sizes of the module's defs; with `why`, the pass
+    needs them (`sizes` None: not given; empty is right for defs without symbolic sizes)."""
+    known = size_names(module)
+    if sizes is None:
+        if why is not None and known:
+            raise TcError(f"{pass_name} needs the `sizes` option: {why}")
+        return
+    unknown = sorted(set(sizes) - known)
+    if unknown:
+        listed = ", ".join(f"`{n}`" for n in sorted(known)) or "none"
+        raise TcError(f"{pass_name}: no def has a size named " + ", ".join(f"`{n}`" for n in unknown)
+                      + f" (the sizes are: {listed})")
 
 
 # --------------------------------------------------------------------------------------

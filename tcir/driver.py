@@ -57,7 +57,10 @@ import xdsl
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
 
+from . import backends as tcir_backends
 from . import cache as disk_cache
+from . import dialects as tcir_dialects
+from . import passes as tcir_passes
 from .backends import cpu_parallel, gpu_plan
 from .backends.cpu import CpuMachine, ObjectModule, compile_object, host_machine, host_target_machine, to_llvm_ir
 from .backends.cuda_runtime import CudaKernel, Device
@@ -73,7 +76,7 @@ from .passes import LLVM_PASSES, get_pass
 from .passes.convert_tc_to_affine import convert_tc_to_affine
 from .passes.convert_tc_to_gpu import convert_tc_to_gpu
 from .passes.convert_tc_to_loops import convert_tc_to_loops
-from .passes.tc_lowering import parse_sizes, parse_strides
+from .passes.tc_lowering import parse_sizes, parse_strides, size_names
 
 # every stage that `tc-opt --emit` can print, in pipeline order
 STAGE_NAMES = ("tc", "affine", "loops", "gpu", "llvm", "llvm-ir", "ptx")
@@ -284,13 +287,31 @@ def lower(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc")
     for name in (upto, after):
         if name not in names:
             raise TcError(f"{target.description}: there is no `{name}` stage")
-    if job.layout is None and upto not in target.parametric:
+    if names.index(upto) < names.index(after):
+        raise TcError(f"the input is at the `{after}` stage, past `{upto}`")
+    if job.layout is None and isinstance(artifact, ModuleOp) and not size_names(artifact):
+        job.layout = Layout()  # nothing to specialize: the defs' extents are all literal
+    if job.layout is None and after == "tc" and upto not in target.parametric:
         raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
                       "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
                       f"parametric IR stops at the `{target.parametric[-1]}` stage")
     for name in names[names.index(after) + 1:names.index(upto) + 1]:
         artifact = target.stages[name](artifact, job)
     return artifact
+
+
+def stage_of(module: ModuleOp) -> str:
+    """The stage that IR is at, from the ops it holds (what `tc-opt` reads back)."""
+    names = {op.name for op in module.walk()}
+    if "tc.def" in names:
+        return "tc"
+    if "gpu.module" in names:
+        return "gpu"
+    if any(name.startswith("affine.") for name in names):
+        return "affine"
+    if names - {"builtin.module"} and all(n.startswith("llvm.") or n == "builtin.module" for n in names):
+        return "llvm"
+    return "loops" if "func.func" in names else "tc"
 
 
 def tc_module(program: CheckedProgram, entry: str | None = None) -> ModuleOp:
@@ -316,12 +337,14 @@ def canonical_source(source: str) -> str:
 
 @cache
 def _tcir_fingerprint() -> str:
-    """tcir's version and a hash of its Python sources: a changed compiler never reuses
-    what an older one compiled."""
+    """tcir's version and a hash of its Python sources (every installed folder: in an
+    editable install `tcir.passes`, `tcir.backends` and `tcir.dialects` live outside
+    `tcir/`): a changed compiler never reuses what an older one compiled."""
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for package in (tcir_passes, tcir_backends, tcir_dialects, None):
+        root = Path(package.__file__ if package else __file__).resolve().parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return f"{importlib.metadata.version('tcir')}+{digest.hexdigest()[:16]}"
 
 

@@ -98,7 +98,8 @@ class TcOptMain(xDSLOptMain):
         arg_parser.add_argument("--emit", choices=driver.STAGE_NAMES, default=None,
                                 help="run the standard pipeline up to this stage (default: tc)")
         arg_parser.add_argument("--sizes", metavar="M=128,N=64", default="",
-                                help="specialize sizes to constants (needed from --emit=llvm on)")
+                                help="specialize sizes to constants (needed past --emit=affine, and for --mapping, "
+                                     "--emit=gpu and --emit=ptx, unless the defs have no symbolic sizes)")
         arg_parser.add_argument("--strides", metavar="A=1:64", default="",
                                 help="element strides of tensor arguments (with --sizes)")
         arg_parser.add_argument("--mapping", metavar="OPTIONS", default=None,
@@ -141,7 +142,8 @@ class TcOptMain(xDSLOptMain):
         self._text = None
         try:
             target, job = self._pipeline()
-            artifact = driver.lower(prog, target, self.args.emit or "tc", job)
+            after = driver.stage_of(prog) if self.args.emit else "tc"
+            artifact = driver.lower(prog, target, self.args.emit or "tc", job, after)
             if isinstance(artifact, str):  # llvm-ir, ptx: text, not IR
                 self._text = artifact
                 return

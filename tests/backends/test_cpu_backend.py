@@ -31,7 +31,9 @@ from xdsl.transforms.convert_scf_to_cf import ConvertScfToCf
 from xdsl.transforms.reconcile_unrealized_casts import ReconcileUnrealizedCastsPass
 
 from tcir import TcError
-from tcir.backends.cpu import CpuKernel, CpuModule, call, invoke, scalar_value
+from tcir.backends.cpu import (
+    CpuKernel, CpuModule, ObjectModule, call, compile_object, host_target_machine, invoke, scalar_value, to_llvm_ir,
+)
 from tcir.passes.convert_memref_to_llvm import ConvertMemRefToLLVMPass
 
 # dtype -> (MLIR element type, body computing %y from %x). bf16 is copied: its
@@ -369,6 +371,30 @@ llvm.func @f(%x: f32) -> f32 {
   %r = llvm.call @erff(%e) : (f32) -> f32
   llvm.return %r : f32
 }"""
+
+
+def test_object_code_loads_and_runs():
+    code, signatures = compile_object(to_llvm_ir(parse_llvm(LIBM), host_target_machine()))
+    assert signatures["f"] == ("float", ("float",)) and "expf" not in signatures  # declarations are not kept
+    fn = ObjectModule(code, signatures).function("f")
+    assert fn(-1.0) == pytest.approx(math.erf(math.exp(-1.0)), rel=1e-6)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 16, 63, 64, 200, -64, -1])
+def test_truncated_object_code_is_an_error_not_a_crash(cut):
+    code, signatures = compile_object(to_llvm_ir(parse_llvm(LIBM), host_target_machine()))
+    with pytest.raises(TcError, match="ELF|truncated"):
+        ObjectModule(code[:cut], signatures)
+
+
+def test_foreign_object_code_and_unknown_functions_are_errors():
+    with pytest.raises(TcError, match="not a 64-bit little-endian ELF object"):
+        ObjectModule(b"MZ" + bytes(200), {})
+    code, signatures = compile_object(to_llvm_ir(parse_llvm(LIBM), host_target_machine()))
+    module = ObjectModule(code, {**signatures, "g": ("float", ("float",))})
+    for name in ("g", "h"):  # in the signatures but not the code; in neither
+        with pytest.raises(TcError, match=f"defines no function @{name}"):
+            module.function(name)
 
 
 def test_libm_symbols_resolve():
