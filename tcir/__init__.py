@@ -13,6 +13,15 @@ from .cache import cache_info, clear_cache
 from .errors import Location, TcError, TcWarning
 from .mapping_options import MappingOptions
 
-__all__ = ["define", "compile", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
+__all__ = ["define", "compile", "autotune", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
            "cache_info", "clear_cache"]
+
+
+def __getattr__(name: str):
+    # `tcir.autotune` imports the tuner (scikit-learn, pebble, tqdm) only when first used
+    if name == "autotune":
+        from .tuning import autotune
+
+        return autotune
+    raise AttributeError(f"module 'tcir' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -281,6 +281,13 @@ class CudaTarget(Target):
         return {"arch": m.arch, "name": m.name, "capability": list(m.capability or ()), "driver": m.driver_version}
 
 
+def target_named(name: str, device: Device | None = None) -> CpuTarget | CudaTarget:
+    """The target of the API's `target=` name: this host's CPU, or the CUDA `device`."""
+    if name == "cuda":
+        return CudaTarget(GpuMachine.of(device))
+    return CpuTarget()
+
+
 def lower(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc") -> Any:
     """Run `target`'s stages after `after` up to and including `upto` on `artifact`."""
     names = list(target.stages)
@@ -348,18 +355,22 @@ def _tcir_fingerprint() -> str:
     return f"{importlib.metadata.version('tcir')}+{digest.hexdigest()[:16]}"
 
 
-def cache_components(source: str, entry: str, target: Target, layout: Layout, mapping: MappingOptions) -> dict:
-    """Everything a compiled kernel depends on: the cache key's components."""
-    return {
+def cache_components(source: str, entry: str, target: Target, layout: Layout,
+                     mapping: MappingOptions | None) -> dict:
+    """Everything a compiled kernel depends on: the cache key's components (without
+    `mapping`: what the tuned options of a kernel are kept under)."""
+    components = {
         "source": canonical_source(source),
         "entry": entry,
         "layout": {"sizes": layout.sizes, "strides": layout.strides, "dtypes": layout.dtypes},
         "target": target.name,
         "machine": target.machine_key(),
-        "mapping": str(mapping),
         "versions": {"tcir": _tcir_fingerprint(), "llvmlite": llvmlite.__version__, "xdsl": str(xdsl.__version__),
                      "islpy": islpy.VERSION_TEXT},
     }
+    if mapping is not None:
+        components["mapping"] = str(mapping)
+    return components
 
 
 @dataclass(frozen=True)
@@ -409,3 +420,11 @@ def compile_kernel(program: CheckedProgram, entry: str, target: CpuTarget | Cuda
     kernel = load(compiled, target, definition, device)
     disk_cache.put(key, compiled.metadata, {"binary": compiled.binary})
     return kernel
+
+
+def cache_compiled(program: CheckedProgram, entry: str, target: CpuTarget | CudaTarget, layout: Layout,
+                   mapping: MappingOptions, compiled: Compiled) -> None:
+    """Keep a compilation made elsewhere (the tuner's workers) in the persistent cache,
+    where `compile_kernel` finds it."""
+    key = disk_cache.cache_key(cache_components(program.source, entry, target, layout, mapping))
+    disk_cache.put(key, compiled.metadata, {"binary": compiled.binary})

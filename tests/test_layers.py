@@ -21,9 +21,9 @@ LAYERS = [
     ("dialects", ["tcir.dialects", "tcir.irgen"]),
     ("polyhedral and passes", ["tcir.polyhedral", "tcir.passes"]),
     ("backends", ["tcir.backends"]),
-    ("driver", ["tcir.driver", "tcir.cache"]),
+    ("driver", ["tcir.driver", "tcir.cache", "tcir.options_cache"]),
     ("API and tools", ["tcir.api", "tcir.arguments", "tcir.bounds", "tcir.device_arrays", "tcir.tools",
-                       "tcir.universe", "tcir"]),
+                       "tcir.universe", "tcir.tuning", "tcir"]),
     ("test oracles", ["tcir.testing"]),
 ]
 

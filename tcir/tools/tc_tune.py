@@ -1,0 +1,124 @@
+"""`tc-tune`: tune the mapping options of a TC def from the command line (docs/autotuning.md).
+
+    tc-tune examples/matmul.tc --entry matmul --sizes M=512,K=512,N=512 --budget 60 \\
+        --plot curve.png --json result.json
+
+The inputs are random arrays of the def's declared types and the given sizes (scalar
+parameters are 1). A progress bar shows the candidates measured, the best time and the
+speedup over the base options; the result (best options, times, speedup) is printed and
+kept in the options cache, so `tcir.define` and `tcir.compile` use it for inputs of
+these sizes. `--json` writes the result and the history; `--plot` the tuning curve.
+Every bad input ends with `file:line:col: error: ...` (or `error: ...`) on stderr and
+exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Location, TcError
+from ..frontend import check_source
+from ..frontend.checked import CheckedDef
+from ..passes.tc_lowering import parse_sizes
+from ..tuning import TuningResult, autotune
+from ..tuning.plot import plot_curves
+from ..tuning.strategies import STRATEGIES
+
+
+def _arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tc-tune", description="tune the mapping options of a TC def")
+    parser.add_argument("file", help="the .tc source")
+    parser.add_argument("--entry", required=True, metavar="NAME", help="the def to tune")
+    parser.add_argument("--sizes", default="", metavar="M=512,N=256", help="the sizes of the inputs")
+    parser.add_argument("--target", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--strategy", choices=tuple(STRATEGIES), default=None,
+                        help="the search strategy (default: genetic)")
+    parser.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="seconds of tuning")
+    parser.add_argument("--max-candidates", type=int, default=None, metavar="N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the tuning curve")
+    parser.add_argument("--json", metavar="FILE.json", help="write the result and the history")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def random_inputs(definition: CheckedDef, sizes: dict[str, int], seed: int) -> list:
+    """Random inputs of `definition` for `sizes`, in parameter order."""
+    missing = sorted({s for t in definition.inputs if t.shape for e in t.shape for s in e.symbols()} - set(sizes))
+    if missing:
+        raise TcError(f"`{definition.name}` needs --sizes for " + ", ".join(f"`{n}`" for n in missing))
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for t in definition.inputs:
+        dtype = t.dtype.numpy_dtype
+        if t.role == "scalar":
+            inputs.append(dtype.type(1))
+            continue
+        shape = tuple(e.evaluate(sizes) for e in t.shape)
+        if dtype.kind == "b":
+            inputs.append(rng.random(shape) < 0.5)
+        elif dtype.kind in "iu":
+            inputs.append(rng.integers(0, 8, shape).astype(dtype))
+        else:
+            inputs.append(rng.random(shape).astype(dtype))
+    return inputs
+
+
+def result_json(result: TuningResult) -> dict:
+    return {"options": str(result.options), "time_s": result.time_s, "base_time_s": result.base_time_s,
+            "speedup": result.speedup,
+            "history": [{"options": str(t.options), "time_s": t.time_s, "error": t.error, "at_s": t.at_s}
+                        for t in result.history]}
+
+
+def run(args: argparse.Namespace) -> None:
+    try:
+        source = Path(args.file).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise TcError(f"cannot read it ({getattr(err, 'strerror', None) or err})", Location(args.file, 1, 1)) from None
+    program = check_source(source, args.file)
+    if args.entry not in program.defs:
+        raise TcError(f"no def named `{args.entry}`; the source defines " + ", ".join(f"`{n}`" for n in program.defs))
+    inputs = random_inputs(program.defs[args.entry], parse_sizes(args.sizes), args.seed)
+    result = autotune(source, args.entry, *inputs, target=args.target, strategy=args.strategy, budget_s=args.budget,
+                      seed=args.seed, progress=not args.no_progress, max_candidates=args.max_candidates,
+                      executor="ray" if args.executor == "ray" else None, filename=args.file)
+    failed = sum(t.time_s is None for t in result.history)
+    print(f"{args.entry}: best {result.time_s * 1e3:.4g} ms, base {result.base_time_s * 1e3:.4g} ms, "
+          f"{result.speedup:.2f}x, {len(result.history)} candidates ({failed} failed)")
+    print(f"options: {result.options}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result_json(result), indent=1) + "\n")
+    if args.plot:
+        plot_curves({args.strategy or "genetic": result.history}, args.plot, title=f"{args.entry} ({args.sizes})",
+                    base_time_s=result.base_time_s)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _arguments().parse_args(argv)
+    try:
+        run(args)
+    except TcError as err:
+        print(str(err), file=sys.stderr)
+        sys.exit(1)
+    except OSError as err:  # writing --json or --plot
+        print(f"{err.filename or ''}: error: {err.strerror or err}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as err:  # noqa: BLE001 - the CLI never shows a traceback
+        if os.environ.get("TCIR_DEBUG"):
+            raise
+        print(f"error: internal error: {type(err).__name__}: {err} (set TCIR_DEBUG=1 for a traceback and report it)",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

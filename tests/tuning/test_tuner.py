@@ -1,0 +1,251 @@
+"""The autotuner end to end (tcir.tuning.tuner, harness, options cache, tc-tune): tiny
+kernels, budgets and injected timings, so that every run is short and deterministic."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tcir
+from tcir import MappingOptions, TcError, TcWarning, options_cache
+from tcir import cache as disk_cache
+from tcir.driver import CpuTarget, Layout, compile_def
+from tcir.frontend import check_source
+from tcir.tuning import autotune
+from tcir.tuning.harness import CompileRequest, LocalExecutor, compile_request
+from tcir.tuning.space import SearchSpace
+
+MATMUL = "def matmul(float(M,K) A, float(K,N) B) -> (C) { C(m,n) +=! A(m,r_k) * B(r_k,n) }"
+WRONG = "def matmul(float(M,K) A, float(K,N) B) -> (C) { C(m,n) +=! A(m,r_k) * B(r_k,n) + 1.0 }"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test tunes into its own cache directory."""
+    monkeypatch.setenv("TCIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TCIR_CACHE", raising=False)
+
+
+def inputs(m=16, k=12, n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+
+
+def synthetic_time(options: MappingOptions) -> float:
+    """A deterministic cost with its optimum at the first tile 8, unroll 4."""
+    tile = options["tile"][0] if options["tile"] else 0
+    return 1e-3 * (1 + abs(np.log2(max(tile, 1)) - 3) + abs(np.log2(options["unroll"]) - 2))
+
+
+# Faulty compilers, run in the worker processes: the base options (which the test puts in
+# TCIR_TEST_BASE, inherited by the workers) compile, the others fail.
+
+def _is_base(request: CompileRequest) -> bool:
+    return request.options == os.environ["TCIR_TEST_BASE"]
+
+
+def crashing_compiler(request):
+    if not _is_base(request):
+        os._exit(3)
+    return compile_request(request)
+
+
+def hanging_compiler(request):
+    if not _is_base(request):
+        time.sleep(600)
+    return compile_request(request)
+
+
+def wrong_compiler(request):
+    if not _is_base(request):
+        request = CompileRequest(WRONG, *[getattr(request, f) for f in ("filename", "entry", "target", "layout",
+                                                                         "options")])
+    return compile_request(request)
+
+
+@pytest.mark.parametrize("strategy", ["genetic", "random", "model"])
+def test_each_strategy_improves_under_an_injected_timer(strategy):
+    a, b = inputs()
+    result = autotune(MATMUL, "matmul", a, b, strategy=strategy, max_candidates=10, budget_s=120, seed=1,
+                      progress=False, timer=synthetic_time)
+    assert 2 <= len(result.history) <= 10
+    assert result.base_time_s == synthetic_time(result.history[0].options)
+    assert result.time_s < result.base_time_s and result.time_s == synthetic_time(result.options)
+    assert all(t.error is None and t.time_s == synthetic_time(t.options) for t in result.history)
+    assert [t.at_s for t in result.history] == sorted(t.at_s for t in result.history)
+
+
+def test_a_seeded_search_is_reproducible():
+    a, b = inputs()
+    runs = [autotune(MATMUL, "matmul", a, b, max_candidates=6, seed=7, progress=False, timer=synthetic_time)
+            for _ in range(2)]
+    assert [t.options for t in runs[0].history] == [t.options for t in runs[1].history]
+
+
+@pytest.mark.parametrize("compiler, error", [
+    (crashing_compiler, "the compiler crashed"),
+    (hanging_compiler, "timeout"),
+    (wrong_compiler, "wrong result"),
+])
+def test_the_harness_survives_crashes_hangs_and_wrong_results(compiler, error, monkeypatch):
+    a, b = inputs()
+    space = SearchSpace.for_def(check_source(MATMUL).defs["matmul"], {"M": 16, "K": 12, "N": 8})
+    monkeypatch.setenv("TCIR_TEST_BASE", str(space.project(MappingOptions())))
+    # the timeout leaves a fresh worker the time to start and import tcir
+    executor = LocalExecutor(workers=2, timeout_s=20, compile_fn=compiler)
+    try:
+        result = autotune(MATMUL, "matmul", a, b, strategy="random", max_candidates=3, progress=False,
+                          executor=executor)
+    finally:
+        executor.close()
+    failed = result.history[1:]
+    assert failed and all(t.time_s is None and error in t.error for t in failed), [t.error for t in failed]
+    assert result.options == result.history[0].options  # only the base options ran right
+    np.testing.assert_allclose(tcir.compile(MATMUL, "matmul", a, b)(a, b), a @ b, rtol=1e-5)
+
+
+def test_the_best_options_are_cached_and_used_by_the_api():
+    a, b = inputs()
+    kernel = tcir.compile(MATMUL, "matmul", a, b)
+    assert kernel.options_for(a, b) == MappingOptions()  # never tuned: the naive preset
+    result = autotune(MATMUL, "matmul", a, b, max_candidates=6, progress=False, timer=synthetic_time)
+    assert result.options != MappingOptions()
+    for fresh in (tcir.compile(MATMUL, "matmul", a, b), getattr(tcir.define(MATMUL), "matmul")):
+        assert fresh.options_for(a, b) == result.options
+        np.testing.assert_allclose(fresh(a, b), a @ b, rtol=1e-5)
+    assert tcir.compile(MATMUL, "matmul", a, b, options="naive").options_for(a, b) == MappingOptions()
+    other = inputs(m=20)  # another layout: not tuned
+    assert tcir.compile(MATMUL, "matmul", *other).options_for(*other) == MappingOptions()
+
+
+def test_tuned_options_are_found_by_another_process(tmp_path):
+    a, b = inputs()
+    result = autotune(MATMUL, "matmul", a, b, max_candidates=6, progress=False, timer=synthetic_time)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    script = textwrap.dedent(f"""
+        import numpy as np, tcir
+        a, b = np.load({str(tmp_path / 'a.npy')!r}), np.load({str(tmp_path / 'b.npy')!r})
+        print(tcir.compile({MATMUL!r}, "matmul", a, b).options_for(a, b))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ, check=True)
+    assert MappingOptions.parse(done.stdout.strip()) == result.options
+
+
+def test_the_options_cache_round_trips_and_rejects_bad_entries():
+    layout = Layout.of({"M": 4, "K": 3, "N": 2}, {}, {"A": "float32", "B": "float32", "C": "float32"})
+    target = CpuTarget()
+    assert options_cache.best(MATMUL, "matmul", target, layout) == []
+    fast, slow = MappingOptions().tile(2, 2), MappingOptions().unroll(4)
+    options_cache.record(MATMUL, "matmul", target, layout, [(slow, 2.0), (fast, 1.0)])
+    assert options_cache.best(MATMUL, "matmul", target, layout) == [(fast, 1.0), (slow, 2.0)]
+    kept = options_cache.record(MATMUL, "matmul", target, layout,
+                                [(MappingOptions().unroll(i), 3.0 + i) for i in (2, 8, 16, 32)] + [(slow, 0.5)])
+    assert kept[0] == (slow, 0.5) and len(kept) == options_cache.KEEP
+    [path] = Path(disk_cache.cache_dir()).glob("*.tcir")  # the only entry: these options
+    disk_cache.put(path.stem, {"format": 1, "options": [{"options": "tile=-3", "time_s": 1.0}]}, {})
+    with pytest.warns(TcWarning, match="not a tuned-options entry"):
+        assert options_cache.best(MATMUL, "matmul", target, layout) == []
+    assert not path.exists()  # removed: the next tuning starts afresh
+
+
+def test_ctrl_c_keeps_the_best_so_far(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time, numpy as np, tcir
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_tuner import inputs, synthetic_time
+        def slow_timer(options):
+            print("measured", flush=True)
+            time.sleep(0.3)
+            return synthetic_time(options)
+        a, b = inputs()
+        r = tcir.autotune({MATMUL!r}, "matmul", a, b, budget_s=300, progress=False, timer=slow_timer)
+        print("best", r.options, len(r.history), flush=True)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=os.environ, start_new_session=True)
+    seen = 0
+    for line in process.stdout:
+        seen += line.startswith("measured")
+        if seen == 3:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+            break
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    [best] = [line for line in out.splitlines() if line.startswith("best")]
+    assert int(best.split()[-1]) >= 3
+    a, b = inputs()  # what it found was kept
+    assert str(tcir.compile(MATMUL, "matmul", a, b).options_for(a, b)) == best.split(" ", 1)[1].rsplit(" ", 1)[0]
+
+
+def test_tc_tune_prints_the_result_and_writes_json_and_a_plot(tmp_path):
+    source = tmp_path / "matmul.tc"
+    source.write_text(MATMUL + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tcir.tools.tc_tune", str(source), "--entry", "matmul", "--sizes", "M=16,K=12,N=8",
+         "--max-candidates", "3", "--budget", "120", "--no-progress", "--json", str(tmp_path / "r.json"),
+         "--plot", str(tmp_path / "curve.png")], capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    assert "matmul: best" in done.stdout and "options: " in done.stdout
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert set(data) == {"options", "time_s", "base_time_s", "speedup", "history"} and len(data["history"]) <= 3
+    MappingOptions.parse(data["options"])
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--entry", "nope", "--sizes", "M=2,K=2,N=2"], "no def named `nope`"),
+    (["--entry", "matmul", "--sizes", "M=2"], "needs --sizes for `K`, `N`"),
+    (["--entry", "matmul", "--sizes", "M=two"], "size `M` must be a non-negative integer"),
+])
+def test_tc_tune_errors_are_one_clean_line(tmp_path, arguments, message):
+    source = tmp_path / "matmul.tc"
+    source.write_text(MATMUL + "\n")
+    done = subprocess.run([sys.executable, "-m", "tcir.tools.tc_tune", str(source), *arguments, "--no-progress"],
+                          capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unknown_strategy_executor_and_target_are_errors():
+    a, b = inputs()
+    for kwargs, message in [({"strategy": "annealing"}, "unknown tuning strategy"),
+                            ({"executor": "dask"}, "unknown executor"),
+                            ({"target": "tpu"}, "unknown target")]:
+        with pytest.raises(TcError, match=message):
+            autotune(MATMUL, "matmul", a, b, progress=False, **kwargs)
+
+
+def test_ray_finds_what_the_local_executor_finds():
+    ray = pytest.importorskip("ray")
+    from tcir.tuning.ray_executor import RayExecutor
+
+    def timer(options):  # defined here: Ray's workers get it by value (they cannot import tests)
+        return 1e-3 * (1 + abs(np.log2(max(options["tile"][0], 1)) - 3) + abs(np.log2(options["unroll"]) - 2))
+
+    a, b = inputs()
+    local = autotune(MATMUL, "matmul", a, b, max_candidates=5, seed=3, progress=False, timer=timer)
+    try:
+        executor = RayExecutor(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        remote = autotune(MATMUL, "matmul", a, b, max_candidates=5, seed=3, progress=False, timer=timer,
+                          executor=executor)
+    finally:
+        ray.shutdown()
+    assert remote.options == local.options
+    assert [t.options for t in remote.history] == [t.options for t in local.history]
+
+
+def test_compile_request_is_the_driver_compilation():
+    a, b = inputs()
+    kernel = tcir.compile(MATMUL, "matmul", a, b)
+    layout = kernel.prepare((a, b))[3]
+    request = CompileRequest(MATMUL, "<string>", "matmul", CpuTarget(), layout, str(MappingOptions()))
+    direct = compile_def(check_source(MATMUL), "matmul", CpuTarget(), layout, MappingOptions())
+    assert compile_request(request).metadata == direct.metadata
