@@ -148,15 +148,19 @@ def host_machine() -> CpuMachine:
     return CpuMachine(llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten())
 
 
-def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
-    """A new target machine for this host's CPU name and features.
+def target_machine(machine: CpuMachine, opt_level: int = 3) -> llvm.TargetMachine:
+    """A new target machine for a CPU's triple, name and features.
 
     A new one each time: an MCJIT engine takes ownership of its target machine.
     """
     initialize()
-    host = host_machine()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=host.cpu, features=host.features, opt=opt_level, jit=True)
+    target = llvm.Target.from_triple(machine.triple)
+    return target.create_target_machine(cpu=machine.cpu, features=machine.features, opt=opt_level, jit=True)
+
+
+def host_target_machine(opt_level: int = 3) -> llvm.TargetMachine:
+    """A new target machine for this host's CPU."""
+    return target_machine(host_machine(), opt_level)
 
 
 # Compilation ---------------------------------------------------------------------------
@@ -245,15 +249,17 @@ def _cfunction(engine: llvm.ExecutionEngine, name: str, restype: Any, argtypes: 
     return fn
 
 
-def compile_object(llvm_ir: str, opt_level: int = 3) -> tuple[bytes, dict[str, Signature]]:
-    """Host object code of LLVM IR text, optimized at `opt_level`, and the signatures of
-    the functions it defines: what `ObjectModule` loads (and the compilation cache keeps)."""
-    target_machine = host_target_machine(opt_level)
+def compile_object(llvm_ir: str, opt_level: int = 3, machine: CpuMachine | None = None
+                   ) -> tuple[bytes, dict[str, Signature]]:
+    """Object code of LLVM IR text for `machine` (default: this host), optimized at
+    `opt_level`, and the signatures of the functions it defines: what `ObjectModule`
+    loads (and the compilation cache keeps)."""
+    tm = target_machine(machine or host_machine(), opt_level)
     with COMPILE_LOCK:
         parsed = parse_and_verify(llvm_ir)
-        optimize(parsed, target_machine, opt_level)
+        optimize(parsed, tm, opt_level)
         signatures = {f.name: _signature(f) for f in parsed.functions if not f.is_declaration}
-        return target_machine.emit_object(parsed), signatures
+        return tm.emit_object(parsed), signatures
 
 
 def check_object(code: bytes) -> None:

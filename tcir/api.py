@@ -16,27 +16,38 @@ layout, target, options). Outputs are allocated zero-filled and returned (one ar
 or a tuple in declared order), or written into `outputs=`.
 
 Compilation is the polyhedral pipeline under the mapping options (`options=`: a
-`tcir.MappingOptions`, its text, or None for the naive preset). With `target="cpu"`
+`tcir.MappingOptions`, its text, a preset's name, or None: the best options the
+autotuner found for the call's layout, docs/autotuning.md, else the naive preset). With `target="cpu"`
 (`convert-tc-to-loops`) parallel loops run on all cores (`tcir.backends.cpu_parallel`);
 with `target="cuda"` (`convert-tc-to-gpu`, docs/gpu.md) the def runs as CUDA kernels on
 GPU 0: NumPy arguments are copied to the device and back, CUDA arrays (PyTorch, CuPy:
 `__cuda_array_interface__` or DLPack) are used in place, and with CUDA inputs the
 outputs are allocated on the device, in the inputs' framework.
+
+Before anything is compiled or run, a call is checked (docs/api.md, "What a call
+accepts"): the arguments (tcir/arguments.py), the accesses and int32 values for these
+sizes (tcir/bounds.py), `outputs=` (a NumPy array, or a tuple or list of them; CUDA
+arrays for "cuda"), outputs that overlap an input, each other or themselves, and the
+memory the outputs and temporaries tcir allocates need. Every violation is a TcError.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import os
 import threading
 from collections.abc import Sequence
+from functools import cache
 from types import SimpleNamespace
 
 import numpy as np
 
-from . import bounds
-from .arguments import BoundCall, bind
+from . import bounds, options_cache
+from .arguments import BoundCall, bind, masked_array_error, numpy_type
 from .backends.cuda_runtime import require_gpu
-from .device_arrays import DeviceArray, device_array, zeros_like
-from .driver import CpuTarget, CudaTarget, GpuMachine, Layout, canonical_source, compile_kernel
+from .device_arrays import DeviceArray, device_array, is_device_array, zeros_like
+from .driver import CpuTarget, CudaTarget, Layout, canonical_source, compile_kernel, target_named
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
@@ -49,6 +60,12 @@ TARGETS = ("cpu", "cuda")
 # process-wide, so two threads building IR at once can corrupt each other's IR.
 _KERNELS: dict[tuple, object] = {}
 _KERNELS_LOCK = threading.Lock()
+
+# The largest byte size a NumPy array (or a C allocation) can have: that of `np.intp`.
+ADDRESSABLE_BYTES = 2**63 - 1
+# An output is checked for self-overlap element by element up to this many elements
+# when its strides alone do not prove it free of overlap.
+_OVERLAP_ENUMERATION_LIMIT = 1 << 22
 
 
 def _element_strides(arr: np.ndarray | DeviceArray) -> tuple[int, ...] | None:
@@ -68,10 +85,13 @@ class Kernel:
         self.program = program
         self.entry = entry
         self.target = target
-        self.options = _mapping_options(options)
+        self.options = _mapping_options(options)  # None: the tuned options, else the naive preset
         self.definition: CheckedDef = program.defs[entry]
+        self._target_object: CpuTarget | CudaTarget | None = None  # made on first use
+        self._chosen: dict[Layout, MappingOptions] = {}  # layout -> the options used for it
         self._source_key = canonical_source(program.source)
         self._shapes: dict[tuple, dict[str, tuple[int, ...]]] = {}  # checked sizes -> shapes
+        self._gpu_memory: int | None = _device_memory_bytes(self.device) if self.device is not None else None
 
     def __repr__(self) -> str:
         return f"<tcir.Kernel {self.entry} target={self.target}>"
@@ -94,12 +114,14 @@ class Kernel:
                 outputs = [self._device_or_host(x, f"output #{i} of `{d.name}`") for i, x in enumerate(outputs)]
             elif outputs is not None:
                 outputs = self._device_or_host(outputs, f"output #0 of `{d.name}`")
+        outputs = self._output_sequence(outputs)
         call = bind(d, inputs)
         sizes = tuple(sorted(call.sizes.items()))
         shapes = self._shapes.get(sizes)
         if shapes is None:  # the checks depend on the sizes only: once per sizes
             bounds.check_call(d, call.sizes)
             shapes = self._shapes[sizes] = bounds.shapes(d, call.sizes)
+        self._check_memory(shapes, allocates_outputs=outputs is None)
         outs = self._outputs(call, shapes, outputs)
         if outputs is not None:  # freshly allocated outputs overlap nothing
             _check_no_overlap(call.arrays, outs)
@@ -115,16 +137,43 @@ class Kernel:
     def _device_or_host(value: object, what: str) -> object:
         return device_array(value, what) or value
 
+    def _output_sequence(self, outputs) -> tuple | None:
+        """`outputs=` as a tuple (one element per output), or None. Only a NumPy array (a
+        CUDA array for "cuda"), or a tuple or list of them, is accepted: anything else,
+        even if it could be iterated (a list of rows, an array-like, a generator), is a
+        TcError, so that it is never taken apart into rows."""
+        if outputs is None:
+            return None
+        if isinstance(outputs, (np.ndarray, DeviceArray)):
+            return (outputs,)
+        if isinstance(outputs, (list, tuple)):
+            return tuple(outputs)
+        d = self.definition
+        arrays = "a NumPy array or a CUDA array" if self.target == "cuda" else "a NumPy array"
+        accepted = (f"`outputs=` must be {arrays} (for one output) or a tuple or list of them, "
+                    f"one per output of `{d.name}` ({', '.join(t.name for t in d.outputs)})")
+        got = type(outputs).__name__
+        if is_device_array(outputs):
+            raise TcError(f"{accepted}; got a CUDA array ({got}): compile with target=\"cuda\" "
+                          "to write into it in place, or pass a NumPy array")
+        if hasattr(outputs, "__array__"):
+            raise TcError(f"{accepted}; got {got}, an array-like that tcir could not write into in "
+                          "place (PyTorch CPU tensors are not supported yet: pass `t.numpy()`, "
+                          "which shares the tensor's memory)")
+        raise TcError(f"{accepted}; got {got}")
+
     def _outputs(self, call: BoundCall, shapes, outputs) -> dict[str, np.ndarray | DeviceArray]:
         d = self.definition
         if outputs is None:
             like = next((a for a in call.arrays.values() if isinstance(a, DeviceArray)), None)
             if like is not None:  # CUDA inputs: CUDA outputs
-                return {t.name: zeros_like(like, shapes[t.name], t.dtype.numpy_dtype, f"output `{t.name}`")
+                return {t.name: _allocated(t.name, shapes[t.name], t.dtype.numpy_dtype,
+                                           lambda t=t: zeros_like(like, shapes[t.name], t.dtype.numpy_dtype,
+                                                                  f"output `{t.name}`"))
                         for t in d.outputs}
-            return {t.name: np.zeros(shapes[t.name], t.dtype.numpy_dtype) for t in d.outputs}
-        if isinstance(outputs, (np.ndarray, DeviceArray)):
-            outputs = (outputs,)
+            return {t.name: _allocated(t.name, shapes[t.name], t.dtype.numpy_dtype,
+                                       lambda t=t: np.zeros(shapes[t.name], t.dtype.numpy_dtype))
+                    for t in d.outputs}
         if len(outputs) != len(d.outputs):
             raise TcError(f"`{d.name}` has {len(d.outputs)} output(s) "
                           f"({', '.join(t.name for t in d.outputs)}), got {len(outputs)} in `outputs=`")
@@ -136,14 +185,57 @@ class Kernel:
 
     def _check_output(self, t: TensorInfo, arr, shape) -> None:
         want = t.dtype.numpy_dtype
+        if isinstance(arr, np.ma.MaskedArray):
+            raise masked_array_error(f"output `{t.name}`")
         if not isinstance(arr, (np.ndarray, DeviceArray)):
             kind = "a NumPy array or a CUDA array" if self.target == "cuda" else "a NumPy array"
-            raise TcError(f"output `{t.name}` must be {kind}, got {type(arr).__name__}")
+            hint = (" (a CUDA array: compile with target=\"cuda\" to write into it in place)"
+                    if is_device_array(arr) else "")
+            raise TcError(f"output `{t.name}` must be {kind}, got {type(arr).__name__}{hint}")
         if arr.shape != shape or arr.dtype != want:
             raise TcError(f"output `{t.name}` must have shape {shape} and dtype {want.name}, "
-                          f"got shape {arr.shape} and dtype {arr.dtype}")
+                          f"got shape {arr.shape} and dtype {arr.dtype}; "
+                          f"allocate it with np.zeros({shape}, {numpy_type(want)})")
         if arr.readonly if isinstance(arr, DeviceArray) else not arr.flags.writeable:
             raise TcError(f"output `{t.name}` is read-only")
+
+    def _check_memory(self, shapes: dict[str, tuple[int, ...]], allocates_outputs: bool) -> None:
+        """The temporaries, and the outputs when tcir allocates them, must fit in memory:
+        each, and all together. A TcError names the tensor and its byte size before
+        anything is allocated or compiled (instead of NumPy's MemoryError, or a failed
+        allocation inside compiled code)."""
+        d = self.definition
+        tensors = [(f"temporary `{t.name}`", t) for t in d.temporaries]
+        if allocates_outputs:
+            tensors = [(f"output `{t.name}`", t) for t in d.outputs] + tensors
+        limit, where = self._memory_limit()
+        needs = []
+        for what, t in tensors:
+            shape = shapes[t.name]
+            dtype = t.dtype.numpy_dtype
+            nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > ADDRESSABLE_BYTES:
+                raise TcError(f"{what} of `{d.name}` needs {_bytes(nbytes)} (shape {shape}, {dtype.name}): "
+                              f"more than any array can hold ({_bytes(ADDRESSABLE_BYTES)}, 2^63 - 1 bytes)")
+            if nbytes > limit:
+                raise TcError(f"{what} of `{d.name}` needs {_bytes(nbytes)} (shape {shape}, {dtype.name}): "
+                              f"more than {where} ({_bytes(limit)})")
+            needs.append((what, nbytes))
+        total = sum(nbytes for _, nbytes in needs)
+        if total > limit:
+            parts = ", ".join(f"{what} {_bytes(nbytes)}" for what, nbytes in needs if nbytes)
+            raise TcError(f"`{d.name}` needs {_bytes(total)} for the arrays tcir allocates ({parts}): "
+                          f"more than {where} ({_bytes(limit)})")
+
+    def _memory_limit(self) -> tuple[int, str]:
+        """The bytes tcir may allocate for one call, and what that limit is (for messages)."""
+        host = host_memory_bytes()
+        if self.target != "cuda":
+            return host, "the memory of this machine"
+        device = self._gpu_memory
+        if device is not None and device < host:
+            return device, "the memory of the GPU"
+        return host, "the memory of this machine"
 
     @staticmethod
     def _addressable(arr: np.ndarray | DeviceArray) -> np.ndarray | DeviceArray:
@@ -163,22 +255,138 @@ class Kernel:
 
     # Compilation ----------------------------------------------------------------------
 
+    def options_for(self, *inputs, outputs=None) -> MappingOptions:
+        """The mapping options a call with these arguments uses: the kernel's explicit
+        `options=`, else the best the autotuner found for their layout (the options
+        cache, docs/autotuning.md), else the naive preset."""
+        return self._options_for(self.prepare(inputs, outputs)[3]).copy()
+
+    @property
+    def _target(self) -> CpuTarget | CudaTarget:
+        """The driver's target: this host's CPU, or the GPU's facts (asked of the driver once)."""
+        if self._target_object is None:
+            self._target_object = target_named(self.target, self.device)
+        return self._target_object
+
+    def _options_for(self, layout: Layout) -> MappingOptions:
+        if self.options is not None:
+            return self.options
+        if layout not in self._chosen:  # read once per layout: the cache is on disk
+            tuned = options_cache.best(self.program.source, self.entry, self._target, layout)
+            self._chosen[layout] = tuned[0][0] if tuned else MappingOptions()
+        return self._chosen[layout]
+
     def _compiled(self, layout: Layout):
-        key = (self._source_key, self.entry, layout, self.target, self.options)
+        options = self._options_for(layout)
+        key = (self._source_key, self.entry, layout, self.target, options)
         with _KERNELS_LOCK:
             kernel = _KERNELS.get(key)
             if kernel is None:
-                kernel = _KERNELS[key] = compile_kernel(self.program, self.entry, self._target(), layout,
-                                                        self.options, self.device)
+                kernel = _KERNELS[key] = compile_kernel(self.program, self.entry, self._target, layout,
+                                                        options, self.device)
         return kernel
-
-    def _target(self) -> CpuTarget | CudaTarget:
-        return CudaTarget(GpuMachine.of(self.device)) if self.target == "cuda" else CpuTarget()
 
 
 def _unwrapped(arr: np.ndarray | DeviceArray) -> object:
     """The array the caller passed (or gets back)."""
     return arr.obj if isinstance(arr, DeviceArray) else arr
+
+
+def _bytes(n: int) -> str:
+    """`n` bytes, with a binary-prefixed size for large ones: `4398046511104 bytes (4 TiB)`."""
+    if n < 1024:
+        return f"{n} bytes"
+    size, unit = float(n), "bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"):
+        size /= 1024
+        if size < 1024:
+            break
+    return f"{n} bytes ({size:.3g} {unit})"
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return int(text)
+    except (OSError, ValueError):  # absent, or "max" (no limit)
+        return None
+
+
+@cache
+def host_memory_bytes() -> int:
+    """What this machine can back: its RAM and swap (/proc/meminfo, else sysconf), or the
+    memory limit of its cgroup (container) when lower. 2^63 - 1 where none is known.
+    Fixed for the process, so the check is deterministic."""
+    total = None
+    try:
+        with open("/proc/meminfo") as f:
+            fields = {line.split(":")[0]: line.split()[1:] for line in f}
+        total = sum(int(fields[k][0]) * 1024 for k in ("MemTotal", "SwapTotal") if k in fields) or None
+    except (OSError, ValueError, IndexError):
+        pass
+    if total is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            total = ADDRESSABLE_BYTES
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        limit = _read_int(path)
+        if limit is not None and limit > 0:
+            total = min(total, limit)
+    return min(total, ADDRESSABLE_BYTES)
+
+
+def _device_memory_bytes(device) -> int | None:
+    """The GPU's total memory (cuDeviceTotalMem), or None when the driver does not say."""
+    try:
+        driver = device.driver
+        return int(driver.cuDeviceTotalMem(driver.cuDeviceGet(device.ordinal)))
+    except Exception:  # noqa: BLE001 - a fake or partial driver: the runtime reports OOM itself
+        return None
+
+
+def _allocated(name: str, shape: tuple[int, ...], dtype: np.dtype, allocate):
+    """`allocate()` for output `name`; running out of memory (NumPy's MemoryError, or a
+    framework's out-of-memory error) is a TcError naming the output and its size."""
+    try:
+        return allocate()
+    except TcError:
+        raise
+    except (MemoryError, RuntimeError, ValueError) as err:  # torch.OutOfMemoryError is a RuntimeError
+        nbytes = math.prod(shape) * dtype.itemsize
+        raise TcError(f"cannot allocate output `{name}`: it needs {_bytes(nbytes)} (shape {shape}, "
+                      f"{dtype.name}), and the allocation failed ({type(err).__name__}: {err}); "
+                      "pass smaller inputs, or `outputs=` arrays you allocate") from None
+
+
+def _self_overlap(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int) -> str | None:
+    """Why two elements of an array with these byte strides share memory, or None if none
+    do. Exact: strides that do not prove the elements apart by themselves are checked
+    element by element, and beyond _OVERLAP_ENUMERATION_LIMIT elements such an array is
+    reported as possibly overlapping."""
+    if 0 in shape:
+        return None
+    dims = sorted((abs(s), n, axis) for axis, (n, s) in enumerate(zip(shape, strides)) if n > 1)
+    for stride, n, axis in dims:
+        if stride == 0:
+            return f"dimension {axis} has stride 0, so its {n} elements are one location"
+    reach = itemsize  # the bytes that the dimensions seen so far span from an element
+    for stride, n, _ in dims:
+        if stride < reach:
+            break
+        reach += stride * (n - 1)
+    else:
+        return None  # each dimension steps past everything the smaller ones span
+    if math.prod(n for _, n, _ in dims) > _OVERLAP_ENUMERATION_LIMIT:
+        return f"its strides {tuple(strides)} may let elements share memory (too many to check one by one)"
+    offsets = np.zeros(1, np.int64)
+    for stride, n, _ in dims:
+        offsets = (offsets[:, None] + np.arange(n, dtype=np.int64)[None, :] * stride).ravel()
+    offsets.sort()
+    if (np.diff(offsets) < itemsize).any():
+        return f"its strides {tuple(strides)} make some elements share memory"
+    return None
 
 
 def _shares_memory(a: np.ndarray | DeviceArray, b: np.ndarray | DeviceArray) -> bool:
@@ -188,32 +396,70 @@ def _shares_memory(a: np.ndarray | DeviceArray, b: np.ndarray | DeviceArray) -> 
 
 
 def _check_no_overlap(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
-    """Outputs may not share memory with inputs or each other: the kernel reads inputs
-    while it writes outputs, and is compiled assuming they do not alias."""
+    """Outputs may not share memory with inputs, each other or themselves (a zero stride,
+    overlapping strides): the kernel reads inputs while it writes outputs, writes in
+    parallel, and is compiled assuming they do not alias."""
     names = list(outputs)
+    for name, arr in outputs.items():
+        reason = _self_overlap(arr.shape, arr.strides, arr.itemsize)
+        if reason is not None:
+            raise TcError(f"output `{name}` overlaps itself in memory: {reason}; parallel writes to "
+                          "one location would race. Pass an array whose elements are distinct "
+                          "(a fresh np.zeros(shape, dtype), or x.copy()); inputs may overlap themselves")
     for i, name in enumerate(names):
         for other, arr in [*inputs.items(), *((n, outputs[n]) for n in names[i + 1:])]:
             if _shares_memory(outputs[name], arr):
                 raise TcError(f"output `{name}` overlaps `{other}` in memory; pass separate arrays")
 
 
-def _mapping_options(options) -> MappingOptions:
-    """`options=` (a MappingOptions, its text, or None: the naive preset) as a copy, so
-    that the kernel's options cannot change after the call."""
+def _mapping_options(options) -> MappingOptions | None:
+    """`options=` (a MappingOptions, its text, a preset's name such as "naive", or None:
+    the tuned options where there are some) as a copy, so that the kernel's options
+    cannot change after the call."""
     if options is None:
-        return MappingOptions()
+        return None
     if isinstance(options, str):
-        return MappingOptions.parse(options)
+        return MappingOptions(options) if options in MappingOptions.PRESETS else MappingOptions.parse(options)
     if isinstance(options, MappingOptions):
         return options.copy()
-    raise TcError(f"options= must be a tcir.MappingOptions, its text form or None, "
+    raise TcError(f"options= must be a tcir.MappingOptions, its text form, a preset's name or None, "
                   f"not {type(options).__name__}")
 
 
-def define(source: str, filename: str = "<string>") -> SimpleNamespace:
+class UnknownDefError(TcError, AttributeError):
+    """A def that the source does not define, asked of `tcir.define`'s result: a TcError,
+    and an AttributeError too, so that `hasattr` and `getattr(T, name, default)` work."""
+
+
+def _no_def(name: str, defs: Sequence[str], filename: str) -> TcError:
+    names = ", ".join(f"`{n}`" for n in defs) if defs else "no def"
+    close = difflib.get_close_matches(name, list(defs), n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return UnknownDefError(f"no def named `{name}`; the source defines {names}{hint}", Location(filename, 1, 1))
+
+
+class Definitions(SimpleNamespace):
+    """What `tcir.define` returns: one `Kernel` per def, as attributes. Asking for a name
+    that is not a def is an `UnknownDefError` (a TcError and an AttributeError) listing
+    the defs, with a suggestion when one is close; `dir()` lists the defs."""
+
+    def __init__(self, program: CheckedProgram | None = None):
+        super().__init__(**{name: Kernel(program, name) for name in program.defs} if program else {})
+
+    def __getattr__(self, name: str):  # only for names that are not attributes
+        kernels = [k for k in self.__dict__.values() if isinstance(k, Kernel)]
+        raise _no_def(name, [k.entry for k in kernels], kernels[0].program.filename if kernels else "<string>")
+
+    def __dir__(self) -> list[str]:
+        return sorted(name for name, value in self.__dict__.items() if isinstance(value, Kernel))
+
+    def __repr__(self) -> str:
+        return f"<tcir definitions {', '.join(self.__dir__())}>"
+
+
+def define(source: str, filename: str = "<string>") -> Definitions:
     """Check TC source and return an object with one callable `Kernel` per def."""
-    program = check_source(source, filename)
-    return SimpleNamespace(**{name: Kernel(program, name) for name in program.defs})
+    return Definitions(check_source(source, filename))
 
 
 def compile(source: str, entry: str, *example_inputs, target: str = "cpu", options=None,
@@ -221,8 +467,7 @@ def compile(source: str, entry: str, *example_inputs, target: str = "cpu", optio
     """Compile the def `entry` for the shapes, dtypes and strides of `example_inputs`."""
     program = check_source(source, filename)
     if entry not in program.defs:
-        raise TcError(f"no def named `{entry}`; the source defines "
-                      + ", ".join(f"`{n}`" for n in program.defs), Location(filename, 1, 1))
+        raise _no_def(entry, list(program.defs), filename)
     kernel = Kernel(program, entry, target, options)
     if example_inputs:
         kernel._compiled(kernel.prepare(example_inputs)[3])

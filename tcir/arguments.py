@@ -1,19 +1,43 @@
 """Checking a call's arguments against a def's signature, and binding its sizes.
 
 Every mismatch is a `TcError` that names the parameter and the dimension, and says what
-to pass instead (for a wrong dtype, the `astype` to use).
+to pass instead (for a wrong dtype, the `astype` to use; `numpy_type` names a dtype's
+scalar type as Python spells it: `np.float32`, `np.bool_`, `ml_dtypes.bfloat16`).
+
+NumPy masked arrays are refused (their mask would be ignored), and so are scalars that
+are not real numbers (complex, strings, dates) or that do not fit the parameter's type.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 from .device_arrays import DeviceArray, is_device_array
 from .errors import TcError
 from .frontend.checked import CheckedDef, TensorInfo
+
+
+def numpy_type(dtype: np.dtype) -> str:
+    """The Python spelling of `dtype`'s scalar type, for hints: `np.float32`, `np.bool_`,
+    `ml_dtypes.bfloat16` (NumPy has no bfloat16 of its own)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.dtype(ml_dtypes.bfloat16):
+        return "ml_dtypes.bfloat16"
+    if dtype == np.dtype(np.bool_):
+        return "np.bool_"
+    return f"np.{dtype.name}"
+
+
+def masked_array_error(what: str) -> TcError:
+    """The error for a NumPy masked array, which tcir would read or write ignoring its mask."""
+    return TcError(f"{what} is a NumPy masked array: tcir does not apply masks, so its masked "
+                   "elements would be used as if they were valid; pass `x.filled(value)` (masked "
+                   "elements replaced by `value`) or `x.data` (the values underneath) explicitly")
 
 
 def _signature(t: TensorInfo) -> str:
@@ -61,34 +85,62 @@ def bind(d: CheckedDef, args: Sequence[object]) -> BoundCall:
 
 def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
     want = t.dtype.numpy_dtype
+    if isinstance(value, np.ma.MaskedArray):
+        raise masked_array_error(f"`{t.name}` of `{d.name}`")
     if not isinstance(value, (np.ndarray, DeviceArray)):  # a DeviceArray: target="cuda"
         if is_device_array(value):
             raise TcError(f"`{t.name}` of `{d.name}` is a CUDA array; compile with target=\"cuda\" "
                           "to use it in place, or pass a NumPy array")
         raise TcError(f"`{t.name}` of `{d.name}` must be a NumPy array (`{_signature(t)}`), "
-                      f"got {type(value).__name__}; pass np.asarray(x, dtype=np.{want.name})")
+                      f"got {type(value).__name__}; pass np.asarray(x, dtype={numpy_type(want)})")
     if value.ndim != len(t.shape):
         raise TcError(f"`{t.name}` of `{d.name}` has rank {len(t.shape)} (`{_signature(t)}`), "
                       f"got an array of rank {value.ndim} with shape {value.shape}")
     if value.dtype != want:
-        hint = f"x.astype(ml_dtypes.{want.name})" if want.name == "bfloat16" else f"x.astype(np.{want.name})"
         raise TcError(f"`{t.name}` of `{d.name}` must have dtype {want.name} (TC type `{t.dtype}`), "
-                      f"got {value.dtype}; pass {hint}")
+                      f"got {value.dtype}; pass x.astype({numpy_type(want)})")
     return value
+
+
+def _is_real_number(value: object) -> bool:
+    """Python and NumPy booleans, integers and floats, and ml_dtypes' floats (bfloat16);
+    not complex numbers, strings, dates or other NumPy scalars."""
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return True
+    return isinstance(value, np.generic) and type(value).__module__.split(".")[0] == "ml_dtypes"
 
 
 def scalar_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.generic:
     want = t.dtype.numpy_dtype
+    what = f"scalar `{t.name}` of `{d.name}`"
+    if isinstance(value, np.ma.MaskedArray):
+        raise masked_array_error(what)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if not isinstance(value, (bool, int, float, np.generic)):
-        raise TcError(f"scalar `{t.name}` of `{d.name}` must be a number (TC type `{t.dtype}`), "
-                      f"got {type(value).__name__}")
+    if not _is_real_number(value):
+        got = (f"an array of shape {value.shape}; pass one element, e.g. x.item()"
+               if isinstance(value, np.ndarray) else type(value).__name__)
+        raise TcError(f"{what} must be a number (TC type `{t.dtype}`: a real Python number or "
+                      f"{numpy_type(want)}), got {got}")
     if t.dtype.is_integer or t.dtype.is_bool:
-        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-            raise TcError(f"scalar `{t.name}` of `{d.name}` is `{t.dtype}`, got the non-integer {value}")
+        if not isinstance(value, (bool, int, np.bool_, np.integer)):  # a float: a whole one
+            number = float(value)
+            if not number.is_integer():
+                raise TcError(f"{what} is `{t.dtype}`, got the non-integer {value}")
         info = np.iinfo(want) if t.dtype.is_integer else None
         if info is not None and not info.min <= int(value) <= info.max:
-            raise TcError(f"scalar `{t.name}` of `{d.name}` is `{t.dtype}`: {value} is out of range "
+            raise TcError(f"{what} is `{t.dtype}`: {value} is out of range "
                           f"[{info.min}, {info.max}]")
-    return want.type(value)
+        return want.type(value)
+    # a float type: a finite value that rounds to infinity does not fit
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = want.type(value)
+        fits = math.isfinite(float(converted)) or not math.isfinite(float(value))
+    except OverflowError:  # a Python int beyond any float
+        fits = False
+    if not fits:
+        largest = float(ml_dtypes.finfo(want).max)
+        raise TcError(f"{what} is `{t.dtype}` ({numpy_type(want)}): {value} is out of its range "
+                      f"(largest finite value {largest:g})")
+    return converted

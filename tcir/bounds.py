@@ -5,6 +5,13 @@ Range inference guarantees in-bounds reads only for the accesses it used; explic
 (docs/language.md). With concrete sizes every affine access is checked exactly over the
 statement's box domain, so compiled code never reads or writes outside a tensor: a
 violation is a located `TcError`. Reads inside a `?:` branch are the guard's business.
+
+Extents and affine subscripts are computed with 64-bit indices, so a size above 2^31 is
+fine as an extent (a broadcast view of 2^31 elements is summed exactly). But as values
+in expressions, sizes and index variables are `int32` (docs/language.md): a size used
+as a value, or an index variable used as a value, that exceeds the int32 range for
+these sizes would wrap around in the compiled code, and is a located `TcError` instead.
+(Non-affine subscripts, such as `A(i * i)` or `LUT(I(b))`, are computed as values.)
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .errors import TcError
-from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TRead, TSelect, children, index_value
+from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TIndex, TRead, TSelect, TSize, children, index_value
 from .frontend.ranges import AffineForm, affine_form
 
 
@@ -46,6 +53,45 @@ def _unguarded_reads(e: TExpr) -> Iterator[TRead]:
         yield from _unguarded_reads(c)
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _int32_values(e: TExpr) -> Iterator[TSize | TIndex]:
+    """The sizes and index variables `e` computes with as int32 values: everywhere but in
+    affine subscripts, which are 64-bit index arithmetic (as irgen lowers them)."""
+    if isinstance(e, TSize | TIndex):
+        yield e
+        return
+    if isinstance(e, TRead):
+        for index in e.indices:
+            if affine_form(index) is None:
+                yield from _int32_values(index)
+        return
+    for c in children(e):
+        yield from _int32_values(c)
+
+
+def _check_int32_values(stmt: CheckedStmt, ranges: dict[str, tuple[int, int]], sizes: dict[str, int]) -> None:
+    """A size or an index variable used as a value must fit int32, or it would wrap."""
+    for use in _int32_values(stmt.rhs):
+        if isinstance(use, TSize):
+            value = sizes[use.name]
+            if value > INT32_MAX:
+                raise TcError(f"size `{use.name}` is {value}, but `{stmt.target}` uses it as a value, "
+                              f"and a size used as a value is `int32` in TC (at most {INT32_MAX}): it "
+                              "would wrap around; pass the value as an `int64` scalar parameter instead",
+                              stmt.loc)
+            continue
+        if use.name not in ranges:
+            continue
+        low, high = ranges[use.name][0], ranges[use.name][1] - 1
+        if low < INT32_MIN or high > INT32_MAX:
+            bad = high if high > INT32_MAX else low
+            raise TcError(f"index `{use.name}` reaches {bad}, but `{stmt.target}` uses it as a value, "
+                          f"and an index used as a value is `int32` in TC (from {INT32_MIN} to "
+                          f"{INT32_MAX}): it would wrap around", stmt.loc)
+
+
 def _extremes(form: AffineForm, ranges: dict[str, tuple[int, int]], sizes: dict[str, int]) -> tuple[int, int]:
     base = form.const + sum(c * sizes[s] for s, c in form.sizes)
     low = high = base
@@ -64,7 +110,8 @@ def _text(form: AffineForm) -> str:
 
 
 def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
-    """Raise TcError if a statement has an empty domain or an access out of bounds."""
+    """Raise TcError if a statement has an empty domain, an access out of bounds, or a
+    size or index used as an int32 value beyond the int32 range."""
     extents = shapes(d, sizes)
     for stmt in d.stmts:
         ranges = concrete_ranges(stmt, sizes)
@@ -76,6 +123,8 @@ def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
             if not stmt.init or any(ranges[v][1] <= ranges[v][0] for v in stmt.lhs):
                 continue
             accesses = []
+        else:  # the right side is evaluated
+            _check_int32_values(stmt, ranges, sizes)
         accesses.append((stmt.target, [affine_form(index_value(v)) for v in stmt.lhs], "writes"))
         for tensor, forms, verb in accesses:
             for axis, form in enumerate(forms):

@@ -62,7 +62,7 @@ from . import cache as disk_cache
 from . import dialects as tcir_dialects
 from . import passes as tcir_passes
 from .backends import cpu_parallel, gpu_plan
-from .backends.cpu import CpuMachine, ObjectModule, compile_object, host_machine, host_target_machine, to_llvm_ir
+from .backends.cpu import CpuMachine, ObjectModule, compile_object, host_machine, target_machine, to_llvm_ir
 from .backends.cuda_runtime import CudaKernel, Device
 from .backends.nvptx import ARCHS, arch_for, ptx_for_module
 from .dialects import default_context
@@ -185,8 +185,9 @@ def _record_cpu_plans(module: ModuleOp) -> dict[str, Any]:
     return {name: cpu_parallel.plan(module, name).to_json() for name in names}
 
 
-def _llvm_ir(module: ModuleOp, job: Job) -> str:
-    return to_llvm_ir(module, host_target_machine())
+def llvm_ir_for(machine: CpuMachine) -> Stage:
+    """The llvm-ir stage: LLVM IR text with `machine`'s triple and data layout."""
+    return lambda module, _job: to_llvm_ir(module, target_machine(machine))
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class AffineTarget(Target):
     @property
     def stages(self) -> dict[str, Stage]:
         return {"tc": lambda m, _: m, "affine": _affine, "loops": passes("lower-affine"),
-                "llvm": passes(*LLVM_PASSES), "llvm-ir": _llvm_ir}
+                "llvm": passes(*LLVM_PASSES), "llvm-ir": llvm_ir_for(host_machine())}
 
 
 @dataclass(frozen=True)
@@ -231,8 +232,8 @@ class CpuTarget(Target):
 
     @property
     def stages(self) -> dict[str, Stage]:
-        return {"tc": lambda m, _: m, "loops": self._loops, "llvm": passes(*LLVM_PASSES), "llvm-ir": _llvm_ir,
-                "object": self._object}
+        return {"tc": lambda m, _: m, "loops": self._loops, "llvm": passes(*LLVM_PASSES),
+                "llvm-ir": llvm_ir_for(self.machine), "object": self._object}
 
     def _loops(self, module: ModuleOp, job: Job) -> ModuleOp:
         layout = job.specialized
@@ -242,9 +243,8 @@ class CpuTarget(Target):
         job.metadata["plans"] = _record_cpu_plans(module)
         return module
 
-    @staticmethod
-    def _object(llvm_ir: str, job: Job) -> bytes:
-        code, signatures = compile_object(llvm_ir)
+    def _object(self, llvm_ir: str, job: Job) -> bytes:
+        code, signatures = compile_object(llvm_ir, machine=self.machine)
         job.metadata["signatures"] = {name: [result, list(params)] for name, (result, params) in signatures.items()}
         return code
 

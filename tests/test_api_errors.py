@@ -41,6 +41,7 @@ def test_wrong_dtype_suggests_astype(T):
 def test_bfloat16_hint():
     T = tcir.define("def f(bfloat16(N) A) -> (B) { B(i) = A(i) }")
     raises(r"must have dtype bfloat16 .* pass x.astype\(ml_dtypes.bfloat16\)", T.f, f32(3))
+    raises(r"must be a NumPy array .* pass np.asarray\(x, dtype=ml_dtypes.bfloat16\)", T.f, [1.0])
     assert ml_dtypes.bfloat16  # the hint names a real attribute
 
 

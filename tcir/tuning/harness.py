@@ -86,7 +86,7 @@ class Measured:
     pruned: bool = False
 
 
-def _runner(request: MeasureRequest) -> tuple[Callable[[], tuple], Kernel]:
+def _runner(request: MeasureRequest) -> Callable[[], tuple]:
     """A function running the compiled candidate once on fresh outputs."""
     what = request.compiled_for
     program = check_source(what.source, what.filename)
@@ -102,12 +102,12 @@ def _runner(request: MeasureRequest) -> tuple[Callable[[], tuple], Kernel]:
         elapsed = time.perf_counter() - start
         return elapsed, tuple(np.asarray(outs[t.name]) for t in definition.outputs)
 
-    return run, kernel
+    return run
 
 
 def measure(request: MeasureRequest) -> Measured:
     """Time a compiled candidate (see the module docstring)."""
-    run, _ = _runner(request)
+    run = _runner(request)
     first, outputs = run()  # also the warm-up: first-touch of the outputs, caches
     if request.timer is not None:
         return Measured(request.timer(request.compiled_for.mapping), outputs)

@@ -181,7 +181,7 @@ def test_ctrl_c_keeps_the_best_so_far(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     [best] = [line for line in out.splitlines() if line.startswith("best")]
-    assert int(best.split()[-1]) >= 3
+    assert int(best.split()[-1]) >= 2  # the base and a candidate at least (the third was interrupted)
     a, b = inputs()  # what it found was kept
     assert str(tcir.compile(MATMUL, "matmul", a, b).options_for(a, b)) == best.split(" ", 1)[1].rsplit(" ", 1)[0]
 
