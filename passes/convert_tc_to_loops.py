@@ -5,7 +5,8 @@ Summary:
   dependences) is scheduled by the isl scheduler under the mapping options' fusion
   strategy; the innermost permutable band is reordered so its innermost loop walks
   memory contiguously; the outermost permutable bands are tiled; innermost loops are
-  marked for unrolling; outermost coincident loops are marked parallel. The isl AST of
+  marked for unrolling; outermost coincident loops are marked parallel (and checked
+  to carry no dependence when the AST is built). The isl AST of
   that schedule is emitted as `scf.for` / `scf.if` over memrefs
   (`tcir.polyhedral.codegen`), each statement instance as its `tc.stmt` body with
   the iterators computed from the loop counters.
@@ -75,7 +76,8 @@ from tcir.mapping_options import MappingOptions
 from tcir.passes.tc_lowering import (
     ScheduledDefLowering, check_sizes, outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
-from tcir.polyhedral import build_ast, compute_schedule, extract, specialize, tile_outer_bands
+from tcir.polyhedral import compute_schedule, extract, specialize, tile_outer_bands
+from tcir.polyhedral.codegen import build_cpu_ast
 from tcir.polyhedral.cpu_mapping import (
     dot_reduction_members, mark_parallel, mark_unroll, register_tile, register_tile_dots,
     sink_contiguous_members,
@@ -101,7 +103,9 @@ def schedule_ast(def_op: tc.DefOp, sizes: Mapping[str, int], options: MappingOpt
     tree = register_tile(tree, REGISTER_ROWS, columns)
     tree = register_tile_dots(tree, fixed, scheduled.deps.all, REGISTER_ROWS, REGISTER_VECTORS, lanes)
     tree = mark_parallel(mark_unroll(tree, options["unroll"]))
-    return fixed, build_ast(tree, fixed.context)
+    # the loops below the parallel marks are checked against the dependences: only a
+    # loop that carries none runs in chunks on several threads
+    return fixed, build_cpu_ast(tree, fixed.context, scheduled.deps.all)
 
 
 # A register tile is REGISTER_ROWS rows of REGISTER_VECTORS host vectors: 16 vector

@@ -201,3 +201,65 @@ def test_kernels_compile_and_run_from_many_threads():
         t.join()
     for x in inputs:
         np.testing.assert_array_equal(results[x.size], 3 * x + 1)
+
+
+# --- Regression: chunks of a loop that carries a reduction ran in parallel ------------
+# matmul tiled 256,4,128 at M = 64 has one tile of rows: isl emits no loop for it, so the
+# `for` below the `parallel` mark (put above the band because its first member, the row
+# tile, is coincident) was the next one, the reduction's tile loop over r_k. The runtime
+# ran chunks of it on several threads: they raced on C, and the chunk holding r_k = 0
+# initialized C under the others (errors of 13 to 43, varying between runs). Found by
+# the autotuner; the default tile=32,32,32 did it too (fewer than 33 rows, K > 32).
+# Now mark_parallel looks at the first member that is a loop, and the code generator
+# parallelizes a loop only if it carries no dependence (codegen.build_cpu_ast).
+
+def _fcrelu(i, w, b1):
+    return np.maximum(i @ w.T + b1, 0)
+
+
+MATMUL = "def f(float(M, K) A, float(K, N) B) -> (C) { C(m, n) +=! A(m, r_k) * B(r_k, n) }"
+TILED_REDUCTIONS = {  # name: (source, input shapes, the result in NumPy)
+    "matmul": (MATMUL, [(64, 64), (64, 64)], np.matmul),
+    "matmul_few_rows": (MATMUL, [(8, 96), (96, 64)], np.matmul),
+    "batch_matmul": ("def f(float(B, M, K) X, float(B, K, N) Y) -> (Z) { Z(b, m, n) +=! X(b, m, r_k) * Y(b, r_k, n) }",
+                     [(2, 32, 32), (2, 32, 64)], np.matmul),
+    "fcrelu": ("def f(float(B, M) I, float(N, M) W, float(N) B1) -> (O) {\n"
+               "  O(b, n) +=! I(b, r_m) * W(n, r_m)\n  O(b, n) = fmax(O(b, n) + B1(n), 0)\n}",
+               [(64, 64), (64, 64), (64,)], _fcrelu),
+}
+# around and above the extents (64; 8, 96 and 64 for matmul_few_rows; 2, 32, 32, 64
+# for batch_matmul): larger, equal, one more or less, and 4 (REGISTER_ROWS, a
+# register tile's rows) meeting the register tiling; 32 is the default
+REDUCTION_TILES = ["tile=256,4,128", "tile=64,4,32", "tile=64,64,64", "tile=4,4,4", "tile=65,63,4 unroll=4",
+                   "tile=1,256,32", "tile=32,32,32", "tile=2,32,4,64"]
+
+
+class _OutOfOrderPool:
+    """Runs each submitted chunk at once: the other chunks run before the calling
+    thread's first one, deterministically (the chunks must be independent)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+@pytest.mark.parametrize("threads", ["1", "4", "4-out-of-order"])
+@pytest.mark.parametrize("tile", REDUCTION_TILES)
+@pytest.mark.parametrize("name", sorted(TILED_REDUCTIONS))
+def test_tiled_reductions_on_several_threads(name, tile, threads, monkeypatch):
+    from tcir.backends import cpu_parallel
+
+    monkeypatch.setenv("TCIR_NUM_THREADS", threads.split("-")[0])
+    if threads.endswith("out-of-order"):
+        monkeypatch.setattr(cpu_parallel, "_pool", _OutOfOrderPool)
+    source, shapes, numpy = TILED_REDUCTIONS[name]
+    rng = np.random.default_rng(7)
+    inputs = [rand(rng, np.float32, *shape) for shape in shapes]
+    want = numpy(*[x.astype(np.float64) for x in inputs])
+    kernel = tcir.compile(source, "f", *inputs, options=tile)
+    for _ in range(3):  # a race may come out right once
+        got = kernel(*inputs)
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=3e-5, atol=1e-4)

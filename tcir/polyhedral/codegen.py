@@ -22,9 +22,19 @@ comparisons (``cmpi``), ``and``/``or`` (``andi``/``ori``: both sides are pure an
 and ``select``/``cond``. Identifiers are looked up in ``values`` (loop iterators, and
 whatever the caller puts there: size parameters).
 
+``build_cpu_ast(schedule, context, deps)`` builds the isl AST of a CPU schedule and
+checks its ``parallel`` marks (see ``cpu_mapping``): the ``for`` right below such a mark
+is annotated ``parallel`` only if no dependence of ``deps`` between the instances it runs
+is carried by it (instances of different iterations must be independent: the runtime
+runs chunks of that loop on several threads at once). The mark says which band should
+be parallel; the check makes sure the loop isl generated there is that band's
+parallel member and not, say, a reduction's tile loop when the member above it takes a
+single value and became no loop.
+
 ``parts(node)`` splits the top level of an AST into the pieces a CPU runtime can run
-one after another: a ``for`` under a ``parallel`` mark (see ``cpu_mapping``) is a part of
-its own; consecutive other nodes form sequential parts.
+one after another: a ``for`` annotated ``parallel`` right under a ``parallel`` mark is
+a part of its own; consecutive other nodes form sequential parts (an AST built without
+the check has no parallel parts).
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from tcir.errors import TcError
 
 from .cpu_mapping import PARALLEL
 
-__all__ = ["AstToScf", "Part", "for_range", "parts", "statements_in"]
+__all__ = ["AstToScf", "Part", "build_cpu_ast", "for_range", "parts", "statements_in"]
 
 OnUser = Callable[[Builder, str, list[SSAValue]], None]
 
@@ -181,7 +191,68 @@ def _parallel_for(node: isl.AstNode) -> isl.AstNode | None:
     if node.get_type() != isl.ast_node_type.mark or node.mark_get_id().get_name() != PARALLEL:
         return None
     inner = node.mark_get_node()
-    return inner if inner.get_type() == isl.ast_node_type.for_ else None
+    if inner.get_type() != isl.ast_node_type.for_:
+        return None
+    try:
+        annotation = inner.get_annotation()
+    except isl.Error:  # built without build_cpu_ast: not checked
+        return None
+    return inner if annotation is not None and annotation.get_name() == PARALLEL else None
+
+
+def carries_no_dependence(schedule: isl.UnionMap, deps: isl.UnionMap) -> bool:
+    """The last dimension of ``schedule`` (instances -> the values of the loops around
+    a point of the AST, the last one innermost) carries no dependence of ``deps``: two
+    dependent instances with the same values of the outer loops have the same value of
+    the last one. Dependences with an end outside the schedule's domain do not count."""
+    # deltas exist only within one space: a schedule into several spaces (not what isl
+    # gives) is not proven parallel
+    spaces: list[isl.Set] = []
+    schedule.range().foreach_set(spaces.append)
+    if len(spaces) > 1:
+        return False
+    pairs = deps.apply_domain(schedule).apply_range(schedule)
+    deltas: list[isl.Set] = []
+    pairs.deltas().foreach_set(deltas.append)
+    for delta in deltas:
+        n = delta.dim(isl.dim_type.set)
+        if n == 0:
+            return False
+        zero = isl.Val.zero(delta.get_ctx())
+        same_outer = delta
+        for i in range(n - 1):
+            same_outer = same_outer.fix_val(isl.dim_type.set, i, zero)
+        if not same_outer.is_subset(same_outer.fix_val(isl.dim_type.set, n - 1, zero)):
+            return False
+    return True
+
+
+def build_cpu_ast(schedule: isl.Schedule, context: isl.Set, deps: isl.UnionMap) -> isl.AstNode:
+    """The isl AST of a CPU schedule, its parallel loops checked (module docstring)."""
+    ctx = context.get_ctx()
+    state: dict[str, object] = {"below_mark": False, "error": None}
+
+    def before_mark(mark: isl.Id, build: isl.AstBuild) -> None:
+        state["below_mark"] = mark.get_name() == PARALLEL
+
+    def before_for(build: isl.AstBuild) -> isl.Id:
+        below_mark, state["below_mark"] = state["below_mark"], False
+        parallel = False
+        if below_mark and state["error"] is None:
+            try:
+                parallel = carries_no_dependence(build.get_schedule(), deps)
+            except Exception as err:  # an exception cannot cross isl: raised below
+                state["error"] = err
+        return isl.Id(PARALLEL if parallel else "for", context=ctx)
+
+    build = isl.AstBuild.from_context(context)
+    build, mark_handle = build.set_before_each_mark(before_mark)
+    build, for_handle = build.set_before_each_for(before_for)
+    node = build.node_from_schedule(schedule)
+    del mark_handle, for_handle
+    if state["error"] is not None:
+        raise state["error"]
+    return node
 
 
 def parts(node: isl.AstNode) -> list[Part]:

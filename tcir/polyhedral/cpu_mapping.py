@@ -47,10 +47,14 @@ dependent statement instances, so a valid schedule stays valid:
     for full unrolling by the isl AST generator while the product of their trip counts
     (per iteration of the enclosing loops) stays within ``factor``.
 ``mark_parallel(schedule)``
-    Put a ``parallel`` mark above the outermost band of every path whose first member is
+    Put a ``parallel`` mark above the outermost band of every path whose first loop is
     coincident (no dependence is carried by that loop): the code generator turns the
     loop below such a mark into a function the CPU runtime runs on chunks of its range
-    in several threads.
+    in several threads. The first loop is the first member with more than one value
+    (``first_loop``): a member with a single value (one tile as large as the extent)
+    is no loop in the isl AST, and the ``for`` right below the mark is then a later
+    member's, or the next band's. The code generator checks again that the ``for`` it
+    finds below a mark carries no dependence (``codegen.build_cpu_ast``).
 
 Before (matmul, members i, j, k) -> after ``sink_contiguous_members``: i, k, j (``C``
 and ``B`` are contiguous in ``j``, ``A`` is invariant).
@@ -68,8 +72,8 @@ from .schedule import band_coefficients, band_trip_count, map_bands, permute_ban
 PARALLEL = "parallel"
 
 __all__ = [
-    "PARALLEL", "contiguity_scores", "dot_reduction_members", "mark_parallel", "mark_unroll", "register_tile",
-    "register_tile_dots", "sink_contiguous_members",
+    "PARALLEL", "contiguity_scores", "dot_reduction_members", "first_loop", "mark_parallel", "mark_unroll",
+    "register_tile", "register_tile_dots", "sink_contiguous_members",
 ]
 
 
@@ -160,16 +164,36 @@ def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
 
 # --- parallel loops ----------------------------------------------------------------------
 
+def first_loop(node: isl.ScheduleNode) -> tuple[isl.ScheduleNode, int] | None:
+    """The band and member of the first loop the isl AST generator emits for the
+    subtree of band ``node``. A member that takes at most one value (for each value of
+    the enclosing loops) becomes no ``for`` (isl substitutes its value), so the first
+    loop is the first member with more values, in ``node`` or, if all its members take
+    one value, in the band right below it (and so on). None if there is no such member
+    above a sequence, a set or a leaf."""
+    while node.get_type() == isl.schedule_node_type.band:
+        for i in range(node.band_n_member()):
+            trips = band_trip_count(node, i)
+            if trips is None or trips > 1:
+                return node, i
+        node = node.child(0)
+    return None
+
+
 def mark_parallel(schedule: isl.Schedule) -> isl.Schedule:
     """See the module docstring."""
 
     def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
-        if node.band_member_get_coincident(0):
+        # the loop right below the mark is the first member with more than one value,
+        # not necessarily member 0: matmul tiled 256 x 4 x 128 at M = 64 has one row
+        # tile, and its first loop is the reduction's tile loop (found by the
+        # autotuner: chunks of that loop raced on C)
+        found = first_loop(node)
+        if found is not None and found[0].band_member_get_coincident(found[1]):
             return node.insert_mark(isl.Id(PARALLEL, context=node.get_ctx()))
         return node
 
     return map_bands(schedule, False, rewrite)
-
 
 
 # --- register tiling ----------------------------------------------------------------------
