@@ -4,7 +4,9 @@ Range inference guarantees in-bounds reads only for the accesses it used; explic
 `where` ranges and accesses whose variables were all inferred elsewhere are not covered
 (docs/language.md). With concrete sizes every affine access is checked exactly over the
 statement's box domain, so compiled code never reads or writes outside a tensor: a
-violation is a located `TcError`. Reads inside a `?:` branch are the guard's business.
+violation is a located `TcError`. A read inside a `?:` branch runs only where its guard
+holds: its extremes are narrowed by what the guard proves (`frontend.guards`), and a
+read whose guard never holds is not checked.
 
 Extents and affine subscripts are computed with 64-bit indices, so a size above 2^31 is
 fine as an extent (a broadcast view of 2^31 elements is summed exactly). But as values
@@ -19,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .errors import TcError
-from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TIndex, TRead, TSelect, TSize, children, index_value
+from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TIndex, TRead, TSize, children, index_value
+from .frontend.guards import guard_limits, reads_with_guards
 from .frontend.ranges import AffineForm, affine_form
 
 
@@ -41,16 +44,6 @@ def concrete_ranges(stmt: CheckedStmt, sizes: dict[str, int]) -> dict[str, tuple
                           "the inputs are too small for this statement", stmt.loc)
         ranges[var] = (low, high)
     return ranges
-
-
-def _unguarded_reads(e: TExpr) -> Iterator[TRead]:
-    if isinstance(e, TRead):
-        yield e
-    if isinstance(e, TSelect):
-        yield from _unguarded_reads(e.cond)
-        return
-    for c in children(e):
-        yield from _unguarded_reads(c)
 
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -115,7 +108,8 @@ def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
     extents = shapes(d, sizes)
     for stmt in d.stmts:
         ranges = concrete_ranges(stmt, sizes)
-        accesses = [(r.tensor, [affine_form(i) for i in r.indices], "reads") for r in _unguarded_reads(stmt.rhs)]
+        accesses = [(r.tensor, [affine_form(i) for i in r.indices], "reads", facts)
+                    for r, facts in reads_with_guards(stmt.rhs)]
         if any(high <= low for low, high in ranges.values()):
             # No point of the domain runs, but `!` still sets the left-side box to the
             # identity when only a reduction range is empty: check that write. (Skipping
@@ -125,16 +119,19 @@ def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
             accesses = []
         else:  # the right side is evaluated
             _check_int32_values(stmt, ranges, sizes)
-        accesses.append((stmt.target, [affine_form(index_value(v)) for v in stmt.lhs], "writes"))
-        for tensor, forms, verb in accesses:
-            for axis, form in enumerate(forms):
-                if form is None:
-                    continue  # indirect: the caller's responsibility (language.md)
-                low, high = _extremes(form, ranges, sizes)
+        accesses.append((stmt.target, [affine_form(index_value(v)) for v in stmt.lhs], "writes", None))
+        for tensor, forms, verb, facts in accesses:
+            limits = [None if form is None else guard_limits(form, facts, sizes, *_extremes(form, ranges, sizes))
+                      for form in forms]  # None: indirect, the caller's responsibility (language.md)
+            if any(lim is not None and lim[0] > lim[1] for lim in limits):
+                continue  # the guard never holds where this read would run
+            for axis, (form, lim) in enumerate(zip(forms, limits)):
+                if lim is None:
+                    continue
+                low, high = lim
                 extent = extents[tensor][axis]
                 if low < 0 or high >= extent:
                     bad = low if low < 0 else high
                     raise TcError(f"`{stmt.target}` {verb} `{tensor}` at index {bad} of dimension {axis} "
                                   f"(subscript `{_text(form)}`), outside [0, {extent}); "
                                   "restrict the ranges with `where`", stmt.loc)
-

@@ -94,5 +94,12 @@ class TcWarning(UserWarning):
 
 
 def warn(message: str, loc: Location | None = None) -> None:
-    """Report a warning through Python's ``warnings`` machinery (never silent)."""
-    warnings.warn(TcWarning(message, loc), stacklevel=3)
+    """Report a warning through Python's ``warnings`` machinery (never silent).
+
+    A located warning is attributed to the user's TC line, not to tcir's own source, so
+    ``warnings`` filters, ``-W error::tcir.TcWarning`` and the record's filename and line
+    all refer to the TC program; an unlocated one to tcir's caller."""
+    if loc is None:
+        warnings.warn(TcWarning(message), stacklevel=3)
+    else:
+        warnings.warn_explicit(TcWarning(message, loc), TcWarning, loc.file, loc.line, module=loc.file)

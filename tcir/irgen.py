@@ -224,24 +224,31 @@ class _StmtBuilder:
             return self.op(_FLOAT_ARITH[e.op](a, b))
         if e.op in _INT_ARITH:
             return self.op(_INT_ARITH[e.op](a, b))
-        if e.op in ("/", "%") and t.kind == "int" and not (isinstance(e.rhs, TConst) and e.rhs.value != -1):
-            return self.signed_division(e.op, a, b, t)
         table = _UNSIGNED_ARITH if t.kind == "uint" else _SIGNED_ARITH
+        if e.op in ("/", "%") and not (isinstance(e.rhs, TConst) and e.rhs.value not in (0, -1)):
+            return self.guarded_division(e.op, a, b, t, table[e.op])
         return self.op(table[e.op](a, b))
 
-    def signed_division(self, op: str, a: SSAValue, b: SSAValue, t: ScalarType) -> SSAValue:
-        """`a / b` and `a % b` on signed integers where `b` may be -1. INT_MIN / -1
-        overflows: arith.divsi leaves it undefined and x86's idiv traps (SIGFPE, for
-        INT_MIN % -1 too), but TC wraps it to INT_MIN and INT_MIN % -1 is 0
-        (reference.py). Divide by 1 where `b` is -1, then negate the quotient there
-        (0 - INT_MIN wraps to INT_MIN). Found by tests/test_fuzz_pipeline.py."""
-        minus_one = self.op(arith.CmpiOp(b, self.constant(-1, t), "eq"))
-        divisor = self.op(arith.SelectOp(minus_one, self.constant(1, t), b))
+    def guarded_division(self, op: str, a: SSAValue, b: SSAValue, t: ScalarType, divide) -> SSAValue:
+        """`a / b` and `a % b` on integers where `b` may be 0 (or, signed, -1), with
+        TC's defined results (docs/language.md; reference.py): `a / 0` and `a % 0` are
+        0, as in Halide, and INT_MIN / -1 wraps to INT_MIN (INT_MIN % -1 is 0). LLVM
+        leaves both undefined and x86's div traps (SIGFPE), so divide by 1 at those
+        points, then pick the defined quotient: 0 where `b` is 0, `0 - a` (which wraps)
+        where it is -1. A remainder by 1 is already the 0 both cases need. Found by
+        tests/test_fuzz_pipeline.py (-1) and a hostile probe (0)."""
+        one = self.constant(1, t)
+        special = zero = self.op(arith.CmpiOp(b, self.constant(0, t), "eq"))
+        if t.kind == "int":
+            minus_one = self.op(arith.CmpiOp(b, self.constant(-1, t), "eq"))
+            special = self.op(arith.OrIOp(zero, minus_one))
+        result = self.op(divide(a, self.op(arith.SelectOp(special, one, b))))
         if op == "%":
-            return self.op(arith.RemSIOp(a, divisor))  # a % 1 == 0 == a % -1
-        quotient = self.op(arith.DivSIOp(a, divisor))
-        negated = self.op(arith.SubiOp(self.constant(0, t), a))
-        return self.op(arith.SelectOp(minus_one, negated, quotient))
+            return result
+        result = self.op(arith.SelectOp(zero, self.constant(0, t), result))
+        if t.kind == "int":
+            result = self.op(arith.SelectOp(minus_one, self.op(arith.SubiOp(self.constant(0, t), a)), result))
+        return result
 
     def select(self, e: TSelect) -> SSAValue:
         cond = self.emit(e.cond)

@@ -12,7 +12,7 @@ API (import it from any test under tests/: `from strategies import tc_programs, 
         large enough for vector loops now and then), special inputs (integer extremes;
         NaN, infinities, signed zeros, subnormals, huge values, out-of-range literals).
         Each program type-checks, passes range inference and the call-time bounds
-        checks for its sizes, never divides an integer by zero, never casts an
+        checks for its sizes (integer divisors may be zero: `x / 0` is 0), never casts an
         out-of-range, non-finite or inexact float to an integer and stays in the domains
         of its builtins, so the NumPy reference defines its result.
 
@@ -96,6 +96,7 @@ INT_TYPES = (INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64)
 SIZE_NAMES = ("N", "M", "K", "L")
 LHS_NAMES = ("i", "j", "k", "l")
 RED_NAMES = ("r", "r_k", "q", "r_w")
+_INDEX_NAME = re.compile(r"\b(" + "|".join(LHS_NAMES + RED_NAMES) + r")\b")
 LIMIT = 1000.0  # magnitude bound of every float value a program computes
 
 TOLERANCE = {  # (rtol, atol) by output dtype, for outputs that are not exact
@@ -325,10 +326,13 @@ class _Form:
 @dataclass
 class _Read:
     tensor: str
-    extents: tuple
+    extents: tuple  # the allocated shape: what the call-time check holds the read to
     forms: list  # _Form or None (not affine)
-    in_branch: bool  # inside a `?:` branch: not used by range inference
     protected: bool  # an explicit bounds guard keeps it in bounds
+    # What range inference holds the read to, per axis (lo, hi): the box that earlier
+    # statements wrote, for a tensor written in this def; [0, extent) otherwise.
+    bounds: tuple = ()
+    free_below: frozenset = frozenset()  # axes whose lower side the `?:` guard proves
 
 
 @dataclass
@@ -345,6 +349,17 @@ class _Tensor:
     prec: ScalarType | None = None  # see _Val.prec
     written: bool = False
     typed: bool = False  # an output declared with its type and shape
+    box: list | None = None  # per axis (lo, hi): the hull of what statements wrote so far
+    box_from_zero: list | None = None  # per axis: every write started at a literal 0
+
+    def record_write(self, box: list, from_zero: list) -> None:
+        """Widen the box this tensor holds values in by one statement's left-side ranges
+        (a later read's range inference is bounded by it: docs/language.md)."""
+        if self.box is None:
+            self.box, self.box_from_zero = list(box), list(from_zero)
+            return
+        self.box = [(min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(self.box, box)]
+        self.box_from_zero = [a and b for a, b in zip(self.box_from_zero, from_zero)]
     spec: InputSpec | None = None
 
 
@@ -697,7 +712,7 @@ class _Builder:
                 text, ranges = builder.build()
             except _Invalid:
                 continue
-            builder.commit()
+            builder.commit(ranges)
             self.stmts.append(text)
             self.ranges.append(ranges)
             return
@@ -727,6 +742,7 @@ class _Builder:
             ranges = {v: (0, e) for v, e in zip(lhs, target.shape)}
         target.lo, target.hi = min(target.lo, 0), max(target.hi, 1.5)
         target.written = True
+        target.record_write([ranges[v] for v in ranges], [True] * len(ranges))
         self.stmts.append(text)
         self.ranges.append(ranges)
 
@@ -760,7 +776,6 @@ class _StmtBuilder:
     def __init__(self, prog: _Builder, force_target, force_new_output, attempt):
         self.p = prog
         self.reads: list[_Read] = []
-        self.branch_depth = 0
         self.bindings: list[tuple[str, str]] = []
         self.exists: list[str] = []
         self.explicit: dict[str, tuple[str, int, int]] = {}
@@ -773,6 +788,11 @@ class _StmtBuilder:
 
     def d(self, s):
         return self.p.d(s)
+
+    def read(self, t: _Tensor, forms: list, protected=False, free_below=frozenset()) -> None:
+        """Record a read of `t`: inference bounds it by what earlier statements wrote."""
+        bounds = tuple(t.box) if t.box is not None else tuple((0, n) for n in t.shape)
+        self.reads.append(_Read(t.name, t.shape, forms, protected, bounds, free_below))
 
     def snapshot(self):
         return len(self.reads), len(self.used), len(self.bindings), len(self.new_inputs)
@@ -857,12 +877,16 @@ class _StmtBuilder:
         v = self.lhs[0]
         prev = f"{target.name}({', '.join([f'{v} - 1'] + self.lhs[1:])})"
         here = f"{target.name}({', '.join(self.lhs)})"
-        guarded = self.chance(0.4)
+        # The guard `v >= 1` proves `v - 1` in bounds below only where the written box
+        # starts at 0 whatever the sizes (docs/language.md, "Reads in `?:` branches").
+        guarded = target.box_from_zero[0] and self.chance(0.4)
         if guarded:
             prev = f"({v} >= 1 ? {prev} : {t.name}(0))"
         else:
             self.explicit[v] = (f"1:{target.dims[0]}", 1, target.shape[0])
-        self.reads.append(_Read(target.name, target.shape, [None] * len(self.lhs), guarded, True))
+        forms = [_Form({w: 1}, 0, w) for w in self.lhs]
+        self.read(target, [_Form({v: 1}, -1, "")] + forms[1:], protected=guarded,
+                  free_below=frozenset({0}) if guarded else frozenset())
         self.used += self.lhs
         self.kind = self.pick(["=", "=", "+", "max", "min"])
         if self.kind == "=":
@@ -870,6 +894,7 @@ class _StmtBuilder:
             if t.is_float:
                 ops.append("({a} * 0.5 + {b})")
             text = self.pick(ops).format(a=prev, b=here)
+            self.read(target, forms)
             if "0.5" in text and promote(t, FLOAT) != t:
                 text = f"{t.name}({text})"  # half * 0.5 is a float
         else:
@@ -914,9 +939,14 @@ class _StmtBuilder:
     # Binding and checking ---------------------------------------------------------------
 
     def accesses(self):
-        out = [(r.extents, r.forms) for r in self.reads if not r.in_branch]
+        """(bounds, subscripts, axes free below) of each access that range inference uses:
+        every read (this model generates no `?:` guard that proves a side of a subscript,
+        but the explicit bounds guards of `guarded()`, whose reads it leaves out, and the
+        recurrence's `v >= 1`), and the write into a target of known shape."""
+        out = [(r.bounds, r.forms, r.free_below) for r in self.reads]
         if self.target.shape is not None:
-            out.append((self.target.shape, [_Form({v: 1}, 0, v) for v in self.lhs]))
+            out.append((tuple((0, n) for n in self.target.shape), [_Form({v: 1}, 0, v) for v in self.lhs],
+                        frozenset()))
         return out
 
     def infer(self):
@@ -924,9 +954,9 @@ class _StmtBuilder:
         known = {v: (lo, hi) for v, (_, lo, hi) in self.explicit.items()}
         nonneg = {v for v in self.lhs if v not in self.explicit}
         while True:
-            found = {}
-            for extents, forms in self.accesses():
-                for form, extent in zip(forms, extents):
+            collected = {}
+            for bounds, forms, free_below in self.accesses():
+                for axis, (form, (lower, upper)) in enumerate(zip(forms, bounds)):
                     if form is None:
                         continue
                     unknown = [v for v in form.vars if v not in known]
@@ -941,16 +971,24 @@ class _StmtBuilder:
                         first, last = known[w][0], known[w][1] - 1
                         rlo += cw * (first if cw > 0 else last)
                         rhi += cw * (last if cw > 0 else first)
-                    low_t, high_t = -rlo, extent - 1 - rhi
+                    low_t, high_t = lower - rlo, upper - 1 - rhi
                     if c > 0:
                         lo, hi = -((-low_t) // c), high_t // c + 1
                     else:
                         lo, hi = -((-high_t) // c), low_t // c + 1
-                    if v in found:
-                        lo, hi = max(found[v][0], lo), min(found[v][1], hi)
-                    found[v] = (lo, hi)
-            for v in nonneg & found.keys():
-                found[v] = (max(found[v][0], 0), found[v][1])
+                    if axis in free_below:  # the guard proves the subscript's lower side
+                        lo, hi = (None, hi) if c > 0 else (lo, None)
+                    los, his = collected.setdefault(v, ([], []))
+                    los += [] if lo is None else [lo]
+                    his += [] if hi is None else [hi]
+            found = {}
+            for v, (los, his) in collected.items():
+                if not his or not los and v not in nonneg:
+                    continue  # bounded on one side only: a later round may bound it
+                lo = max(los) if los else 0
+                if v in nonneg and lo < 0:
+                    raise _Invalid  # a left-side index must not start below 0
+                found[v] = (lo, min(his))
             if not found:
                 return known
             known.update(found)
@@ -973,7 +1011,7 @@ class _StmtBuilder:
                 forms = [_Form({}, 0, "0")] * len(t.shape)
                 forms[k] = _Form({v: 1}, 0, v)
                 self.exists.append(f"exists {t.name}({', '.join(subs)})")
-                self.reads.append(_Read(t.name, t.shape, forms, False, False))
+                self.read(t, forms)
             elif v in self.used or v in self.lhs:
                 self.explicit_range(v)
                 if v in self.lhs and self.explicit[v][1] < 0:
@@ -1072,7 +1110,7 @@ class _StmtBuilder:
             text += " where " + ", ".join(clauses)
         return text
 
-    def commit(self) -> None:
+    def commit(self, ranges) -> None:
         p, target = self.p, self.target
         if self.new_target:
             target.shape = self.shape
@@ -1085,6 +1123,8 @@ class _StmtBuilder:
             p.params.append(t)
         target.lo, target.hi, target.exact, target.prec = self.result
         target.written = True
+        target.record_write([ranges[v] for v in self.lhs],
+                            [self.explicit.get(v, ("",))[0].startswith("0:") for v in self.lhs])
 
     # Expressions -----------------------------------------------------------------------
 
@@ -1196,11 +1236,8 @@ class _StmtBuilder:
             return self.builtin(depth, exact or form == "exact_builtin")
         if form == "select":
             cond = self.boolean(depth - 1)
-            self.branch_depth += 1
-            try:
-                a, b = self.number(depth - 1, exact, float_only=True), self.number(depth - 1, exact)
-            finally:
-                self.branch_depth -= 1
+            a, b = self.branches(cond, lambda: (self.number(depth - 1, exact, float_only=True),
+                                                self.number(depth - 1, exact)))
             t = promote(a.type, b.type)
             return _Val(f"({cond.text} ? {a.text} : {b.text})", t, min(a.lo, b.lo), max(a.hi, b.hi),
                         a.exact and b.exact and cond.exact, _pj(t, a, b))
@@ -1282,7 +1319,7 @@ class _StmtBuilder:
         if form == "div":
             a, b = self.integer(depth - 1), self.integer(depth - 1)
             t = promote(a.type, b.type)
-            if b.lo <= 0 <= b.hi:  # guard the divisor: never divide by zero
+            if b.lo <= 0 <= b.hi and self.chance(0.5):  # guard the divisor, or let `x / 0` be 0
                 one = "1" if b.type == INT32 else f"{b.type.name}(1)"
                 b = _Val(f"({b.text} == 0 ? {one} : {b.text})", b.type, b.lo, b.hi)
             op = self.pick("/%")
@@ -1306,11 +1343,7 @@ class _StmtBuilder:
             return _Val(f"(-{a.text})", a.type, lo, hi)
         if form == "select":
             cond = self.boolean(depth - 1)
-            self.branch_depth += 1
-            try:
-                a, b = self.integer(depth - 1), self.integer(depth - 1)
-            finally:
-                self.branch_depth -= 1
+            a, b = self.branches(cond, lambda: (self.integer(depth - 1), self.integer(depth - 1)))
             t = promote(a.type, b.type)
             lo, hi = _clip_int(t, min(a.lo, b.lo), max(a.hi, b.hi))
             return _Val(f"({cond.text} ? {a.text} : {b.text})", t, lo, hi, cond.exact)
@@ -1356,12 +1389,22 @@ class _StmtBuilder:
         if form == "cast":
             return self.cast(self.number(depth - 1, exact=True), BOOL)
         cond = self.boolean(depth - 1)
-        self.branch_depth += 1
-        try:
-            a, b = self.boolean(depth - 1), self.boolean(depth - 1)
-        finally:
-            self.branch_depth -= 1
+        a, b = self.branches(cond, lambda: (self.boolean(depth - 1), self.boolean(depth - 1)))
         return _Val(f"({cond.text} ? {a.text} : {b.text})", BOOL)
+
+    def branches(self, cond: _Val, make):
+        """The branches `make()` returns for `cond ? a : b`. A condition that compares
+        index variables may prove a side of a subscript in a branch, which that side then
+        leaves out of range inference (docs/language.md, "Reads in `?:` branches"); this
+        model does not follow guards, so it generates no such statement."""
+        first = len(self.reads)
+        a, b = make()
+        text = cond.text
+        for name, value in reversed(self.bindings):  # a binding may use an earlier one
+            text = re.sub(rf"\b{name}\b", f"({value})", text)
+        if _INDEX_NAME.search(text) and any(f is not None and f.vars for r in self.reads[first:] for f in r.forms):
+            raise _Invalid
+        return a, b
 
     def compare(self, depth: int) -> _Val:
         a = self.number(depth - 1, exact=True)
@@ -1469,8 +1512,7 @@ class _StmtBuilder:
         t = self.pick(tensors)
         if t is self.target:  # only at the element being written
             self.read_target = True
-            self.reads.append(_Read(t.name, t.shape, [_Form({v: 1}, 0, v) for v in self.lhs],
-                                    self.branch_depth > 0, False))
+            self.read(t, [_Form({v: 1}, 0, v) for v in self.lhs])
             self.used += self.lhs
             sub = f"({', '.join(self.lhs)})" if self.lhs else ""
             return _Val(f"{t.name}{sub}", t.type, t.lo, t.hi, t.exact, t.prec)
@@ -1481,7 +1523,7 @@ class _StmtBuilder:
             text, form = self.subscript(t, k)
             subs.append(text)
             forms.append(form)
-        self.reads.append(_Read(t.name, t.shape, forms, self.branch_depth > 0, False))
+        self.read(t, forms)
         return _Val(f"{t.name}({', '.join(subs)})", t.type, t.lo, t.hi, t.exact, t.prec)
 
     def choose_var(self) -> str | None:
@@ -1557,7 +1599,7 @@ class _StmtBuilder:
             text, form = self.subscript(idx, j, allow_indirect=False)
             subs.append(text)
             forms.append(form)
-        self.reads.append(_Read(idx.name, idx.shape, forms, self.branch_depth > 0, False))
+        self.read(idx, forms)
         text = f"{idx.name}({', '.join(subs)})" if idx.shape else idx.name
         if self.chance(0.2):
             text = f"int64({text})"
@@ -1581,7 +1623,9 @@ class _StmtBuilder:
     def guarded(self, cls: str, depth: int, exact: bool) -> _Val:
         """`(s0 >= 0 && s0 < E0 && ... ? X(s0, ...) : other)`: the read may be out of
         bounds for some points; the guard keeps it from running there."""
-        tensors = [t for t in self.readable(cls) if t.shape and t is not self.target and
+        # Inputs only: their bounds guards prove both sides of each subscript against the
+        # declared extent, which is then not bounded by what earlier statements wrote.
+        tensors = [t for t in self.readable(cls) if t.shape and t.role == "input" and
                    (t.exact or not exact)]
         if not tensors:
             raise _Invalid
@@ -1599,12 +1643,9 @@ class _StmtBuilder:
             conds.append(f"{s} >= 0 && {s} < {self.extent_text(t, k)}")
         if not conds:
             raise _Invalid
-        self.reads.append(_Read(t.name, t.shape, [None] * len(t.shape), True, True))
-        self.branch_depth += 1
-        try:
-            other = self.integer(depth - 1) if cls == "int" else self.number(depth - 1, exact)
-        finally:
-            self.branch_depth -= 1
+        self.read(t, [None] * len(t.shape), protected=True)
+        # `other` runs where the conjunction of bounds fails: that proves nothing about it
+        other = self.integer(depth - 1) if cls == "int" else self.number(depth - 1, exact)
         read = f"{t.name}({', '.join(subs)})"
         cond = " && ".join(conds)
         if self.chance(0.5):

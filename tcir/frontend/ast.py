@@ -102,6 +102,15 @@ class IndexName(Node):
 
 
 @dataclass
+class Equivalent(Node):
+    """`<=> name(args)` after a statement's right side: an annotation of the original
+    TC grammar naming an equivalent library operation (`<=> matmul(A(i, k), B(k, j))`)."""
+
+    name: str
+    args: list[Expr]
+
+
+@dataclass
 class Stmt(Node):
     target: str
     indices: list[IndexName]
@@ -109,6 +118,7 @@ class Stmt(Node):
     init: bool  # the `!` forms
     rhs: Expr
     clauses: list[Clause]
+    equivalent: Equivalent | None = None
 
 
 # Definitions ------------------------------------------------------------------------

@@ -165,3 +165,38 @@ class CheckedProgram:
     defs: dict[str, CheckedDef]
     source: str
     filename: str
+
+
+# Printing ---------------------------------------------------------------------------
+
+_PRECEDENCE = {"||": 2, "&&": 3, **{op: 4 for op in COMPARISONS}, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+
+
+def expr_text(e: TExpr, context: int = 0) -> str:
+    """`e` in TC syntax, for messages (implicit conversions are not shown)."""
+    if isinstance(e, TConst):
+        if isinstance(e.value, bool):
+            return "true" if e.value else "false"
+        text = repr(e.value) if isinstance(e.value, float) else str(e.value)
+        return f"({text})" if text.startswith("-") and context > 0 else text
+    if isinstance(e, TIndex | TSize | TScalar):
+        return e.name
+    if isinstance(e, TRead):
+        return f"{e.tensor}({', '.join(expr_text(i) for i in e.indices)})" if e.indices else e.tensor
+    if isinstance(e, TCast):
+        return expr_text(e.operand, context)
+    if isinstance(e, TCall):
+        return f"{e.fn}({', '.join(expr_text(a) for a in e.args)})"
+    if isinstance(e, TUnary):
+        text = f"{e.op}{expr_text(e.operand, 7)}"
+        return f"({text})" if context > 7 else text
+    if isinstance(e, TBinary):
+        if e.op in ("min", "max"):
+            return f"{e.op}({expr_text(e.lhs)}, {expr_text(e.rhs)})"
+        prec = _PRECEDENCE[e.op]
+        text = f"{expr_text(e.lhs, prec)} {e.op} {expr_text(e.rhs, prec + 1)}"
+        return f"({text})" if context > prec else text
+    if isinstance(e, TSelect):
+        text = f"{expr_text(e.cond, 1)} ? {expr_text(e.then)} : {expr_text(e.otherwise)}"
+        return f"({text})" if context > 0 else text
+    return "..."

@@ -25,7 +25,7 @@ class Token:
 
 # Longest match first: every multi-character punctuation precedes its prefixes.
 _PUNCTUATION = [
-    "->", "==", "!=", "<=", ">=", "&&", "||",
+    "<=>", "->", "==", "!=", "<=", ">=", "&&", "||",
     "(", ")", "{", "}", ",", ":", "?", "<", ">", "+", "-", "*", "/", "%", "!", "=", ";",
 ]
 _ASSIGN = re.compile(r"(\+=|\*=|min=|max=)(?!=)!?")

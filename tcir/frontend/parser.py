@@ -7,6 +7,7 @@ the stack: a deeper expression is a located error, not a RecursionError.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from typing import Callable
 
@@ -16,6 +17,13 @@ from .lexer import Lexer, Token
 from .types import TYPE_NAMES
 
 MAX_DEPTH = 200
+
+
+def did_you_mean(name: str, candidates, what: str = "") -> str:
+    """`; did you mean `x`?` for the closest candidate to a misspelt `name`, or ""."""
+    close = difflib.get_close_matches(name, [c for c in candidates if c != name], n=1, cutoff=0.6)
+    return f"; did you mean {what + ' ' if what else ''}`{close[0]}`?" if close else ""
+
 
 # Binary operators by precedence level, lowest first (`?:` is handled separately).
 _BINARY_LEVELS: list[tuple[str, ...]] = [
@@ -120,7 +128,9 @@ class Parser:
     def parse_type(self):
         tok = self.expect("ident", "a type such as `float` or `int32`")
         if tok.text not in TYPE_NAMES:
-            self.error(f"unknown type `{tok.text}`; expected one of {', '.join(TYPE_NAMES)}", tok.loc)
+            hint = did_you_mean(tok.text, TYPE_NAMES).removeprefix("; ")
+            self.error(f"unknown type `{tok.text}`{f' ({hint})' if hint else ''}; "
+                       f"expected one of {', '.join(TYPE_NAMES)}", tok.loc)
         return TYPE_NAMES[tok.text]
 
     def parse_dim(self) -> ast.Dim:
@@ -145,7 +155,8 @@ class Parser:
         first = self.expect("ident", "an output name or type")
         if self.at("ident") or self.at("("):
             if first.text not in TYPE_NAMES:
-                self.error(f"unknown type `{first.text}`", first.loc)
+                hint = did_you_mean(first.text, TYPE_NAMES).removeprefix("; ")
+                self.error(f"unknown type `{first.text}`{f' ({hint})' if hint else ''}", first.loc)
             dims = self.parse_dims()
             name = self.expect("ident", "an output name")
             return ast.Output(first.loc, name.text, TYPE_NAMES[first.text], dims)
@@ -163,12 +174,18 @@ class Parser:
             self.error(f"expected an assignment (`=`, `+=`, `+=!`, `max=!` ...), found {self.describe(op_tok)}")
         op = op_tok.text.rstrip("!")
         rhs = self.parse_expr()
+        equivalent = None
+        eq_tok = self.accept("<=>")
+        if eq_tok:
+            name = self.expect("ident", "the name of an operation after `<=>`, as in `<=> matmul(A(i, k), B(k, j))`")
+            self.expect("(", f"`(` after `<=> {name.text}`")
+            equivalent = ast.Equivalent(eq_tok.loc, name.text, self.comma_list(self.parse_expr, ")"))
         clauses = []
         if self.accept("ident", "where"):
             clauses.append(self.parse_clause())
             while self.accept(","):
                 clauses.append(self.parse_clause())
-        return ast.Stmt(target.loc, target.text, indices, op, op_tok.text.endswith("!"), rhs, clauses)
+        return ast.Stmt(target.loc, target.text, indices, op, op_tok.text.endswith("!"), rhs, clauses, equivalent)
 
     def parse_index_name(self) -> ast.IndexName:
         tok = self.tok

@@ -2,7 +2,8 @@
 
 `check(program)` turns the parser's AST into a `CheckedProgram` (see checked.py) or
 raises a located `TcError`. Warnings (a reduction into a tensor no statement wrote
-before, a read of a tensor not yet written) go through `tcir.errors.warn`.
+before, a read of a tensor not yet written, an access narrowing an index, an integer
+division used as a float) are `TcWarning`s attributed to the TC source line (`errors.warn`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from ..errors import Location, TcError, warn
 from ..sizeexpr import SizeExpr, binary, const, smax, smin, sym
 from . import ast
 from .builtins import ARITY, SUGGESTIONS
-from .parser import MAX_DEPTH
+from .parser import MAX_DEPTH, did_you_mean
 from .checked import (
     COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
-    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo,
+    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, expr_text,
 )
-from .ranges import Access, affine_form, check_not_empty, infer_ranges
+from .guards import guard_slack, reads_with_guards
+from .ranges import Access, Bound, affine_form, at_least, check_not_empty, find_narrowing, infer_ranges, show
 from .types import BOOL, FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
 
 _INT32_MAX = 2**31 - 1
@@ -65,6 +67,22 @@ def _require_numeric(e: TExpr, what: str, loc: Location) -> None:
         raise TcError(f"{what} needs a number, not a `bool`; cast it first, e.g. `int32(...)`", loc)
 
 
+def _feeding_division(e: TExpr) -> TBinary | None:
+    """An integer `/` whose result flows into the value of `e` through integer arithmetic
+    (not through a subscript, a condition or a function call), if any."""
+    if not e.type.is_integer:
+        return None
+    if isinstance(e, TBinary) and e.op in ("+", "-", "*", "/", "%", "min", "max"):
+        if e.op == "/":
+            return e
+        return _feeding_division(e.lhs) or _feeding_division(e.rhs)
+    if isinstance(e, TUnary | TCast):
+        return _feeding_division(e.operand)
+    if isinstance(e, TSelect):
+        return _feeding_division(e.then) or _feeding_division(e.otherwise)
+    return None
+
+
 @dataclass
 class _StmtScope:
     """What resolving one statement's expressions collects."""
@@ -72,9 +90,12 @@ class _StmtScope:
     lets: dict[str, ast.LetClause]
     index_vars: list[str] = field(default_factory=list)
     first_use: dict[str, Location] = field(default_factory=dict)
-    reads: list[tuple[TRead, Location, bool]] = field(default_factory=list)  # (read, loc, guarded)
+    reads: list[tuple[TRead, Location]] = field(default_factory=list)
+    read_locs: dict[int, Location] = field(default_factory=dict)  # id(TRead) -> where it is written
+    exists: list[TExpr] = field(default_factory=list)
     expanding: list[str] = field(default_factory=list)  # lets being expanded, for cycles
     expansions: int = 0  # lets are inlined: bound the work of `x2 = x1 + x1, x1 = x0 + x0 ...`
+    quiet: bool = False  # resolving a `<=>` annotation: neither warnings nor reads count
 
 
 class DefChecker:
@@ -84,6 +105,17 @@ class DefChecker:
         self.sizes: list[str] = []
         self.ranks: dict[str, int] = {}
         self.written: set[str] = set()
+        # The box each written tensor holds values in so far: a later read is bounded by it.
+        self.written_box: dict[str, list[tuple[SizeExpr, SizeExpr]]] = {}
+        self.divisions: dict[int, tuple[TBinary, Location]] = {}  # id -> (integer `/`, where)
+        self.warned: set[tuple[str, Location | None]] = set()
+        self.scope: _StmtScope | None = None
+
+    def warn(self, message: str, loc: Location | None) -> None:
+        if self.scope is not None and self.scope.quiet or (message, loc) in self.warned:
+            return
+        self.warned.add((message, loc))
+        warn(message, loc)
 
     # Signature -----------------------------------------------------------------------
 
@@ -94,7 +126,10 @@ class DefChecker:
         stmts = [self._stmt(s) for s in self.d.stmts]
         for t in outputs:
             if t.name not in self.written:
-                raise TcError(f"output `{t.name}` is never written", t.loc)
+                hint = did_you_mean(t.name, [x.name for x in temporaries])
+                if hint:
+                    hint = f" (a tensor named like it is written but not declared{hint})"
+                raise TcError(f"output `{t.name}` is never written{hint}", t.loc)
         return CheckedDef(self.d.name, inputs, outputs, temporaries, self.sizes, stmts, self.d.loc)
 
     def _declare(self, name: str, loc: Location) -> None:
@@ -130,7 +165,8 @@ class DefChecker:
             shape = []
             for dim in o.dims:
                 if dim.name is not None and dim.name not in self.sizes:
-                    raise TcError(f"size `{dim.name}` of output `{o.name}` is not a size of any input", dim.loc)
+                    raise TcError(f"size `{dim.name}` of output `{o.name}` is not a size of any input"
+                                  f"{did_you_mean(dim.name, self.sizes)}", dim.loc)
                 shape.append(sym(dim.name) if dim.name is not None else const(dim.value))
             self.ranks[o.name] = len(shape)
         info = TensorInfo(o.name, o.type, shape, "output", o.loc)  # type: ignore[arg-type]
@@ -162,18 +198,20 @@ class DefChecker:
             raise TcError(f"cannot write `{s.target}`: inputs are read-only; "
                           "write into an output or a temporary instead", s.loc)
         lhs = self._lhs_indices(s)
-        scope = _StmtScope(self._lets(s, lhs))
+        scope = self.scope = _StmtScope(self._lets(s, lhs))
         explicit = self._explicit_ranges(s, scope)
-        rhs = self._resolve(s.rhs, scope, guarded=False)
+        rhs = self._resolve(s.rhs, scope)
         for c in s.clauses:
             if isinstance(c, ast.ExistsClause):
                 before = set(scope.index_vars)
-                self._resolve(c.expr, scope, guarded=False)
+                scope.exists.append(self._resolve(c.expr, scope))
                 for v in scope.index_vars:
                     if v not in before and v not in lhs and v not in explicit:
                         raise TcError(f"index `{v}` appears only in `exists`; "
                                       "an exists clause may only constrain the statement's indices",
                                       scope.first_use[v])
+        if s.equivalent is not None:
+            self._equivalent(s.equivalent, scope, lhs, explicit)
         for idx in s.indices:  # an index used only on the left is reported there
             scope.first_use.setdefault(idx.name, idx.loc)
         variables = list(lhs)
@@ -184,19 +222,53 @@ class DefChecker:
         if kind == "=" and reductions:
             v = reductions[0]
             raise TcError(f"`{v}` appears only on the right side, which makes it a reduction index, "
-                          "but `=` does not reduce; use `+=!` (or `*=!`, `min=!`, `max=!`)",
-                          scope.first_use.get(v, s.loc))
+                          "but `=` does not reduce; use `+=!` (or `*=!`, `min=!`, `max=!`)"
+                          + self._misspelt_index(v, lhs, scope), scope.first_use.get(v, s.loc))
         if init and not reductions:
             kind, init = "=", False  # `+=!` without a reduction index is plain `=`
         rhs = self._assign_type(s, target, kind, rhs)
-        ranges = self._ranges(s, target, lhs, variables, explicit, scope)
+        ranges = self._ranges(s, target, lhs, variables, explicit, scope, rhs)
         if target.shape is None:
             target.shape = [ranges[v][1] for v in lhs]
         if kind != "=" and not init and s.target not in self.written:
-            warn(f"`{s.op}` reduces into `{s.target}`, which no earlier statement writes: its initial "
-                 f"values are undefined; use `{s.op}!` to start from the identity", s.loc)
+            self.warn(f"`{s.op}` reduces into `{s.target}`, which no earlier statement writes: its initial "
+                      f"values are undefined; use `{s.op}!` to start from the identity", s.loc)
+        self._record_write(s.target, [ranges[v] for v in lhs])
         self.written.add(s.target)
+        self.scope = None
         return CheckedStmt(s.target, lhs, kind, init, variables, ranges, rhs, s.loc, frozenset(explicit))
+
+    def _record_write(self, tensor: str, box: list[tuple[SizeExpr, SizeExpr]]) -> None:
+        """Widen the box `tensor` holds values in by what a statement wrote."""
+        old = self.written_box.get(tensor)
+        if old is None:
+            self.written_box[tensor] = list(box)
+            return
+
+        def union(a: SizeExpr, b: SizeExpr, pick, upper: bool) -> SizeExpr:
+            if at_least(a, b, 0):
+                return a if upper else b
+            if at_least(b, a, 0):
+                return b if upper else a
+            return pick(a, b)
+
+        self.written_box[tensor] = [(union(lo0, lo1, smin, False), union(hi0, hi1, smax, True))
+                                    for (lo0, hi0), (lo1, hi1) in zip(old, box)]
+
+    def _equivalent(self, eq: ast.Equivalent, scope: _StmtScope, lhs: list[str], explicit) -> None:
+        """`<=> name(args)`: the arguments are checked like an `exists` expression, then
+        dropped: the annotation neither computes nor bounds anything (the name is free)."""
+        before = set(scope.index_vars)
+        scope.quiet = True
+        try:
+            for arg in eq.args:
+                self._resolve(arg, scope)
+        finally:
+            scope.quiet = False
+        for v in scope.index_vars:
+            if v not in before and v not in lhs and v not in explicit:
+                raise TcError(f"index `{v}` appears only in the `<=>` annotation; "
+                              "it may only use the statement's indices", scope.first_use[v])
 
     def _lhs_indices(self, s: ast.Stmt) -> list[str]:
         names: list[str] = []
@@ -249,7 +321,9 @@ class DefChecker:
         if isinstance(e, ast.Apply) and e.name in ("min", "max") and len(e.args) == 2:
             pick = smin if e.name == "min" else smax
             return pick(self._bound(e.args[0]), self._bound(e.args[1]))
-        raise TcError("a range bound may use only sizes, integer constants, `+ - * / %` and `min`/`max`", e.loc)
+        hint = did_you_mean(e.name, self.sizes, "the size") if isinstance(e, ast.Ident) else ""
+        raise TcError("a range bound may use only sizes, integer constants, `+ - * / %` and `min`/`max`"
+                      + hint, e.loc)
 
     def _assign_type(self, s: ast.Stmt, target: TensorInfo, kind: str, rhs: TExpr) -> TExpr:
         if target.dtype is None:
@@ -259,23 +333,50 @@ class DefChecker:
                           f"`{target.dtype}` without a cast; write `{target.dtype}(...)`", s.rhs.loc)
         if kind != "=" and target.dtype.is_bool:
             raise TcError(f"cannot reduce `bool` values with `{s.op}`; cast them to a number first", s.loc)
-        return convert(rhs, target.dtype)
+        return self._implicit(rhs, target.dtype)
 
-    def _ranges(self, s, target, lhs, variables, explicit, scope) -> dict[str, tuple[SizeExpr, SizeExpr]]:
-        accesses = []
-        for read, loc, guarded in scope.reads:
+    def _ranges(self, s, target, lhs, variables, explicit, scope, rhs) -> dict[str, tuple[SizeExpr, SizeExpr]]:
+        for read, loc in scope.reads:
             info = self.tensors[read.tensor]
             if read.tensor not in self.written and info.role in ("output", "temporary"):
-                warn(f"`{read.tensor}` is read before any statement writes it", loc)
-            if guarded or info.shape is None:
-                continue  # guarded reads never constrain: the guard keeps them in bounds
-            accesses.append(Access(read.tensor, info.shape, [affine_form(i) for i in read.indices], loc))
+                self.warn(f"`{read.tensor}` is read before any statement writes it", loc)
+        accesses = []
+        guarded: list[tuple[str, Access]] = []  # subscripts a guard keeps in bounds, for messages
+        for expr, kind in [(rhs, "read")] + [(x, "exists") for x in scope.exists]:
+            for read, facts in reads_with_guards(expr):
+                info = self.tensors[read.tensor]
+                if info.shape is None or not read.indices:
+                    continue
+                forms = [affine_form(i) for i in read.indices]
+                box = self.written_box.get(read.tensor)  # earlier writes bound a later read
+                lower = [lo for lo, _ in box] if box is not None else [const(0)] * len(forms)
+                upper = [hi for _, hi in box] if box is not None else list(info.shape)
+                slack = None
+                if facts is not None:
+                    slack = [guard_slack(f, facts, lo, hi) if f is not None else (0, 0)
+                             for f, lo, hi in zip(forms, lower, upper)]
+                access = Access(read.tensor, upper, forms, scope.read_locs.get(id(read), s.loc),
+                                lower if box is not None else None, slack, kind, expr_text(read))
+                accesses.append(access)
+                for f, sides in zip(forms, slack or ()):
+                    if f is not None and sides == (None, None):
+                        guarded.extend((v, access) for v, _ in f.vars)
         if target.shape is not None:
-            accesses.append(Access(target.name, target.shape,
-                                   [affine_form(TIndex(INT32, v)) for v in lhs], s.loc))
-        # Never write below index 0; inference applies this in the round each index is found.
+            accesses.append(Access(target.name, target.shape, [affine_form(TIndex(INT32, v)) for v in lhs],
+                                   s.loc, kind="write", text=f"{target.name}({', '.join(lhs)})"))
+
+        def hint(var: str) -> str:
+            text = ""
+            shielded = [a for v, a in guarded if v == var]
+            if shielded:
+                text += (f"; the `?:` guard keeps {shielded[0].describe()} in bounds, so it does not "
+                         f"bound `{var}`")
+            return text + self._misspelt_index(var, lhs, scope)
+
+        bounds: dict[str, list[Bound]] = {}
         ranges = infer_ranges(variables, explicit, accesses, scope.first_use,
-                              nonnegative={v for v in lhs if v not in explicit})
+                              nonnegative={v: target.name for v in lhs if v not in explicit},
+                              bounds=bounds, hint=hint)
         for v in lhs:
             low = ranges[v][0].as_constant()
             if v in explicit and low is not None and low < 0:
@@ -283,11 +384,66 @@ class DefChecker:
                               scope.first_use.get(v, s.loc))
         for v in variables:
             check_not_empty(v, ranges[v], scope.first_use.get(v, s.loc))
+        for v, cs in bounds.items():
+            n = find_narrowing(v, cs, ranges[v])
+            if n is None:
+                continue
+            result = f"[{show(n.result[0])}, {show(n.result[1])})"
+            allowed = f"[{show(n.allowed[0])}, {show(n.allowed[1])})"
+            others = f"[{show(n.others[0])}, {show(n.others[1])})"
+            if n.other is None:
+                note = ""
+                if v in lhs and any(b.access.kind == "write" for b in cs):
+                    note = f", so part of `{target.name}` is never written"
+                message = (f"{n.access.describe()} narrows the range of `{v}` to {result}: it allows {allowed} "
+                           f"where the other accesses allow {others}{note}; check its subscripts, or give the "
+                           "range with `where`")
+            else:
+                message = (f"{n.access.describe()} allows `{v}` in {allowed} but {n.other.describe()} allows "
+                           f"{others}, so `{v}` ranges over {result} only; check the subscripts, or give the "
+                           "range with `where`")
+            self.warn(message, n.access.loc)
         return ranges
+
+    def _misspelt_index(self, var: str, lhs: list[str], scope: _StmtScope) -> str:
+        """A did-you-mean for an index variable that may be a misspelt name."""
+        names = {n: "size" for n in self.sizes}
+        names |= {n: "scalar" if t.role == "scalar" else "tensor" for n, t in self.tensors.items()}
+        names |= {n: "binding" for n in scope.lets}
+        hint = did_you_mean(var, names)
+        if hint:
+            name = hint.split("`")[1]
+            return f"; did you mean the {names[name]} `{name}`?"
+        # An index on one side only may be the misspelling of one on the other side only.
+        if var in lhs:
+            others = [w for w in scope.index_vars if w not in lhs] if var not in scope.index_vars else []
+        else:
+            others = [w for w in lhs if w not in scope.index_vars]
+        hint = did_you_mean(var, others)
+        if hint:
+            return f"; is `{hint.split('`')[1]}` a misspelling of `{var}`, or the other way round?"
+        return ""
 
     # Expressions ---------------------------------------------------------------------
 
-    def _resolve(self, e: ast.Expr, scope: _StmtScope, guarded: bool) -> TExpr:
+    def _implicit(self, e: TExpr, t: ScalarType) -> TExpr:
+        """`convert` for a conversion the program does not write: an integer division
+        that becomes a float this way is most likely a mistake (`X(n) * (1 / D)`)."""
+        if t.is_float and e.type.is_integer:
+            div = _feeding_division(e)
+            if div is not None and id(div) in self.divisions:
+                node, loc = self.divisions[id(div)]
+                text = expr_text(node)
+                lhs, rhs = node.lhs, expr_text(node.rhs, 7)
+                while isinstance(lhs, TCast):
+                    lhs = lhs.operand
+                fixed = f"{lhs.value}.0 / {rhs}" if isinstance(lhs, TConst) else f"float({expr_text(lhs)}) / {rhs}"
+                self.warn(f"`{text}` is an integer division (it truncates toward zero) but its result is used "
+                          f"as a `{t}`; write `{fixed}` for a float division, or cast the result "
+                          f"(`{t}({text})`) if truncation is meant", loc)
+        return convert(e, t)
+
+    def _resolve(self, e: ast.Expr, scope: _StmtScope) -> TExpr:
         if isinstance(e, ast.IntLit):
             if e.value > _INT32_MAX:
                 raise TcError(f"integer literal {e.value} does not fit in int32; "
@@ -298,11 +454,11 @@ class DefChecker:
                 raise TcError(f"float literal {e.text} is out of range", e.loc)
             return TConst(FLOAT, e.value)
         if isinstance(e, ast.Ident):
-            return self._ident(e, scope, guarded)
+            return self._ident(e, scope)
         if isinstance(e, ast.Apply):
-            return self._apply(e, scope, guarded)
+            return self._apply(e, scope)
         if isinstance(e, ast.Unary):
-            x = self._resolve(e.operand, scope, guarded)
+            x = self._resolve(e.operand, scope)
             if e.op == "!":
                 if not x.type.is_bool:
                     raise TcError(f"`!` needs a `bool`, found `{x.type}`; compare first, e.g. `x != 0`", e.loc)
@@ -312,15 +468,15 @@ class DefChecker:
                 return TConst(x.type, _convert_value(-x.value, x.type))
             return TUnary(x.type, "-", x)
         if isinstance(e, ast.Binary):
-            return self._binary(e, scope, guarded)
+            return self._binary(e, scope)
         assert isinstance(e, ast.Ternary)
-        cond = self._resolve(e.cond, scope, guarded)
+        cond = self._resolve(e.cond, scope)
         if not cond.type.is_bool:
             raise TcError(f"the condition of `?:` must be a `bool`, found `{cond.type}`", e.cond.loc)
-        a = self._resolve(e.then, scope, True)
-        b = self._resolve(e.otherwise, scope, True)
+        a = self._resolve(e.then, scope)
+        b = self._resolve(e.otherwise, scope)
         t = self._common(a, b, "the branches of `?:`", e.loc)
-        return TSelect(t, cond, convert(a, t), convert(b, t))
+        return TSelect(t, cond, self._implicit(a, t), self._implicit(b, t))
 
     def _common(self, a: TExpr, b: TExpr, what: str, loc: Location) -> ScalarType:
         if a.type.is_bool and b.type.is_bool:
@@ -330,9 +486,9 @@ class DefChecker:
                           "cast the `bool` first", loc)
         return promote(a.type, b.type)
 
-    def _binary(self, e: ast.Binary, scope: _StmtScope, guarded: bool) -> TExpr:
-        a = self._resolve(e.lhs, scope, guarded)
-        b = self._resolve(e.rhs, scope, guarded)
+    def _binary(self, e: ast.Binary, scope: _StmtScope) -> TExpr:
+        a = self._resolve(e.lhs, scope)
+        b = self._resolve(e.rhs, scope)
         if e.op in ("&&", "||"):
             for x, side in ((a, e.lhs), (b, e.rhs)):
                 if not x.type.is_bool:
@@ -342,13 +498,19 @@ class DefChecker:
             t = self._common(a, b, f"the operands of `{e.op}`", e.loc)
             if t.is_bool and e.op not in ("==", "!="):
                 raise TcError(f"`{e.op}` cannot compare `bool` values", e.loc)
-            return TBinary(BOOL, e.op, convert(a, t), convert(b, t))
+            return TBinary(BOOL, e.op, self._implicit(a, t), self._implicit(b, t))
         _require_numeric(a, f"`{e.op}`", e.lhs.loc)
         _require_numeric(b, f"`{e.op}`", e.rhs.loc)
         t = promote(a.type, b.type)
-        return TBinary(t, e.op, convert(a, t), convert(b, t))
+        node = TBinary(t, e.op, self._implicit(a, t), self._implicit(b, t))
+        if e.op == "/" and t.is_integer:
+            self.divisions[id(node)] = (node, e.loc)
+        if e.op in ("/", "%") and t.is_integer and isinstance(b, TConst) and b.value == 0:
+            self.warn(f"`{expr_text(node)}` divides by zero, which gives 0 for integers; "
+                      "was another divisor meant?", e.rhs.loc)
+        return node
 
-    def _ident(self, e: ast.Ident, scope: _StmtScope, guarded: bool) -> TExpr:
+    def _ident(self, e: ast.Ident, scope: _StmtScope) -> TExpr:
         name = e.name
         if name in scope.lets:
             if name in scope.expanding:
@@ -358,7 +520,7 @@ class DefChecker:
                 raise TcError(f"the `where` bindings expand to an expression too large to compile "
                               f"(`{name}` here); use a temporary instead", e.loc)
             scope.expanding.append(name)
-            value = self._resolve(scope.lets[name].value, scope, guarded)
+            value = self._resolve(scope.lets[name].value, scope)
             scope.expanding.pop()
             return value
         if name in self.sizes:
@@ -367,7 +529,7 @@ class DefChecker:
         if info is not None:
             if info.role == "scalar":
                 return TScalar(info.dtype, name)
-            return self._read(name, [], e.loc, scope, guarded)
+            return self._read(name, [], e.loc, scope)
         if name in ARITY or name in ("min", "max"):
             raise TcError(f"`{name}` is a function; call it as `{name}(...)`", e.loc)
         if name not in scope.index_vars:
@@ -375,7 +537,7 @@ class DefChecker:
             scope.first_use.setdefault(name, e.loc)
         return TIndex(INT32, name)
 
-    def _read(self, name: str, args: list[ast.Expr], loc: Location, scope: _StmtScope, guarded: bool) -> TExpr:
+    def _read(self, name: str, args: list[ast.Expr], loc: Location, scope: _StmtScope) -> TExpr:
         rank = self.ranks.get(name)
         if rank is None:
             raise TcError(f"`{name}` is read here but never written", loc)
@@ -384,7 +546,7 @@ class DefChecker:
                           f"ind{'ex' if len(args) == 1 else 'ices'}", loc)
         indices = []
         for arg in args:
-            i = self._resolve(arg, scope, guarded)
+            i = self._resolve(arg, scope)
             if not i.type.is_integer:
                 raise TcError(f"a subscript of `{name}` must be an integer, found `{i.type}`", arg.loc)
             indices.append(i)
@@ -392,36 +554,44 @@ class DefChecker:
         if info.dtype is None:
             raise TcError(f"`{name}` is read before any statement writes it, so its type is unknown", loc)
         read = TRead(info.dtype, name, tuple(indices))
-        scope.reads.append((read, loc, guarded))
+        if not scope.quiet:
+            scope.reads.append((read, loc))
+            scope.read_locs[id(read)] = loc
         return read
 
-    def _apply(self, e: ast.Apply, scope: _StmtScope, guarded: bool) -> TExpr:
+    def _apply(self, e: ast.Apply, scope: _StmtScope) -> TExpr:
         name = e.name
         if name in self.tensors and self.tensors[name].role != "scalar":
-            return self._read(name, e.args, e.name_loc, scope, guarded)
+            return self._read(name, e.args, e.name_loc, scope)
         if name in TYPE_NAMES:
             self._arity(e, 1)
-            return convert(self._resolve(e.args[0], scope, guarded), TYPE_NAMES[name])
+            return convert(self._resolve(e.args[0], scope), TYPE_NAMES[name])
         if name in ("min", "max"):
             self._arity(e, 2)
-            a, b = (self._resolve(x, scope, guarded) for x in e.args)
+            a, b = (self._resolve(x, scope) for x in e.args)
             t = self._common(a, b, f"the operands of `{name}`", e.loc)
             if t.is_bool:
                 raise TcError(f"`{name}` needs numbers, not `bool`", e.loc)
-            return TBinary(t, name, convert(a, t), convert(b, t))
+            return TBinary(t, name, self._implicit(a, t), self._implicit(b, t))
         if name in ARITY:
             self._arity(e, ARITY[name])
-            args = [self._resolve(x, scope, guarded) for x in e.args]
+            args = [self._resolve(x, scope) for x in e.args]
             t = args[0].type
             for x, node in zip(args, e.args):
                 _require_numeric(x, f"`{name}`", node.loc)
                 t = promote(t, x.type)
             t = at_least_float(t)
-            return TCall(t, name, tuple(convert(x, t) for x in args))
+            return TCall(t, name, tuple(self._implicit(x, t) for x in args))
         if name in self.tensors:
             raise TcError(f"`{name}` is a scalar parameter; use it without subscripts", e.name_loc)
         hint = SUGGESTIONS.get(name)
-        raise TcError(f"unknown tensor or function `{name}`" + (f"; {hint}" if hint else ""), e.name_loc)
+        if hint:
+            hint = f"; {hint}"
+        else:
+            tensors = [n for n, t in self.tensors.items() if t.role != "scalar"]
+            hint = did_you_mean(name, tensors, "the tensor") or did_you_mean(
+                name, list(ARITY) + list(TYPE_NAMES) + ["min", "max"])
+        raise TcError(f"unknown tensor or function `{name}`{hint}", e.name_loc)
 
     def _arity(self, e: ast.Apply, n: int) -> None:
         if len(e.args) != n:

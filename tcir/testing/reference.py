@@ -503,21 +503,17 @@ class _Statement:
         assert op in ("/", "%"), op
         if dt.kind == "f" or dt == _BF16:
             return np.divide(a, b) if op == "/" else np.fmod(a, b)
-        zero = b == 0
-        if zero.any():
-            bad = zero if mask is None else zero & mask
-            if bad.any():
-                self._fail(f"integer division by zero (`{op}`); it is undefined in compiled code")
+        zero = b == 0  # x / 0 and x % 0 are 0 (docs/language.md)
         if dt.kind == "u":
             b = np.where(zero, 1, b).astype(dt)
-            return a // b if op == "/" else a % b
+            return np.where(zero, 0, a // b if op == "/" else a % b).astype(dt)
         minus_one = b == -1  # INT_MIN / -1 wraps; avoid the C overflow trap
         b = np.where(zero | minus_one, 1, b).astype(dt)
         r = np.fmod(a, b)  # C remainder: sign of the dividend
         if op == "%":
-            return r
+            return np.where(zero, 0, r).astype(dt)
         q = (a - r) // b
-        return np.where(minus_one, np.negative(a), q).astype(dt)
+        return np.where(minus_one, np.negative(a), np.where(zero, 0, q)).astype(dt)
 
 
 _SIMPLE_BINARY: dict[str, Callable] = {

@@ -17,7 +17,7 @@ from tcir.errors import TcError, TcWarning
 from tcir.frontend import check_source
 from tcir.frontend.checked import TBinary, TCast, TConst, TIndex, TRead, TSize, TUnary
 from tcir.frontend.ranges import AffineForm, affine_form
-from tcir.frontend.types import INT8, INT32, INT64
+from tcir.frontend.types import INT8, INT32, INT64, UINT32
 
 WINDOW = range(-60, 61)  # candidate values; every generated range lies well inside
 
@@ -82,7 +82,7 @@ def b(op, x, y):
     (b("*", b("+", i("i"), c(1)), c(3)), AffineForm((("i", 3),), (), 3)),
     (TUnary(INT32, "-", b("-", i("i"), i("j"))), AffineForm((("i", -1), ("j", 1)), (), 0)),
     (b("-", b("+", i("i"), i("j")), i("i")), AffineForm((("j", 1),), (), 0)),
-    (TCast(INT32, TIndex(INT64, "i")), AffineForm((("i", 1),), (), 0)),
+    (TCast(INT64, TIndex(INT32, "i")), AffineForm((("i", 1),), (), 0)),
 ])
 def test_affine_form(e, form):
     assert affine_form(e) == form
@@ -103,6 +103,12 @@ def test_non_affine_subscripts(e):
 
 def test_affine_form_of_narrow_integer_cast():
     assert affine_form(TCast(INT32, TIndex(INT8, "i"))) == AffineForm((("i", 1),), (), 0)
+
+
+@pytest.mark.parametrize("to, of", [(INT8, INT32), (INT32, INT64), (UINT32, INT32), (INT32, UINT32)])
+def test_a_cast_that_can_change_the_value_is_not_affine(to, of):
+    # `int8(i)` wraps at 128: inference and the bounds check must not take it for `i`.
+    assert affine_form(TCast(to, TIndex(of, "i"))) is None
 
 
 # The spec's rules, one by one -------------------------------------------------------
@@ -183,28 +189,46 @@ def test_two_unknowns_in_every_access_cannot_be_inferred():
 ])
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 6, 11])
 def test_single_variable_subscripts_match_brute_force(sub, formula, n):
-    got = concrete(f"def f(float(N) A) -> (O) {{ O(i) = A({sub}) }}", {"N": n})["i"]
-    expected = interval(x for x in WINDOW if x >= 0 and 0 <= formula(x, n) < n)
-    assert same(got, expected)
+    source = f"def f(float(N) A) -> (O) {{ O(i) = A({sub}) }}"
+    expected = interval(x for x in WINDOW if 0 <= formula(x, n) < n)
+    if sub in ("i + 2", "2 * i + 2"):  # starts at a negative index whatever N is
+        assert "would make `i` start at" in error(source).message
+        return
+    got = concrete(source, {"N": n})["i"]
+    assert same(got, expected) or not expected and not got
 
 
 def test_reduction_variable_ranges_may_start_above_zero():
     assert ranges_of("def f(float(N) A) -> (s) { s +=! A(r - 2) }") == {"r": ("2", "N + 2")}
 
 
-def test_left_side_variables_never_start_below_zero():
-    r = ranges_of("def f(float(N) A) -> (O) { O(i) = A(i + 2) }")
-    assert r == {"i": ("0", "N - 2")}
+def test_a_left_side_index_starting_below_zero_is_an_error():
+    # The original TC gave O the index range [-2, N - 2) (a Halide buffer with min -2);
+    # tcir's arrays start at 0, and silently dropping two reads was a trap.
+    err = error("def f(float(N) A) -> (O) {\n  O(i) = A(i + 2)\n}")
+    assert err.message == ("`A(i + 2)` would make `i` start at -2 (it allows `i` in [-2, N - 2)), but `i` "
+                           "indexes `O`, whose indices start at 0; shift the subscripts or give the range, "
+                           "e.g. `where i in 0:N - 2`")
+    assert (err.line, err.col) == (2, 10)
+    # The fixes it suggests work.
+    assert ranges_of("def f(float(N) A) -> (O) { O(i) = A(i + 2) where i in 0:N - 2 }") == {"i": ("0", "N - 2")}
+    assert ranges_of("def f(float(N) A) -> (O) { O(i) = A(i) where exists A(i + 2) }") == {"i": ("0", "N - 2")}
 
 
-def test_left_side_lower_bound_applies_before_later_rounds():
-    # Round 1 gives i in [1 - N, 1), cut to [0, 1) as i indexes O; round 2 bounds j
-    # for that i only.
+def test_a_reduction_index_may_start_below_zero():
+    assert ranges_of("def f(float(N) A) -> (s) { s +=! A(r + 2) }") == {"r": ("(-2)", "N - 2")}
+
+
+def test_a_lower_bound_negative_only_for_some_sizes_is_checked_at_call_time():
+    # i in [1 - N, 1): fine for N = 1, a write below 0 otherwise; later rounds use it.
+    from tcir import bounds
     src = "def f(float(N, N) B) -> (O) { O(i) +=! B(-i, i + j) }"
-    for n in range(1, 7):
-        got = concrete(src, {"N": n})
-        assert got["i"] == range(0, 1)
-        assert got["j"] == interval(j for j in WINDOW if 0 <= 0 + j < n)
+    assert ranges_of(src) == {"i": ("0 - N + 1", "1"), "j": ("N - 1", "N")}
+    (d,) = checked(src).defs.values()
+    bounds.check_call(d, {"N": 1})
+    for n in range(2, 5):
+        with pytest.raises(TcError, match="writes `O` at index"):
+            bounds.check_call(d, {"N": n})
 
 
 def test_where_fixes_a_range():
@@ -226,7 +250,7 @@ def test_exists_constrains_inference_only():
     assert isinstance(s.rhs, TRead) and s.rhs.tensor == "A"
 
 
-def test_guarded_reads_do_not_constrain():
+def test_the_sides_a_guard_proves_do_not_constrain():
     src = "def f(float(N) X) -> (O) { O(t) = X(t) + (t - 3 >= 0 ? X(t - 3) : 0.0) }"
     assert ranges_of(src) == {"t": ("0", "N")}
     src = "def f(float(N) X) -> (O) { O(t) = X(t) + (t + 1 < N ? X(t + 1) : X(t)) }"
@@ -235,12 +259,22 @@ def test_guarded_reads_do_not_constrain():
 
 def test_a_read_in_the_condition_of_a_conditional_constrains():
     src = "def f(float(N) X, float(M) Y) -> (O) { O(t) = Y(t) > 0.0 ? X(t) : 0.0 }"
-    assert ranges_of(src) == {"t": ("0", "M")}
+    assert ranges_of(src) == {"t": ("0", "min(M, N)")}
 
 
-def test_only_guarded_reads_cannot_infer():
-    err = error("def f(float(N) X) -> (O) { O(t) = t > 0 ? X(t) : 0.0 }")
-    assert "cannot infer the range of `t`" in err.message
+def test_a_read_in_a_branch_constrains_what_its_guard_does_not_prove():
+    # The guard says nothing about t's upper side: X(t) bounds it.
+    assert ranges_of("def f(float(N) X) -> (O) { O(t) = t > 0 ? X(t) : 0.0 }") == {"t": ("0", "N")}
+    # Only one side proven, the other bounds t; t starts at 0 as it indexes O.
+    assert ranges_of("def f(float(N) X) -> (O) { O(t) = t - 3 >= 0 ? X(t - 3) : 0.0 }") == {"t": ("0", "N + 3")}
+
+
+def test_a_read_whose_guard_proves_both_sides_bounds_nothing():
+    err = error("def f(float(N) X) -> (O) {\n  O(t) = t - 1 >= 0 && t - 1 < N ? X(t - 1) : 0.0\n}")
+    assert err.message.startswith("cannot infer the range of `t`; add `where t in lo:hi`; the `?:` guard "
+                                  "keeps `X(t - 1)` in bounds, so it does not bound `t`")
+    assert ranges_of("def f(float(N) X) -> (O) { O(t) = t - 1 >= 0 && t - 1 < N ? X(t - 1) : 0.0 "
+                     "where t in 0:N + 2 }") == {"t": ("0", "N + 2")}
 
 
 def test_indirect_subscripts_do_not_constrain_but_their_inner_reads_do():
@@ -310,7 +344,7 @@ def test_cannot_infer_reduction_variable():
 
 
 @pytest.mark.parametrize("source, var", [
-    ("def f(float(4) A) -> (O) {\n  O(i) = A(i + 5)\n}", "i"),
+    ("def f(float(4) A) -> (s) {\n  s +=! A(r) * A(r + j) where j in 0:5\n}", "r"),
     ("def f(float(4) A) -> (O) {\n  O(i) +=! A(2 * i + r) where r in 0:5\n}", "i"),
     ("def f(float(N) A) -> (O) {\n  O(i) = A(i) where i in 3:3\n}", "i"),
     ("def f(float(N) A) -> (O) {\n  O(i) = A(i) where i in N:N - 1\n}", "i"),
@@ -352,7 +386,53 @@ class Sub:
 class Access:
     tensor: str
     subs: list[Sub]
-    guarded: bool = False  # inside a `?:` branch: never constrains
+    guarded: bool = False  # inside a `?:` branch
+    guard: list[tuple[Sub, str]] = field(default_factory=list)  # facts `g >= 0` / `g != 0` of its condition
+    negated: bool = False  # written `!(cond) ? 0.0 : read`: the read is in the else branch
+
+    def text(self) -> str:
+        return f"{self.tensor}({', '.join(s.text() for s in self.subs)})"
+
+
+def _terms(sizes: dict, const: int) -> tuple[dict, int]:
+    return {k: c for k, c in sizes.items() if c}, const
+
+
+def slack(a: Access, sub: Sub, extent) -> tuple[int | None, int | None]:
+    """The rule of language.md, on this model: a side of `0 <= sub <= extent - 1` that a
+    `>=` fact with the same (or the opposite) variable part proves for all sizes >= 0
+    bounds nothing (None); otherwise it is widened by the values just beyond it that
+    `!=` facts exclude."""
+    if not a.guarded:
+        return 0, 0
+    low: int | None = 0
+    high: int | None = 0
+    top = {extent: 1} if isinstance(extent, str) else {}
+    top_const = extent if isinstance(extent, int) else 0
+    excluded = []
+    for g, op in a.guard:
+        keys = set(sub.sizes) | set(g.sizes) | set(top)
+        if op == "!=":
+            if g.vars == sub.vars:  # sub = g + (sub - g), g != 0
+                excluded.append(_terms({k: sub.sizes.get(k, 0) - g.sizes.get(k, 0) for k in keys},
+                                       sub.const - g.const))
+            elif g.vars == {v: -c for v, c in sub.vars.items()}:  # sub = -g + (sub + g)
+                excluded.append(_terms({k: sub.sizes.get(k, 0) + g.sizes.get(k, 0) for k in keys},
+                                       sub.const + g.const))
+            continue
+        if g.vars == sub.vars:  # sub = g + (sub - g)
+            rest = {k: sub.sizes.get(k, 0) - g.sizes.get(k, 0) for k in keys}
+            if sub.const - g.const >= 0 and all(c >= 0 for c in rest.values()):
+                low = None
+        if g.vars == {v: -c for v, c in sub.vars.items()}:  # extent - 1 - sub = g + (...)
+            rest = {k: top.get(k, 0) - sub.sizes.get(k, 0) - g.sizes.get(k, 0) for k in keys}
+            if top_const - 1 - sub.const - g.const >= 0 and all(c >= 0 for c in rest.values()):
+                high = None
+    while low is not None and ({}, -1 - low) in excluded:
+        low += 1
+    while high is not None and _terms(dict(top), top_const + high) in excluded:
+        high += 1
+    return low, high
 
 
 @dataclass
@@ -367,10 +447,13 @@ class Statement:
         params = ", ".join(f"float({', '.join(map(str, dims))}) {name}" for name, dims in self.inputs.items())
         reads = []
         for a in self.accesses:
-            read = f"{a.tensor}({', '.join(s.text() for s in a.subs)})"
-            reads.append(f"({self.lhs[0] if self.lhs else 0} >= 1 ? {read} : 0.0)" if a.guarded else read)
+            if not a.guarded:
+                reads.append(a.text())
+                continue
+            cond = " && ".join(f"{g.text()} {op} 0" for g, op in a.guard) or "1 >= 1"
+            reads.append(f"(!({cond}) ? 0.0 : {a.text()})" if a.negated else f"({cond} ? {a.text()} : 0.0)")
         clauses = [f"{v} in {lo}:{hi}" for v, (lo, hi) in self.explicit.items()]
-        clauses += [f"exists {a.tensor}({', '.join(s.text() for s in a.subs)})" for a in self.exists]
+        clauses += [f"exists {a.text()}" for a in self.exists]
         where = f" where {', '.join(clauses)}" if clauses else ""
         lhs = f"({', '.join(self.lhs)})" if self.lhs else ""
         return f"def f({params}) -> (O) {{\n  O{lhs} +=! {' * '.join(reads)}{where}\n}}"
@@ -410,22 +493,64 @@ def statements(draw) -> Statement:
         if draw(st.integers(0, 4)) == 0:
             lo = draw(st.integers(0, 1))
             explicit[v] = (lo, lo + draw(st.integers(1, 3)))
+    for a in accesses:
+        if not a.guarded:
+            continue
+        a.negated = draw(st.booleans())
+        for _ in range(draw(st.integers(0, 3))):
+            kind = draw(st.sampled_from(["lhs", "lower", "upper", "not_below", "not_above", "random"]))
+            k = draw(st.integers(0, len(a.subs) - 1))
+            s, extent = a.subs[k], inputs[a.tensor][k]
+            shift = draw(st.sampled_from([0, 0, 0, 1, -1]))  # -1: a guard too weak to prove it
+            minus_s = {v: -c for v, c in s.vars.items()}
+            top = {extent: 1} if isinstance(extent, str) else {}
+            top_const = extent if isinstance(extent, int) else 0
+            if kind == "lhs" and lhs:  # the guard `i >= 1`
+                a.guard.append((Sub({lhs[0]: 1}, {}, -1), ">="))
+            elif kind == "lower":  # `s >= 0`, or a little stronger / weaker
+                a.guard.append((Sub(dict(s.vars), dict(s.sizes), s.const - shift), ">="))
+            elif kind == "upper":  # `s < extent`: extent - 1 - s >= 0
+                sizes = {k2: top.get(k2, 0) - s.sizes.get(k2, 0) for k2 in set(top) | set(s.sizes)}
+                sizes = {k2: c for k2, c in sizes.items() if c}
+                a.guard.append((Sub(minus_s, sizes, top_const - 1 - s.const - shift), ">="))
+            elif kind == "not_below":  # `s != -1` (or a neighbour), either way round
+                if draw(st.booleans()):
+                    a.guard.append((Sub(dict(s.vars), dict(s.sizes), s.const + 1 + shift), "!="))
+                else:
+                    a.guard.append((Sub(minus_s, {k2: -c for k2, c in s.sizes.items()}, -s.const - 1 - shift), "!="))
+            elif kind == "not_above":  # `s != extent` (or a neighbour)
+                sizes = {k2: s.sizes.get(k2, 0) - top.get(k2, 0) for k2 in set(top) | set(s.sizes)}
+                a.guard.append((Sub(dict(s.vars), {k2: c for k2, c in sizes.items() if c},
+                                    s.const - top_const - shift), "!="))
+            else:
+                a.guard.append((sub([d for d in inputs[a.tensor] if isinstance(d, str)]),
+                                draw(st.sampled_from([">=", "!="]))))
     return Statement(inputs, lhs, accesses, exists, explicit)
 
 
-def schedule(stmt: Statement, shape: dict[str, list]) -> dict[str, list[tuple[Sub, object]]]:
-    """The rounds of the spec, on variable sets only: which (subscript, extent) pairs
-    constrain each variable, in the round where it becomes known."""
+def schedule(stmt: Statement, shape: dict[str, list]) -> dict[str, list[tuple[Sub, object, bool, bool]]]:
+    """The rounds of the spec, on variable sets only: which (subscript, extent, bounds
+    below, bounds above) constrain each variable, in the round where it becomes known
+    (a variable needs a bound on both sides, or an upper one if it is on the left side)."""
     known = set(stmt.explicit)
     constraints: dict[str, list] = {}
-    active = [a for a in stmt.accesses + stmt.exists if not a.guarded]
     while True:
         found: dict[str, list] = {}
-        for a in active:
+        for a in stmt.accesses + stmt.exists:
             for s, extent in zip(a.subs, shape[a.tensor]):
                 unknown = [v for v in s.vars if v not in known]
-                if len(unknown) == 1:
-                    found.setdefault(unknown[0], []).append((s, extent))
+                if len(unknown) != 1:
+                    continue
+                low, high = slack(a, s, extent)  # of the subscript: None when proved
+                coef = s.vars[unknown[0]]
+                below, above = (low, high) if coef > 0 else (high, low)  # of the variable
+                if below is not None or above is not None:
+                    found.setdefault(unknown[0], []).append((s, extent, low, high))
+        def bounds(v, cons, upper):
+            return any((c[3] if (c[0].vars[v] > 0) == upper else c[2]) is not None for c in cons)
+
+        found = {v: cons for v, cons in found.items()
+                 if bounds(v, cons, True) and (v in stmt.lhs or bounds(v, cons, False))}
         if not found:
             return constraints
         constraints.update(found)
@@ -436,19 +561,22 @@ ENVIRONMENTS = [{"N": 1, "M": 1, "K": 1}, {"N": 2, "M": 3, "K": 4}, {"N": 6, "M"
                 {"N": 5, "M": 7, "K": 1}, {"N": 4, "M": 4, "K": 6}]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(statements())
 def test_inferred_ranges_are_exactly_the_brute_force_ranges(stmt):
     source = stmt.source()
+    shapes = {name: [dim for dim in dims] for name, dims in stmt.inputs.items()}
     try:
         d = checked(source).defs["f"]
     except TcError as err:
         assert err.loc is not None, source
-        assert any(m in err.message for m in ("cannot infer", "is empty", "appears only in `exists`")), (
-            source, err.message)
+        assert any(m in err.message for m in ("cannot infer", "is empty", "appears only in `exists`",
+                                              "would make")), (source, err.message)
+        if "would make" in err.message:  # a left-side index starting below 0 for all sizes
+            var = err.message.split("`")[3]
+            assert var in stmt.lhs and var in schedule(stmt, shapes), (source, err.message)
         return
     (s,) = d.stmts
-    shapes = {name: [dim for dim in dims] for name, dims in stmt.inputs.items()}
     constraints = schedule(stmt, shapes)
     assert set(s.ranges) == set(constraints) | set(stmt.explicit), source
     for env in ENVIRONMENTS:
@@ -458,19 +586,21 @@ def test_inferred_ranges_are_exactly_the_brute_force_ranges(stmt):
         for v, (lo, hi) in stmt.explicit.items():
             assert got[v] == range(lo, hi)
         for v, cons in constraints.items():
-            others = sorted({w for sub, _ in cons for w in sub.vars if w != v})
+            others = sorted({w for sub, *_ in cons for w in sub.vars if w != v})
             if any(len(got[w]) == 0 for w in others):
                 continue  # "for every value of the others" is vacuous
+            bounded_below = any((low if sub.vars[v] > 0 else high) is not None for sub, _, low, high in cons)
             valid = []
             for x in WINDOW:
-                if v in s.lhs and x < 0:
-                    continue
+                if v in s.lhs and not bounded_below and x < 0:
+                    continue  # a left-side index with nothing below it starts at 0
                 ok = True
                 for values in itertools.product(*(got[w] for w in others)):
                     point = dict(zip(others, values), **{v: x})
-                    for sub, dim in cons:
+                    for sub, dim, low, high in cons:
                         size = dim if isinstance(dim, int) else env[dim]
-                        if not 0 <= sub.value(point, env) < size:
+                        value = sub.value(point, env)
+                        if (low is not None and value < -low) or (high is not None and value > size - 1 + high):
                             ok = False
                             break
                     if not ok:
@@ -481,13 +611,18 @@ def test_inferred_ranges_are_exactly_the_brute_force_ranges(stmt):
         # Output extents: the largest index written plus one.
         (out,) = d.outputs
         assert [e.evaluate(env) for e in out.shape] == [got[v].stop for v in s.lhs]
-        # Soundness: every constraining access is in bounds at every point of the domain.
+        # Soundness: every constraining access is in bounds at every point of the domain
+        # where it runs (a guarded one: where its guard holds), on the sides it bounds or
+        # that its guard proves.
         domain = [got[v] for v in s.iterators]
         if 0 < len(list(itertools.product(*domain))[:3000]) < 3000:
-            constraining = {id(sub) for cons in constraints.values() for sub, _ in cons}
+            constraining = {id(c[0]) for cons in constraints.values() for c in cons}
             for values in itertools.product(*domain):
                 point = dict(zip(s.iterators, values))
                 for a in stmt.accesses + stmt.exists:
-                    for sub, size in zip(a.subs, extent[a.tensor]):
-                        if id(sub) in constraining:
-                            assert 0 <= sub.value(point, env) < size, (source, env, point)
+                    if a.guarded and not all(g.value(point, env) >= 0 if op == ">=" else g.value(point, env) != 0
+                                             for g, op in a.guard):
+                        continue  # the read does not run here
+                    for sub, dim, size in zip(a.subs, shapes[a.tensor], extent[a.tensor]):
+                        if id(sub) in constraining or slack(a, sub, dim) == (None, None):
+                            assert 0 <= sub.value(point, env) < size, (source, env, point, a.text())
