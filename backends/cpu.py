@@ -256,10 +256,22 @@ def compile_object(llvm_ir: str, opt_level: int = 3, machine: CpuMachine | None 
     loads (and the compilation cache keeps)."""
     tm = target_machine(machine or host_machine(), opt_level)
     with COMPILE_LOCK:
-        parsed = parse_and_verify(llvm_ir)
-        optimize(parsed, tm, opt_level)
+        parsed = _optimized(llvm_ir, tm, opt_level)
         signatures = {f.name: _signature(f) for f in parsed.functions if not f.is_declaration}
         return tm.emit_object(parsed), signatures
+
+
+def assembly(llvm_ir: str, opt_level: int = 3, machine: CpuMachine | None = None) -> str:
+    """The assembly of the object code `compile_object` makes of the same LLVM IR."""
+    tm = target_machine(machine or host_machine(), opt_level)
+    with COMPILE_LOCK:
+        return tm.emit_assembly(_optimized(llvm_ir, tm, opt_level))
+
+
+def _optimized(llvm_ir: str, tm: llvm.TargetMachine, opt_level: int) -> llvm.ModuleRef:
+    parsed = parse_and_verify(llvm_ir)
+    optimize(parsed, tm, opt_level)
+    return parsed
 
 
 def check_object(code: bytes) -> None:

@@ -47,7 +47,7 @@ from . import bounds, options_cache
 from .arguments import BoundCall, bind, masked_array_error, numpy_type
 from .backends.cuda_runtime import require_gpu
 from .device_arrays import DeviceArray, device_array, is_device_array, zeros_like
-from .driver import CpuTarget, CudaTarget, Layout, canonical_source, compile_kernel, target_named
+from .driver import CpuTarget, CudaTarget, Layout, canonical_source, compile_kernel, show, target_named
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
@@ -260,6 +260,14 @@ class Kernel:
         `options=`, else the best the autotuner found for their layout (the options
         cache, docs/autotuning.md), else the naive preset."""
         return self._options_for(self.prepare(inputs, outputs)[3]).copy()
+
+    def ir(self, stage: str, *inputs, outputs=None) -> str:
+        """The code a call with these arguments runs, at `stage`: `tc`, `loops`, `llvm`
+        (IR in the custom syntax), `llvm-ir`, `asm` (host assembly) for "cpu"; `tc`, `gpu`,
+        `ptx` for "cuda" (docs/api.md, "Looking at the generated code"). The arguments are
+        checked as for a call, and select the layout and options; nothing runs."""
+        layout = self.prepare(inputs, outputs)[3]
+        return show(self.program, self.entry, self._target, layout, self._options_for(layout), stage)
 
     @property
     def _target(self) -> CpuTarget | CudaTarget:

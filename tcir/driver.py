@@ -62,7 +62,7 @@ from . import cache as disk_cache
 from . import dialects as tcir_dialects
 from . import passes as tcir_passes
 from .backends import cpu_parallel, gpu_plan
-from .backends.cpu import CpuMachine, ObjectModule, compile_object, host_machine, target_machine, to_llvm_ir
+from .backends.cpu import CpuMachine, ObjectModule, assembly, compile_object, host_machine, target_machine, to_llvm_ir
 from .backends.cuda_runtime import CudaKernel, Device
 from .backends.nvptx import ARCHS, arch_for, ptx_for_module
 from .dialects import default_context
@@ -391,6 +391,27 @@ def compile_def(program: CheckedProgram, entry: str, target: CpuTarget | CudaTar
     plan = job.metadata["plans"][entry]
     metadata = {"plan": plan, **({"signatures": job.metadata["signatures"]} if "signatures" in job.metadata else {})}
     return Compiled(binary.encode() if isinstance(binary, str) else binary, metadata)
+
+
+def shown_stages(target: CpuTarget | CudaTarget) -> list[str]:
+    """What `show` can print for `target`: its stages as text (not `object`, which is
+    binary), and for a CPU target `asm`, the assembly of the object code."""
+    names = [name for name in target.stages if name != "object"]
+    return names + ["asm"] if isinstance(target, CpuTarget) else names
+
+
+def show(program: CheckedProgram, entry: str, target: CpuTarget | CudaTarget, layout: Layout,
+         mapping: MappingOptions, stage: str) -> str:
+    """Def `entry` at `stage` as text, compiled as `compile_def` would (no cache): IR in
+    the custom syntax, LLVM IR, PTX, or the host assembly."""
+    names = shown_stages(target)
+    if stage not in names:
+        raise TcError(f"no stage `{stage}` for target \"{target.name}\"; the stages are "
+                      + ", ".join(f"`{n}`" for n in names))
+    module = tc_module(program, entry)
+    if stage == "asm":
+        return assembly(lower(module, target, "llvm-ir", Job(layout, mapping)), machine=target.machine)
+    return str(lower(module, target, stage, Job(layout, mapping)))
 
 
 def load(compiled: Compiled, target: CpuTarget | CudaTarget, definition: CheckedDef, device: Device | None = None):
