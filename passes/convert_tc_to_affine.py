@@ -55,7 +55,7 @@ def convert_tc_to_affine(module: ModuleOp, sizes: Mapping[str, int] | None = Non
     """The pass on typed options: `sizes` None for the parametric form."""
     if strides and sizes is None:
         raise TcError("the `strides` option needs `sizes` (specialized mode)")
-    check_sizes(ConvertTcToAffinePass.name, module, sizes)
+    check_sizes(ConvertTcToAffinePass.name, module, sizes, strides=strides)
     sizes = dict(sizes) if sizes is not None else None
     replace_defs(module, lambda def_op: [DefLowering(def_op, sizes, dict(strides or {})).lower()])
 

@@ -89,7 +89,7 @@ After (sizes="N=100", mapping="tile=32 mapToThreads=32 mapToBlocks=2"):
     }
     "gpu.module"() <{sym_name = "scale_kernels"}> ({
       gpu.func @scale_part0(%A : memref<100xf32>, %B : memref<100xf32>) kernel
-          attributes {gpu.known_block_size = array<i32: 32, 1, 1>,
+          attributes {gpu.kernel, gpu.known_block_size = array<i32: 32, 1, 1>,
                       gpu.known_grid_size = array<i32: 2, 1, 1>,
                       arg_attrs = [{llvm.noalias, llvm.readonly}, {llvm.noalias}]} {
         %bx = gpu.block_id x
@@ -534,6 +534,9 @@ class GpuDefLowering(ScheduledDefLowering):
         function = gpu.FuncOp(name, (block.arg_types, []), region, kernel=True,
                                known_block_size=kernel.block, known_grid_size=kernel.grid)
         function.attributes["arg_attrs"] = _readonly_arguments(block)
+        # MLIR's own mark of a kernel (its gpu.launch_func verifier looks for it); xDSL's
+        # is the `kernel` property above
+        function.attributes["gpu.kernel"] = UnitAttr()
         return function, used
 
     def shared_tiles(self, kernel: Kernel, tensors: dict[str, SSAValue]) -> list[SharedTile]:
@@ -659,7 +662,7 @@ def convert_tc_to_gpu(module: ModuleOp, sizes: Mapping[str, int] | None, strides
                       options: MappingOptions) -> None:
     """The pass on typed options."""
     check_sizes(ConvertTcToGpuPass.name, module, sizes,
-                "the polyhedral schedule and the launch sizes are computed for known sizes")
+                "the polyhedral schedule and the launch sizes are computed for known sizes", strides)
     sizes = sizes or {}
 
     def lower_def(def_op: tc.DefOp) -> list[Operation]:

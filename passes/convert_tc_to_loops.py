@@ -137,7 +137,8 @@ class CpuDefLowering(ScheduledDefLowering):
 def convert_tc_to_loops(module: ModuleOp, sizes: Mapping[str, int] | None, strides: Mapping[str, tuple[int, ...]],
                         options: MappingOptions, vector_bytes: int = DEFAULT_VECTOR_BYTES) -> None:
     """The pass on typed options."""
-    check_sizes(ConvertTcToLoopsPass.name, module, sizes, "the polyhedral schedule is computed for known sizes")
+    check_sizes(ConvertTcToLoopsPass.name, module, sizes, "the polyhedral schedule is computed for known sizes",
+                strides)
     sizes = sizes or {}
 
     def lower_def(def_op: tc.DefOp) -> list[Operation]:

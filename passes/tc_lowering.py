@@ -17,6 +17,7 @@ it. It holds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 import islpy as isl
@@ -42,6 +43,9 @@ from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym
 # Options
 
 
+INT64_MAX = 2**63 - 1  # sizes and strides are int64 in the generated code
+
+
 def parse_assignments(text: str, what: str) -> dict[str, str]:
     """`"M=64, N=32"` -> {"M": "64", "N": "32"} (commas or spaces separate)."""
     out: dict[str, str] = {}
@@ -49,6 +53,8 @@ def parse_assignments(text: str, what: str) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
             raise TcError(f"bad {what} `{item}`; expected NAME=VALUE")
+        if name in out:
+            raise TcError(f"the {what} `{name}` is given twice")
         out[name] = value
     return out
 
@@ -56,8 +62,8 @@ def parse_assignments(text: str, what: str) -> dict[str, str]:
 def parse_sizes(text: str) -> dict[str, int]:
     sizes = {}
     for name, value in parse_assignments(text, "size").items():
-        if not value.isdigit():
-            raise TcError(f"size `{name}` must be a non-negative integer, not `{value}`")
+        if not re.fullmatch(r"[0-9]+", value) or int(value) > INT64_MAX:
+            raise TcError(f"size `{name}` must be an integer from 0 to {INT64_MAX}, not `{value}`")
         sizes[name] = int(value)
     return sizes
 
@@ -65,10 +71,11 @@ def parse_sizes(text: str) -> dict[str, int]:
 def parse_strides(text: str) -> dict[str, tuple[int, ...]]:
     strides = {}
     for name, value in parse_assignments(text, "stride").items():
-        try:
-            strides[name] = tuple(int(s) for s in value.split(":"))
-        except ValueError:
-            raise TcError(f"strides of `{name}` must be integers separated by `:`, not `{value}`") from None
+        parts = value.split(":")
+        if not all(re.fullmatch(r"-?[0-9]+", s) and abs(int(s)) <= INT64_MAX for s in parts):
+            raise TcError(f"strides of `{name}` must be integers (at most {INT64_MAX} in magnitude) separated "
+                          f"by `:`, not `{value}`")
+        strides[name] = tuple(int(s) for s in parts)
     return strides
 
 
@@ -441,9 +448,17 @@ def size_names(module: ModuleOp) -> set[str]:
 
 
 def check_sizes(pass_name: str, module: ModuleOp, sizes: Mapping[str, int] | None,
-                why: str | None = None) -> None:
-    """The `sizes` option names only sizes of the module's defs; with `why`, the pass
-    needs them (`sizes` None: not given; empty is right for defs without symbolic sizes)."""
+                why: str | None = None, strides: Mapping[str, tuple[int, ...]] | None = None) -> None:
+    """The `sizes` option names only sizes of the module's defs, `strides` only their
+    tensors (`T` or `def.T`); with `why`, the pass needs sizes (`sizes` None: not given;
+    empty is right for defs without symbolic sizes)."""
+    tensors = {name for op in module.ops if isinstance(op, tc.DefOp) for arg in op.body.block.args
+               if isinstance(arg.type, tc.TensorType) and arg.name_hint
+               for name in (arg.name_hint, f"{op.sym_name.data}.{arg.name_hint}")}
+    unknown_tensors = sorted(set(strides or ()) - tensors)
+    if unknown_tensors:
+        raise TcError(f"{pass_name}: strides for " + ", ".join(f"`{n}`" for n in unknown_tensors)
+                      + ", which no def has as a tensor argument")
     known = size_names(module)
     if sizes is None:
         if why is not None and known:

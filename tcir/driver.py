@@ -290,6 +290,14 @@ def target_named(name: str, device: Device | None = None) -> CpuTarget | CudaTar
 
 def lower(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc") -> Any:
     """Run `target`'s stages after `after` up to and including `upto` on `artifact`."""
+    for name in stages_between(artifact, target, upto, job, after):
+        artifact = target.stages[name](artifact, job)
+    return artifact
+
+
+def stages_between(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc") -> list[str]:
+    """The names of `target`'s stages after `after` up to and including `upto`, once
+    the options are checked (`job.layout` is set where nothing needs specializing)."""
     names = list(target.stages)
     for name in (upto, after):
         if name not in names:
@@ -302,9 +310,7 @@ def lower(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc")
         raise TcError(f"lowering to `{upto}` needs every size specialized to a constant "
                       "(tc-opt --sizes M=64,N=32; the Python API does it from the inputs): "
                       f"parametric IR stops at the `{target.parametric[-1]}` stage")
-    for name in names[names.index(after) + 1:names.index(upto) + 1]:
-        artifact = target.stages[name](artifact, job)
-    return artifact
+    return names[names.index(after) + 1:names.index(upto) + 1]
 
 
 def stage_of(module: ModuleOp) -> str:

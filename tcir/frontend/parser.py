@@ -77,9 +77,11 @@ class Parser:
         return f"`{text}`"
 
     def int_value(self, tok: Token) -> int:
-        # Python refuses int() of more than 4300 digits; no TC integer needs 40.
-        if len(tok.text) > 40:
-            self.error(f"integer literal {self.describe(tok)} is too large", tok.loc)
+        # Sizes and bounds are int64 in the generated code (and Python refuses int() of
+        # more than 4300 digits).
+        if len(tok.text) > 40 or int(tok.text) > 2**63 - 1:
+            self.error(f"integer literal {self.describe(tok)} is too large (more than int64's {2**63 - 1})",
+                       tok.loc)
         return int(tok.text)
 
     def error(self, message: str, loc: Location | None = None) -> None:

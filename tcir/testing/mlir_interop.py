@@ -30,10 +30,17 @@ The program executed by the runner is one module:
   bfloat16, float, double) exactly, NaNs and signed zeros included. (The runner
   library prints one garbage element for an empty memref; the parser ignores it.)
 
-Tools are found on PATH (`mlir-opt-19`, `mlir-cpu-runner-19`) or under
-`/usr/lib/llvm-19` (Debian's `mlir-19-tools` and `libmlir-19-dev`); the environment
-variables `TCIR_MLIR_OPT`, `TCIR_MLIR_CPU_RUNNER` and `TCIR_MLIR_RUNNER_LIBS`
-(comma-separated paths) override the search.
+The other direction, and the other stages, are `tc-opt`'s round trips (tests in
+tests/testing/test_mlir_interop.py): what tc-opt prints at the llvm and gpu stages is
+read by `mlir-opt` (and the llvm stage translated by `mlir-translate`), and what
+`mlir-opt` prints after lowering tcir's affine stage with upstream's passes
+(`BARE_POINTER_PIPELINE`, `CONVERT_TO_LLVM_PIPELINE`) is read back by `tc-opt` and
+compiled by tcir's backend; `run_tool` runs one upstream tool on IR text.
+
+Tools are found on PATH (`mlir-opt-19`, `mlir-cpu-runner-19`, `mlir-translate-19`) or
+under `/usr/lib/llvm-19` (Debian's `mlir-19-tools` and `libmlir-19-dev`); the
+environment variables `TCIR_MLIR_OPT`, `TCIR_MLIR_CPU_RUNNER`, `TCIR_MLIR_TRANSLATE` and
+`TCIR_MLIR_RUNNER_LIBS` (comma-separated paths) override the search.
 """
 
 from __future__ import annotations
@@ -79,6 +86,21 @@ LOWERING_PIPELINE: tuple[str, ...] = (
     "--reconcile-unrealized-casts",
 )
 
+# The same with tcir's calling convention (bare pointers for memrefs of static shape
+# and identity layout), so that tcir's CPU runtime calls what upstream lowered.
+BARE_POINTER_PIPELINE: tuple[str, ...] = tuple(
+    "--convert-func-to-llvm=use-bare-ptr-memref-call-conv=1" if p == "--convert-func-to-llvm" else p
+    for p in LOWERING_PIPELINE)
+
+# MLIR's one-pass conversion, after the loops (memref descriptors; math ops without an
+# LLVM intrinsic stay `math` ops, which tc-opt's llvm stage lowers).
+CONVERT_TO_LLVM_PIPELINE: tuple[str, ...] = (
+    "--lower-affine",
+    "--convert-scf-to-cf",
+    "--convert-to-llvm",
+    "--reconcile-unrealized-casts",
+)
+
 TOOL_TIMEOUT_S = 120
 
 
@@ -115,6 +137,11 @@ def find_mlir_opt() -> str | None:
 def find_cpu_runner() -> str | None:
     """Upstream `mlir-cpu-runner` of LLVM 19, or None."""
     return _which("TCIR_MLIR_CPU_RUNNER", ["mlir-cpu-runner-19"], [LLVM_PREFIX / "bin" / "mlir-cpu-runner"])
+
+
+def find_mlir_translate() -> str | None:
+    """Upstream `mlir-translate` of LLVM 19 (llvm dialect -> LLVM IR), or None."""
+    return _which("TCIR_MLIR_TRANSLATE", ["mlir-translate-19"], [LLVM_PREFIX / "bin" / "mlir-translate"])
 
 
 def find_runner_libs() -> tuple[str, ...] | None:
@@ -181,7 +208,7 @@ def lower_tc_builtins(module) -> int:
             if {type(src), type(dst)} == {BFloat16Type, IntegerType}:
                 cast = arith.BitcastOp(op.inputs[0], dst)
                 op.parent_block().insert_op_before(cast, op)
-                op.outputs[0].replace_by(cast.result)
+                op.outputs[0].replace_all_uses_with(cast.result)
                 op.detach()
                 op.erase()
     module.verify()
@@ -362,6 +389,23 @@ def _run(cmd: Sequence[str], what: str, kept: Path | None) -> str:
         raise MlirInteropError(f"{what} failed with exit status {done.returncode}: {' '.join(cmd)}{where}\n"
                                f"--- stderr ---\n{done.stderr.rstrip()}")
     return done.stdout
+
+
+def run_tool(tool: str, text: str, args: Sequence[str], what: str, keep_on_failure: bool = True) -> str:
+    """`tool INPUT args` on `text` (an upstream MLIR tool): its stdout. On failure the
+    input is kept in a temporary folder named in the error (unless `keep_on_failure`
+    is false)."""
+    work = Path(tempfile.mkdtemp(prefix="tcir-mlir-"))
+    failed = True
+    try:
+        source = work / "input.mlir"
+        source.write_text(text)
+        stdout = _run([tool, str(source), *args], what, work if keep_on_failure else None)
+        failed = False
+        return stdout
+    finally:
+        if not (failed and keep_on_failure):
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def lower_and_execute(module_text: str, tools: Tools, keep_on_failure: bool = True) -> str:

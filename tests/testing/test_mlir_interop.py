@@ -9,7 +9,13 @@ Debian's `mlir-19-tools` and `libmlir-19-dev`). Where mlir-opt-19 is present but
 runner or its libraries are not, the tests fail and say which package is missing.
 """
 
+import re
+import subprocess
+import sys
 import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -22,7 +28,10 @@ from test_cpu_constructs import BUILTIN_ARGS, CONSTRUCTS, _domain, rand
 import tcir
 from tcir.frontend import check_source
 from tcir.frontend.builtins import ARITY
+from tcir.backends.cpu import ObjectModule, compile_object, invoke
 from tcir.testing import mlir_interop
+from tcir.testing.gpu_emulator import emulate
+from tcir.tools.mlir_io import parse_mlir
 
 TOLERANCE = {  # (rtol, atol) by output dtype; other dtypes must match exactly
     np.dtype(np.float32): (3e-5, 1e-5),
@@ -157,3 +166,189 @@ def test_random_program(tools, program):
         upstream = mlir_interop.run_upstream(program.source, program.entry, *inputs, tools=tools)
         ours = getattr(tcir.define(program.source), program.entry)(*inputs)
     compare_outputs(program, upstream, ours if isinstance(ours, tuple) else (ours,), names)
+
+
+# tc-opt's round trips with upstream MLIR 19 -------------------------------------------
+# What tc-opt prints at the llvm and gpu stages is read by mlir-opt-19 (the llvm stage
+# also translated by mlir-translate-19 and run); what mlir-opt-19 prints after lowering
+# tcir's affine stage with upstream's passes is read back by tc-opt and compiled by
+# tcir's backend. Every result is compared with hand-written NumPy.
+
+TC_OPT = str(Path(sys.executable).parent / "tc-opt")
+
+
+def tc_opt(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([TC_OPT, *args], input=stdin, capture_output=True, text=True)
+    assert done.returncode == 0, f"tc-opt {' '.join(args)} failed:\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def _round_half_away(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A TC def with inputs and a hand-written NumPy reference (outputs in order)."""
+
+    source: str
+    entry: str
+    inputs: Callable[[np.random.Generator], tuple]
+    numpy: Callable[..., tuple]
+
+    def sizes(self, inputs) -> str:
+        _call, _outs, _arrays, layout = getattr(tcir.define(self.source), self.entry).prepare(inputs)
+        return ",".join(f"{k}={v}" for k, v in layout.sizes)
+
+
+def _example(name: str) -> Program:
+    e = next(e for e in EXAMPLES_SET if e.entry == name)
+    return Program(e.source, e.entry, lambda rng: e.inputs(rng, e.shapes[0]), e.numpy)
+
+
+PROGRAMS = {
+    "matmul": _example("matmul"),
+    "softmax": _example("softmax"),
+    "maxpool2x2": _example("maxpool2x2"),
+    "2LUT": _example("_2LUT"),
+    # max/min reductions (upstream: llvm.intr.maximum, llvm.intr.smax), a window
+    "reductions": Program(
+        "def f(float(M, K) A, int32(M, K) I, float(K) W) -> (H, L, S, IH, B) {\n"
+        "  H(m) max=! A(m, k)\n  L(m) min=! A(m, k)\n  S(m) +=! A(m, k) * A(m, k)\n  IH(m) max=! I(m, k)\n"
+        "  B(m) +=! A(m, k + j) * W(j) where k in 0:2\n}", "f",
+        lambda r: (rand(r, np.float32, 3, 5), rand(r, np.int32, 3, 5), rand(r, np.float32, 5)),
+        lambda A, I, W: (A.max(1), A.min(1), (A * A).sum(1), I.max(1),
+                         sum(A[:, k + j] * W[j] for k in range(2) for j in range(4)))),
+    # casts and math upstream lowers to ops xDSL lacks (llvm.fptosi/fptoui/uitofp,
+    # llvm.intr.round/trunc/log10) or to libm calls (#llvm.memory_effects)
+    "casts_and_math": Program(
+        "def f(float(N) A, float(N) B, uint32(N) U) -> (T, R, X, Y, Z, W, V) {\n"
+        "  T(i) = int32(A(i))\n  R(i) = round(A(i)) + trunc(B(i))\n  X(i) = fmax(A(i), B(i)) + fabs(B(i))\n"
+        "  Y(i) = atan2(A(i), B(i))\n  Z(i) = tanh(A(i)) + log10(fabs(B(i)) + 1.0)\n  W(i) = float(U(i))\n"
+        "  V(i) = uint8(fabs(A(i)) * 10.0)\n}", "f",
+        lambda r: (rand(r, np.float32, 9), rand(r, np.float32, 9),
+                   r.integers(0, 2**32, 9, dtype=np.uint64).astype(np.uint32)),
+        lambda A, B, U: (A.astype(np.int32), _round_half_away(A) + np.trunc(B), np.fmax(A, B) + np.abs(B),
+                         np.arctan2(A, B), np.tanh(A) + np.log10(np.abs(B) + np.float32(1)), U.astype(np.float32),
+                         (np.abs(A) * np.float32(10)).astype(np.uint8))),
+    # a temporary: malloc and free calls upstream
+    "temporaries": Program(
+        "def f(float(N, M) A) -> (O) {\n  T(i) +=! A(i, j) * A(i, j)\n  O(i, j) = A(i, j) / sqrt(T(i) + 1.0)\n}", "f",
+        lambda r: (rand(r, np.float32, 4, 6),),
+        lambda A: (A / np.sqrt((A * A).sum(1) + 1)[:, None],)),
+}
+
+
+def _expected(program: Program, inputs) -> tuple:
+    return tuple(np.asarray(x) for x in program.numpy(*inputs))
+
+
+def _compare(got: Sequence[np.ndarray], want: Sequence[np.ndarray], what: str) -> None:
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, f"output {k} of {what}"
+        if g.dtype.kind == "f":
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6, err_msg=f"output {k} of {what}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"output {k} of {what}")
+
+
+def _run_llvm_ir(ir: str, entry: str, inputs, outputs, descriptors: bool) -> None:
+    """Compile LLVM IR text with tcir's backend and call @entry on the inputs and
+    outputs: memrefs as bare pointers, or (`descriptors`) as MLIR's memref descriptor
+    (allocated and aligned pointer, offset, sizes, strides)."""
+    code, signatures = compile_object(ir)
+    args = []
+    for a in (*inputs, *outputs):
+        if isinstance(a, np.ndarray) and descriptors:
+            args += [a, a, 0, *a.shape, *[s // a.itemsize for s in a.strides]]
+        else:
+            args.append(a)
+    invoke(ObjectModule(code, signatures).function(entry), args)
+
+
+@pytest.fixture(scope="module")
+def translate(tools):
+    found = mlir_interop.find_mlir_translate()
+    assert found is not None, "mlir-translate-19 (Debian package mlir-19-tools) is missing"
+    return found
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_llvm_stage_is_read_and_translated_by_upstream(tools, translate, tmp_path, name, generic):
+    """`tc-opt --emit=llvm [--print-op-generic]` is valid MLIR 19 (the llvm dialect's
+    overflow flags as `#llvm.overflow<...>`): mlir-opt-19 reads it, mlir-translate-19
+    turns it into LLVM IR, which computes what NumPy does."""
+    program = PROGRAMS[name]
+    inputs = program.inputs(np.random.default_rng(7))
+    source = tmp_path / "p.tc"
+    source.write_text(program.source)
+    text = tc_opt(str(source), "--entry", program.entry, "--sizes", program.sizes(inputs), "--emit=llvm",
+                  *(["--print-op-generic"] if generic else []))
+    if generic and "overflow" in text:
+        assert "overflowFlags = #llvm.overflow<" in text and "overflowFlags = 1 : i32" not in text
+    mlir_interop.run_tool(tools.mlir_opt, text, [], "upstream mlir-opt")
+    ir = mlir_interop.run_tool(translate, text, ["--mlir-to-llvmir"], "upstream mlir-translate")
+    want = _expected(program, inputs)
+    got = [np.zeros_like(w) for w in want]
+    _run_llvm_ir(ir, program.entry, inputs, got, descriptors=False)
+    _compare(got, want, f"{name} through mlir-translate")
+
+
+@pytest.mark.parametrize("pipeline", ["bare-pointer", "convert-to-llvm"])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_upstream_lowering_reads_back_into_tc_opt(tools, tmp_path, name, pipeline):
+    """tcir's affine stage (in tc-opt's custom form: MLIR's short `%A[%i + %j]`
+    syntax), lowered to the llvm dialect by mlir-opt-19 and printed in both forms, is
+    read back by tc-opt (upstream's llvm.intr.maximum, llvm.fptosi, libm declarations
+    ...), which lowers it to LLVM IR that computes what NumPy does."""
+    program = PROGRAMS[name]
+    inputs = program.inputs(np.random.default_rng(11))
+    source = tmp_path / "p.tc"
+    source.write_text(program.source)
+    affine = tc_opt(str(source), "--entry", program.entry, "--sizes", program.sizes(inputs), "--emit=affine")
+    passes = mlir_interop.BARE_POINTER_PIPELINE if pipeline == "bare-pointer" else mlir_interop.CONVERT_TO_LLVM_PIPELINE
+    want = _expected(program, inputs)
+    for printed in ([], ["--mlir-print-op-generic"]):
+        lowered = mlir_interop.run_tool(tools.mlir_opt, affine, [*passes, *printed], "upstream mlir-opt")
+        ir = tc_opt("--emit=llvm-ir", stdin=lowered)
+        got = [np.zeros_like(w) for w in want]
+        _run_llvm_ir(ir, program.entry, inputs, got, descriptors=pipeline != "bare-pointer")
+        _compare(got, want, f"{name} lowered by upstream ({pipeline}, {printed or 'custom'})")
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+@pytest.mark.parametrize("name", ["matmul", "softmax", "reductions"])
+def test_gpu_stage_round_trips_through_upstream(tools, tmp_path, name, generic):
+    """`tc-opt --emit=gpu` is valid MLIR 19 (kernels marked `gpu.kernel`, `gpu.module`
+    terminated by `gpu.module_end`); what mlir-opt-19 prints back (generic form) is
+    read by tc-opt, and the kernels run by the GPU emulator compute what NumPy does."""
+    program = PROGRAMS[name]
+    inputs = program.inputs(np.random.default_rng(5))
+    source = tmp_path / "p.tc"
+    source.write_text(program.source)
+    text = tc_opt(str(source), "--entry", program.entry, "--sizes", program.sizes(inputs), "--emit=gpu",
+                  "--mapping", "naive", *(["--print-op-generic"] if generic else []))
+    upstream = mlir_interop.run_tool(tools.mlir_opt, text, ["--mlir-print-op-generic"], "upstream mlir-opt")
+    assert '"gpu.module_end"' in upstream and "gpu.kernel" in upstream
+    module = parse_mlir(tc_opt(stdin=upstream))
+    want = _expected(program, inputs)
+    got = [np.zeros_like(w) for w in want]
+    emulate(module, program.entry, [*inputs, *got])
+    _compare(got, want, f"{name} through upstream's gpu dialect")
+
+
+def test_tc_opt_reports_ops_it_cannot_read(tools, tmp_path):
+    """Upstream IR with an op tc-opt does not know is a located error, not a crash."""
+    text = mlir_interop.run_tool(tools.mlir_opt, "func.func @f(%x: f32) -> f32 {\n  %0 = math.sinh %x : f32\n"
+                                 "  %1 = llvm.intr.fmuladd(%0, %0, %x) : (f32, f32, f32) -> f32\n"
+                                 "  func.return %1 : f32\n}\n", [], "upstream mlir-opt")
+    path = tmp_path / "upstream.mlir"
+    path.write_text(text)
+    done = subprocess.run([TC_OPT, str(path)], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: error: Operation llvm.intr.fmuladd is not registered",
+                    done.stderr)
