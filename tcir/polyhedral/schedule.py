@@ -55,16 +55,31 @@ band). Both are valid for a permutable band (every uncarried dependence has
 non-negative distance in every member, and ``floor(x / s)`` is monotone).
 
 ``fix_parameters`` specializes the model first (TC's ``fixParametersBeforeScheduling``).
+
+When isl's scheduler fails on a valid program ("unable to carry dependences": a
+statement that reads its own target at permuted indices) or runs past its time budget,
+the original schedule is used as well, with a ``TcWarning`` saying so: scheduling never
+raises an isl error and never runs unbounded. isl cannot be interrupted, and its count
+of operations (``isl_ctx_set_max_operations``) tracks its time too loosely to serve as a
+budget (a 40-statement def spends minutes under a count that the canonical examples
+need), so a def of more than ``IN_PROCESS_STATEMENTS`` statements is scheduled in a
+child process that is killed after ``SCHEDULER_TIME_LIMIT_S`` seconds: the schedule
+constraints go to it, and the schedule tree comes back, as isl's own text.
 """
 
 from __future__ import annotations
 
 import enum
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import islpy as isl
+
+from tcir.errors import warn
 
 from .model import Dependences, Model, dependences, specialize
 
@@ -123,18 +138,26 @@ class Scheduled:
         return respects(self.deps.all, self.schedule_map)
 
 
+def _options(fusion: Fusion) -> dict[str, int]:
+    """Every scheduler option we rely on, by isl's name (`ctx.set_<name>`)."""
+    return {
+        "tile_scale_tile_loops": 0,  # tile loops count tiles; point loops keep values
+        "tile_shift_point_loops": 0,
+        "schedule_maximize_coincidence": 1,
+        "schedule_treat_coalescing": 1,
+        "schedule_separate_components": 1,
+        "schedule_whole_component": 1 if fusion is Fusion.MAX else 0,
+        # maximize_band_depth splits fused groups to keep bands deep: it fights fusion
+        "schedule_maximize_band_depth": 0,
+        "schedule_outer_coincidence": 1 if fusion is Fusion.PRESERVE3_COINCIDENT else 0,
+        "schedule_serialize_sccs": 1 if fusion is Fusion.MIN else 0,
+    }
+
+
 def _configure(ctx: isl.Context, fusion: Fusion) -> None:
     """Set every scheduler option we rely on (the context is shared: no leftovers)."""
-    ctx.set_tile_scale_tile_loops(0)  # tile loops count tiles; point loops keep values
-    ctx.set_tile_shift_point_loops(0)
-    ctx.set_schedule_maximize_coincidence(1)
-    ctx.set_schedule_treat_coalescing(1)
-    ctx.set_schedule_separate_components(1)
-    ctx.set_schedule_whole_component(1 if fusion is Fusion.MAX else 0)
-    # maximize_band_depth splits fused groups to keep bands deep: it fights fusion
-    ctx.set_schedule_maximize_band_depth(0)
-    ctx.set_schedule_outer_coincidence(1 if fusion is Fusion.PRESERVE3_COINCIDENT else 0)
-    ctx.set_schedule_serialize_sccs(1 if fusion is Fusion.MIN else 0)
+    for name, value in _options(fusion).items():
+        getattr(ctx, f"set_{name}")(value)
 
 
 def compute_schedule(model: Model, options: ScheduleOptions | None = None,
@@ -155,14 +178,78 @@ def compute_schedule(model: Model, options: ScheduleOptions | None = None,
           .set_validity(deps.all)
           .set_proximity(deps.all)
           .set_coincidence(coincidence))
-    schedule = sc.compute_schedule()
+    schedule = _isl_schedule(sc, ctx, fusion, len(model.statements))
     fallback = False
-    if not _coefficients_allowed(schedule, options) or not respects(deps.all, schedule.get_map()):
+    if schedule is None or not _coefficients_allowed(schedule, options) \
+            or not respects(deps.all, schedule.get_map()):
         schedule, fallback = original_schedule_tree(model, deps), True
     _configure(ctx, fusion)
     if any(options.tile):
         schedule = tile_outer_bands(schedule, options.tile)
     return Scheduled(model=model, deps=deps, schedule=schedule, fallback=fallback, options=options)
+
+
+IN_PROCESS_STATEMENTS = 8  # up to this many statements isl schedules in well under a second
+SCHEDULER_TIME_LIMIT_S = 20.0
+
+# The child: islpy only (a tenth of a second to start), the options, isl's text.
+_CHILD = """
+import json, sys
+import islpy as isl
+request = json.load(sys.stdin)
+ctx = isl.Context()
+for name, value in request["options"].items():
+    getattr(ctx, "set_" + name)(value)
+try:
+    schedule = isl.ScheduleConstraints.read_from_str(ctx, request["constraints"]).compute_schedule()
+except isl.Error as err:
+    json.dump({"error": str(err)}, sys.stdout)
+else:
+    json.dump({"schedule": schedule.to_str()}, sys.stdout)
+"""
+
+
+class _GaveUp(Exception):
+    """isl's scheduler failed or ran out of time (the message says which)."""
+
+
+def _isl_schedule(sc: isl.ScheduleConstraints, ctx: isl.Context, fusion: Fusion,
+                  statements: int) -> isl.Schedule | None:
+    """isl's schedule, or None (with a TcWarning) when the scheduler fails or runs out
+    of time."""
+    try:
+        if statements <= IN_PROCESS_STATEMENTS:
+            try:
+                return sc.compute_schedule()
+            except isl.Error as err:
+                raise _GaveUp(_isl_reason(str(err))) from None
+        return _schedule_in_child(sc, ctx, fusion)
+    except _GaveUp as why:
+        warn(f"isl's scheduler {why} on {statements} statement(s); they keep their original order, "
+             "each loop nest sequential where its dependences demand")
+        return None
+
+
+def _schedule_in_child(sc: isl.ScheduleConstraints, ctx: isl.Context, fusion: Fusion) -> isl.Schedule:
+    request = json.dumps({"constraints": sc.to_str(), "options": _options(fusion)})
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHILD], input=request, capture_output=True, text=True,
+                              timeout=SCHEDULER_TIME_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        raise _GaveUp(f"ran past its budget of {SCHEDULER_TIME_LIMIT_S:g} s") from None
+    try:
+        reply = json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise _GaveUp(f"failed in its process ({last})") from None
+    if "error" in reply:
+        raise _GaveUp(_isl_reason(reply["error"]))
+    return isl.Schedule.read_from_str(ctx, reply["schedule"])
+
+
+def _isl_reason(message: str) -> str:
+    """"call to isl_...compute_schedule failed: <reason> in /path/isl_x.c:N" -> the reason."""
+    return f"failed ({message.split(' failed: ', 1)[-1].split(' in /', 1)[0]})"
 
 
 def build_ast(schedule: isl.Schedule, context: isl.Set) -> isl.AstNode:
