@@ -29,7 +29,9 @@ exactly to an f32/f64 one.
 Process-wide state: LLVM's native target is initialized once, lazily, and libm is
 loaded into the JIT's symbol space (so `expf`, `erff`, ... resolve). Compilation holds
 a lock (LLVM's global context is not thread-safe); calling compiled functions does not,
-and ctypes releases the GIL during the call. xDSL's IR translator is taught the `bf16`
+and ctypes releases the GIL during the call. `os.fork()` waits for a compilation under
+way (the child gets LLVM between compilations, and the lock free); engines loaded
+before the fork work in the child. xDSL's IR translator is taught the `bf16`
 type (it knows f16/f32/f64 only).
 
 Example:
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import struct
 import threading
 from collections.abc import Sequence
@@ -65,6 +68,20 @@ from tcir.errors import TcError
 _INIT_LOCK = threading.Lock()
 COMPILE_LOCK = threading.RLock()  # LLVM's global context is not thread-safe
 _initialized = False
+
+
+# fork: a child must not inherit LLVM in the middle of a compilation (its state, and
+# LLVM's own mutexes, would stay as the parent's compiling thread left them), so fork
+# waits for the one under way; the child starts with COMPILE_LOCK free (the forking
+# thread, the child's only thread, holds it and lets go) and a fresh _INIT_LOCK.
+def _reset_init_lock_in_child() -> None:
+    global _INIT_LOCK
+    _INIT_LOCK = threading.Lock()
+    COMPILE_LOCK.release()
+
+
+os.register_at_fork(before=COMPILE_LOCK.acquire, after_in_parent=COMPILE_LOCK.release,
+                    after_in_child=_reset_init_lock_in_child)
 
 # LLVM scalar type (as printed) -> ctypes type; None: void.
 _CTYPES: dict[str, Any] = {

@@ -14,6 +14,11 @@ part carries no dependence, so the chunks may run in any order.
 
 Threads: `os.cpu_count()`, or the `TCIR_NUM_THREADS` environment variable.
 
+Fork safety: a forked child (multiprocessing's `fork`, `os.fork()`, the workers of a
+PyTorch DataLoader) has none of the parent's pool threads, so it forgets the pool
+(`os.register_at_fork`) and starts its own on its first parallel call. Kernels loaded
+in the parent work in the child: their machine code is in the copied memory.
+
 Example:
     kernel = ParallelCpuKernel(CpuModule(llvm_module), plan(loops_module, "matmul"))
     kernel(a, b, c)        # arrays in parameter order, as CpuKernel
@@ -58,6 +63,17 @@ def thread_count() -> int:
     if not text.isdigit() or int(text) < 1:
         raise TcError(f"TCIR_NUM_THREADS must be a positive integer, not `{text}`")
     return int(text)
+
+
+def _forget_pool_in_child() -> None:
+    """After fork, in the child: the parent's pool threads do not exist there (a chunk
+    submitted to its pool would wait forever), and its lock may have been held by one."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _pool() -> ThreadPoolExecutor:

@@ -12,7 +12,9 @@ and strides become constants, as in Tensor Comprehensions) by the driver
 (tcir/driver.py), which keeps what it compiles in the persistent compilation cache
 (docs/cache.md): a new process calling the same kernel loads it instead of compiling.
 In the process the loaded kernel is memoized by (canonical source, entry, argument
-layout, target, options). Outputs are allocated zero-filled and returned (one array,
+layout, target, options); threads share the memo, a compiled kernel's calls never wait
+for another compilation, and forked children may call kernels (docs/api.md, "Threads and
+processes"). Outputs are allocated zero-filled and returned (one array,
 or a tuple in declared order), or written into `outputs=`.
 
 Compilation is the polyhedral pipeline under the mapping options (`options=`: a
@@ -55,11 +57,49 @@ from .mapping_options import MappingOptions
 
 TARGETS = ("cpu", "cuda")
 
-# (canonical source, entry, layout, target, options) -> loaded kernel. Builds run one at
-# a time under the lock: xDSL's ImplicitBuilder swaps Operation.__post_init__
-# process-wide, so two threads building IR at once can corrupt each other's IR.
+# (canonical source, entry, layout, target, options) -> loaded kernel. _KERNELS_LOCK
+# guards the two dicts and is held only to read or write them, never while building, so
+# a call of a compiled kernel never waits for a compilation. A key being built has a
+# lock in _BUILDING, held by its builder: a second request for the key waits on it and
+# then finds the kernel (one build per key); other keys build at the same time, except
+# for what the driver serializes process-wide (xDSL IR: driver.IR_LOCK; LLVM:
+# backends/cpu.py's COMPILE_LOCK). A build that raises stores nothing: the next request
+# builds again.
 _KERNELS: dict[tuple, object] = {}
+_BUILDING: dict[tuple, threading.Lock] = {}
 _KERNELS_LOCK = threading.Lock()
+
+
+def _reset_locks_in_child() -> None:
+    """After fork, in the child: the parent's other threads, which may have held these
+    locks (a lookup, a build under way), do not exist there. The kernels built stay."""
+    global _KERNELS_LOCK, _BUILDING
+    _KERNELS_LOCK = threading.Lock()
+    _BUILDING = {}
+
+
+os.register_at_fork(after_in_child=_reset_locks_in_child)
+
+
+def _memoized(key: tuple, build):
+    """The kernel memoized under `key`, made by `build()` on a miss (once per key,
+    however many threads ask at once)."""
+    with _KERNELS_LOCK:
+        kernel = _KERNELS.get(key)
+        if kernel is not None:
+            return kernel
+        building = _BUILDING.setdefault(key, threading.Lock())
+    with building:  # another thread building this key: wait for it
+        with _KERNELS_LOCK:
+            kernel = _KERNELS.get(key)
+        if kernel is None:  # not built, or its build raised: build it here
+            kernel = build()
+            with _KERNELS_LOCK:
+                _KERNELS[key] = kernel
+                if _BUILDING.get(key) is building:
+                    del _BUILDING[key]
+    return kernel
+
 
 # The largest byte size a NumPy array (or a C allocation) can have: that of `np.intp`.
 ADDRESSABLE_BYTES = 2**63 - 1
@@ -76,9 +116,12 @@ def _element_strides(arr: np.ndarray | DeviceArray) -> tuple[int, ...] | None:
 
 
 class Kernel:
-    """A TC def ready to run: `kernel(*inputs, outputs=None)`."""
+    """A TC def ready to run: `kernel(*inputs, outputs=None)`. `source_key` is the
+    program's `canonical_source`, where the caller has it (`define` computes it once for
+    all its kernels)."""
 
-    def __init__(self, program: CheckedProgram, entry: str, target: str = "cpu", options=None):
+    def __init__(self, program: CheckedProgram, entry: str, target: str = "cpu", options=None,
+                 source_key: str | None = None):
         if target not in TARGETS:
             raise TcError(f"unknown target `{target}`; expected one of {', '.join(TARGETS)}")
         self.device = require_gpu() if target == "cuda" else None  # no GPU: a TcError now, not at a call
@@ -89,7 +132,9 @@ class Kernel:
         self.definition: CheckedDef = program.defs[entry]
         self._target_object: CpuTarget | CudaTarget | None = None  # made on first use
         self._chosen: dict[Layout, MappingOptions] = {}  # layout -> the options used for it
-        self._source_key = canonical_source(program.source)
+        # the program's canonical source (the memo's key), computed once per program:
+        # `define` passes it to each of its kernels (O(source) once, not once per def)
+        self._source_key = canonical_source(program.source) if source_key is None else source_key
         self._shapes: dict[tuple, dict[str, tuple[int, ...]]] = {}  # checked sizes -> shapes
         self._gpu_memory: int | None = _device_memory_bytes(self.device) if self.device is not None else None
 
@@ -287,12 +332,8 @@ class Kernel:
     def _compiled(self, layout: Layout):
         options = self._options_for(layout)
         key = (self._source_key, self.entry, layout, self.target, options)
-        with _KERNELS_LOCK:
-            kernel = _KERNELS.get(key)
-            if kernel is None:
-                kernel = _KERNELS[key] = compile_kernel(self.program, self.entry, self._target, layout,
-                                                        options, self.device)
-        return kernel
+        return _memoized(key, lambda: compile_kernel(self.program, self.entry, self._target, layout,
+                                                     options, self.device))
 
 
 def _unwrapped(arr: np.ndarray | DeviceArray) -> object:
@@ -452,7 +493,11 @@ class Definitions(SimpleNamespace):
     the defs, with a suggestion when one is close; `dir()` lists the defs."""
 
     def __init__(self, program: CheckedProgram | None = None):
-        super().__init__(**{name: Kernel(program, name) for name in program.defs} if program else {})
+        if program is None:
+            super().__init__()
+            return
+        source_key = canonical_source(program.source)  # once, shared by the kernels
+        super().__init__(**{name: Kernel(program, name, source_key=source_key) for name in program.defs})
 
     def __getattr__(self, name: str):  # only for names that are not attributes
         kernels = [k for k in self.__dict__.values() if isinstance(k, Kernel)]

@@ -45,9 +45,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,6 +83,14 @@ from .passes.tc_lowering import parse_sizes, parse_strides, size_names
 
 # every stage that `tc-opt --emit` can print, in pipeline order
 STAGE_NAMES = ("tc", "affine", "loops", "gpu", "llvm", "llvm-ir", "ptx")
+
+# xDSL's ImplicitBuilder swaps Operation.__post_init__ process-wide: xDSL IR is built and
+# rewritten by one thread at a time, under this lock (`tc_module`, and each stage of
+# `lower` that takes IR). Stages after the IR (object code: backends/cpu.py's
+# COMPILE_LOCK) run outside it. Fork waits for the IR work under way (the child gets
+# xDSL as it is between two stages) and the child starts with the lock free.
+IR_LOCK = threading.RLock()
+os.register_at_fork(before=IR_LOCK.acquire, after_in_parent=IR_LOCK.release, after_in_child=IR_LOCK.release)
 
 
 # Options ------------------------------------------------------------------------------
@@ -291,7 +302,8 @@ def target_named(name: str, device: Device | None = None) -> CpuTarget | CudaTar
 def lower(artifact: Any, target: Target, upto: str, job: Job, after: str = "tc") -> Any:
     """Run `target`'s stages after `after` up to and including `upto` on `artifact`."""
     for name in stages_between(artifact, target, upto, job, after):
-        artifact = target.stages[name](artifact, job)
+        with IR_LOCK if isinstance(artifact, ModuleOp) else nullcontext():
+            artifact = target.stages[name](artifact, job)
     return artifact
 
 
@@ -332,7 +344,8 @@ def tc_module(program: CheckedProgram, entry: str | None = None) -> ModuleOp:
     if entry is not None and entry not in program.defs:
         raise TcError(f"no def named `{entry}`; the source defines "
                       + ", ".join(f"`{n}`" for n in program.defs), Location(program.filename, 1, 1))
-    return verified(build_module(program, [entry] if entry else list(program.defs)))
+    with IR_LOCK:
+        return verified(build_module(program, [entry] if entry else list(program.defs)))
 
 
 def tc_to_module(source: str, filename: str = "<string>", entry: str | None = None) -> ModuleOp:
@@ -343,6 +356,7 @@ def tc_to_module(source: str, filename: str = "<string>", entry: str | None = No
 # Compiling a kernel, through the cache ----------------------------------------------------------
 
 
+@lru_cache(maxsize=16)  # a kernel's first call asks twice (options cache, compilation cache)
 def canonical_source(source: str) -> str:
     """The source's tokens: edits to comments and layout compile to the same code."""
     return " ".join(token.text for token in Lexer(source).tokens())
