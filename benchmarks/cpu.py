@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from report import DOC, replace_head
 
 import tcir
 
@@ -194,17 +195,9 @@ def main() -> None:
     text = table(rows)
     print(text)
     if not args.no_write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        cpu = HEADER.format(machine=machine(), torch=torch.__version__ if torch else "not installed",
-                            numpy=np.__version__) + text + "\n"
-        doc.write_text(cpu + gpu_section(doc.read_text() if doc.exists() else ""))
-
-
-def gpu_section(text: str) -> str:
-    """The section of docs/benchmarks.md that benchmarks/gpu.py writes (from its
-    `## GPU` heading on), kept when the CPU table is rewritten."""
-    start = text.find(f"\n{GPU_HEADING}\n")
-    return "" if start < 0 else "\n" + text[start + 1:]
+        head = HEADER.format(machine=machine(), torch=torch.__version__ if torch else "not installed",
+                             numpy=np.__version__) + text + "\n"
+        DOC.write_text(replace_head(DOC.read_text() if DOC.exists() else "", head))
 
 
 GPU_HEADING = "## GPU"

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import EXAMPLES, GPU_HEADING, ROOT, Case, _f32, gpu_section  # noqa: E402 - after the path
+from cpu import EXAMPLES, GPU_HEADING, ROOT, Case, _f32  # noqa: E402 - after the path
+from report import write_section  # noqa: E402
 
 import tcir  # noqa: E402
 
@@ -236,10 +237,7 @@ def main() -> None:
     section = header + table(rows) + "\n"
     print(section)
     if not args.no_write:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text()  # the CPU part, up to the GPU section, stays
-        cpu = text[:len(text) - len(gpu_section(text))].rstrip("\n")
-        doc.write_text(cpu + "\n\n" + section)
+        write_section(GPU_HEADING, section)  # the other sections stay
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import write_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -291,19 +292,6 @@ the same process, is there for context: a warm first call cannot be cheaper than
 """
 
 
-def replace_section(text: str, section: str) -> str:
-    """`text` with this benchmark's section (from its heading to the next `## ` heading)
-    replaced by `section`, or `section` added at the end."""
-    if text.startswith(HEADING + "\n"):
-        start = 0
-    elif f"\n{HEADING}\n" in text:
-        start = text.index(f"\n{HEADING}\n") + 1
-    else:
-        return text.rstrip("\n") + "\n\n" + section if text.strip() else section
-    end = text.find("\n## ", start + len(HEADING))
-    return text[:start] + section + ("" if end < 0 else text[end:])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -358,7 +346,7 @@ def main() -> None:
     print(section)
     if args.out:
         out = Path(args.out)
-        out.write_text(replace_section(out.read_text() if out.exists() else "", section))
+        write_section(HEADING, section, out)
         print(f"wrote the section `{HEADING}` of {out}")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from cpu import CASES, EXAMPLES, Case, machine, median_seconds
+from report import write_section
 
 import tcir
 from tcir.tuning.plot import plot_curves
@@ -139,18 +140,7 @@ def main() -> None:
         if curve_lines:
             section += "\nTuning curves (best time so far against candidates and seconds):\n\n" + \
                 "\n".join(curve_lines) + "\n"
-        doc = ROOT / "docs" / "benchmarks.md"
-        doc.write_text(replace_section(doc.read_text(), section))
-
-
-def replace_section(text: str, section: str) -> str:
-    """`text` with its `HEADING` section (to the next `## ` heading) replaced by `section`,
-    or `section` appended."""
-    start = text.find(f"\n{HEADING}\n")
-    if start < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    end = text.find("\n## ", start + 1)
-    return text[:start + 1] + section + ("" if end < 0 else "\n" + text[end + 1:])
+        write_section(HEADING, section)
 
 
 if __name__ == "__main__":
