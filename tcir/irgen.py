@@ -4,6 +4,9 @@ One `tc.def` per def and one `tc.stmt` per statement. Scalar bodies use arith an
 ops chosen from the checked types (signed or unsigned division, ordered or unordered
 float comparison...), `tc.builtin` for the TC builtins that math lacks, and `scf.if`
 for a `?:` whose branches read tensors, so that only the chosen branch reads memory.
+Each distinct value is emitted once per block: sema inlines a `where` binding at every
+use, and a chain of bindings used several times each would otherwise grow exponentially
+(and xDSL's CSE, quadratic in duplicate reads, would take minutes to fold it back).
 Affine subscripts become the map of a `tc.read`; any other subscript (an indirect read
 `LUT(I(b, r), d)`, a product of indices) is computed in the body and passed as an
 index operand.
@@ -18,6 +21,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Region, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.transforms.common_subexpression_elimination import OperationInfo
 
 from tcir.dialects import tc
 
@@ -115,6 +119,9 @@ class _StmtBuilder:
 
     def __init__(self, d: CheckedDef, s: CheckedStmt, args: dict[str, SSAValue]):
         self.d, self.s, self.args = d, s, args
+        # the values emitted so far, by op (name, operands, attributes, regions); a
+        # branch block starts from a copy, as the enclosing block cannot use its values
+        self.values: dict[OperationInfo, SSAValue] = {}
 
     def build(self) -> tc.StmtOp:
         s = self.s
@@ -129,7 +136,15 @@ class _StmtBuilder:
         return stmt
 
     def op(self, op):
+        """The value of ``op``, inserted, or the equal op's already emitted (the body's
+        ops are pure: nothing is written before the statement's yield)."""
+        key = OperationInfo(op)
+        known = self.values.get(key)
+        if known is not None:
+            op.erase()  # drops its uses of the operands
+            return known
         self.builder.insert(op)
+        self.values[key] = op.results[0]
         return op.results[0]
 
     # Values ---------------------------------------------------------------------------
@@ -259,8 +274,9 @@ class _StmtBuilder:
         for branch in (e.then, e.otherwise):
             block = Block()
             outer, self.builder = self.builder, Builder(InsertPoint.at_end(block))
+            outer_values, self.values = self.values, dict(self.values)
             self.builder.insert(scf.YieldOp(self.emit(branch)))
-            self.builder = outer
+            self.builder, self.values = outer, outer_values
             branches.append(Region(block))
         return self.op(scf.IfOp(cond, [mlir_type(e.type, True)], *branches))
 

@@ -45,7 +45,8 @@ dependent statement instances, so a valid schedule stays valid:
 ``mark_unroll(schedule, factor)``
     TC's ``unroll``: in the innermost band of every path, mark members, innermost first,
     for full unrolling by the isl AST generator while the product of their trip counts
-    (per iteration of the enclosing loops) stays within ``factor``.
+    (per iteration of the enclosing loops) stays within ``factor``, and that product
+    times the band's statements within ``MAX_UNROLLED_INSTANCES``, whatever ``factor``.
 ``mark_parallel(schedule)``
     Put a ``parallel`` mark above the outermost band of every path whose first loop is
     coincident (no dependence is carried by that loop): the code generator turns the
@@ -72,8 +73,8 @@ from .schedule import band_coefficients, band_trip_count, map_bands, permute_ban
 PARALLEL = "parallel"
 
 __all__ = [
-    "PARALLEL", "contiguity_scores", "dot_reduction_members", "first_loop", "mark_parallel", "mark_unroll",
-    "register_tile", "register_tile_dots", "sink_contiguous_members",
+    "MAX_UNROLLED_INSTANCES", "PARALLEL", "contiguity_scores", "dot_reduction_members", "first_loop",
+    "mark_parallel", "mark_unroll", "register_tile", "register_tile_dots", "sink_contiguous_members",
 ]
 
 
@@ -144,13 +145,21 @@ def sink_contiguous_members(schedule: isl.Schedule, model: Model) -> isl.Schedul
 
 # --- unrolling -------------------------------------------------------------------------
 
+# The most statement instances an unrolled nest emits. Each copy is lowered and compiled
+# on its own (about 20 ms each through xDSL on a loaded 2-core VM), so `unroll(10**9)`
+# of a 32^3 elementwise def would never finish. 512 keeps today's presets (pointwise:
+# 128) and the tuner's choices (up to 32) as they are for nests of up to 4 (16)
+# statements.
+MAX_UNROLLED_INSTANCES = 512
+
+
 def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
     """See the module docstring."""
     if factor <= 1:
         return schedule
 
     def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
-        budget = factor
+        budget = min(factor, MAX_UNROLLED_INSTANCES // node.get_domain().n_set())
         for i in reversed(range(node.band_n_member())):
             trips = band_trip_count(node, i)
             if trips is None or trips > budget or trips == 0:
