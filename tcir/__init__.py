@@ -13,7 +13,7 @@ from .cache import cache_info, clear_cache
 from .errors import Location, TcError, TcWarning
 from .mapping_options import MappingOptions
 
-__all__ = ["define", "compile", "autotune", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
+__all__ = ["define", "compile", "autotune", "grad", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
            "cache_info", "clear_cache"]
 
 
@@ -23,5 +23,9 @@ def __getattr__(name: str):
         from .tuning import autotune
 
         return autotune
+    if name == "grad":  # `tcir.grad`: automatic differentiation of TC (docs/autodiff.md)
+        from .autodiff import grad
+
+        return grad
     raise AttributeError(f"module 'tcir' has no attribute {name!r}")
 __version__ = "0.1.0"

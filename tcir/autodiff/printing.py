@@ -1,0 +1,212 @@
+"""Printing checked TC back to source: typed expressions, size expressions, names.
+
+The checked tree (`tcir.frontend.checked`) has every conversion explicit and every
+literal folded to the type it is used at. Printed naively (as `expr_text` does for
+messages) the text may check to a different program: `O(i) = 1.0` with `O` a `double`
+temporary would make `O` a `float`. `expr_source` prints an expression so that the
+front end types it exactly as the tree says, yet without the noise of the implicit
+conversions: a cast is left out where the promotion of its context puts it back (and a
+literal is written bare where its context gives it its type); otherwise it is written
+(`double(0)`, `half(0.5)`, `float(D(i))`).
+"""
+
+from __future__ import annotations
+
+from ..frontend.builtins import ARITY
+from ..frontend.checked import (
+    COMPARISONS, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary, children,
+)
+from ..frontend.types import FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
+from ..sizeexpr import BinOp, Const, SizeExpr, Sym
+
+# Words that cannot name a tensor, a size or an index variable.
+RESERVED = frozenset({"def", "where", "in", "exists", "min", "max"}) | frozenset(TYPE_NAMES) | frozenset(ARITY)
+
+_PREC = {"||": 2, "&&": 3, **{op: 4 for op in COMPARISONS}, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+
+
+def _promote(a: ScalarType, b: ScalarType) -> ScalarType | None:
+    if a.is_bool or b.is_bool:
+        return a if a == b else None
+    return promote(a, b)
+
+
+def _has_division(e: TExpr) -> bool:
+    if isinstance(e, TBinary) and e.op in ("/", "%") and e.type.is_integer:
+        return True
+    return any(_has_division(c) for c in children(e))
+
+
+def _const_forms(c: TConst) -> list[tuple[str, ScalarType]]:
+    """The bare spellings of a constant with the type the front end gives each."""
+    v = c.value
+    if isinstance(v, bool):
+        return []
+    if isinstance(v, int) or float(v).is_integer() and abs(v) < 2**31:
+        n = int(v)
+        forms = [(str(n), INT32)]
+        if c.type.is_float:
+            forms.append((f"{float(n)!r}", FLOAT))
+        return forms
+    return [(repr(float(v)), FLOAT)]
+
+
+class _Printed:
+    __slots__ = ("text", "prec", "type")
+
+    def __init__(self, text: str, prec: int, type_: ScalarType):
+        self.text, self.prec, self.type = text, prec, type_
+
+    def at(self, context: int) -> str:
+        return f"({self.text})" if self.prec < context else self.text
+
+
+_ATOM = 100
+
+
+def _strict(e: TExpr) -> _Printed:
+    """`e` printed so that the front end gives it exactly `e.type`."""
+    if isinstance(e, TConst):
+        if isinstance(e.value, bool):
+            return _Printed("(0 == 0)" if e.value else "(0 != 0)", _ATOM, e.type)
+        for text, t in _const_forms(e):
+            if t == e.type:
+                return _bare_const(text, t)
+        text = _const_forms(e)[0][0] if _const_forms(e) else str(e.value)
+        return _Printed(f"{e.type.name}({text})", _ATOM, e.type)
+    if isinstance(e, TCast):
+        inner = _strict(e.operand)
+        return _Printed(f"{e.type.name}({inner.text})", _ATOM, e.type)
+    return _node(e)
+
+
+def _bare_const(text: str, t: ScalarType) -> _Printed:
+    return _Printed(text, 0 if text.startswith("-") else _ATOM, t)
+
+
+def _loose(e: TExpr) -> list[_Printed]:
+    """Spellings of `e` whose type converts implicitly to `e.type` with the same value,
+    loosest first; the last one is the strict spelling."""
+    if isinstance(e, TConst) and not isinstance(e.value, bool):
+        return [_bare_const(text, t) for text, t in _const_forms(e)] + [_strict(e)]
+    if isinstance(e, TCast) and converts_implicitly(e.operand.type, e.type) and not (
+            e.operand.type.is_integer and e.type.is_float and _has_division(e.operand)):
+        return [_strict(e.operand), _strict(e)]
+    return [_strict(e)]
+
+
+def _pick(operands: list[TExpr], ok) -> list[_Printed]:
+    """The loosest spellings of `operands` for which `ok(types)` holds."""
+    options = [_loose(o) for o in operands]
+    chosen = [opts[0] for opts in options]
+    if ok([p.type for p in chosen]):
+        return chosen
+    # make operands strict one at a time, then all
+    for i in range(len(operands)):
+        trial = chosen[:i] + [options[i][-1]] + chosen[i + 1:]
+        if ok([p.type for p in trial]):
+            return trial
+    return [opts[-1] for opts in options]
+
+
+def _common(types: list[ScalarType]) -> ScalarType | None:
+    t = types[0]
+    for u in types[1:]:
+        t = _promote(t, u)
+        if t is None:
+            return None
+    return t
+
+
+def _node(e: TExpr) -> _Printed:
+    if isinstance(e, TIndex | TSize | TScalar):
+        return _Printed(e.name, _ATOM, e.type)
+    if isinstance(e, TRead):
+        if not e.indices:
+            return _Printed(e.tensor, _ATOM, e.type)
+        subs = [_pick([i], lambda ts: ts[0].is_integer)[0].text for i in e.indices]
+        return _Printed(f"{e.tensor}({', '.join(subs)})", _ATOM, e.type)
+    if isinstance(e, TUnary):
+        inner = _strict(e.operand)
+        return _Printed(f"{e.op}{inner.at(7)}", 7, e.type)
+    if isinstance(e, TBinary):
+        operand_type = e.lhs.type
+        lhs, rhs = _pick([e.lhs, e.rhs], lambda ts: _common(ts) == operand_type)
+        if e.op in ("min", "max"):
+            return _Printed(f"{e.op}({lhs.text}, {rhs.text})", _ATOM, e.type)
+        prec = _PREC[e.op]
+        return _Printed(f"{lhs.at(prec)} {e.op} {rhs.at(prec + 1)}", prec, e.type)
+    if isinstance(e, TSelect):
+        cond = _strict(e.cond)
+        then, otherwise = _pick([e.then, e.otherwise], lambda ts: _common(ts) == e.type)
+        return _Printed(f"{cond.at(2)} ? {then.text} : {otherwise.text}", 1, e.type)
+    if isinstance(e, TCall):
+        def ok(ts):
+            t = _common(ts)
+            return t is not None and not t.is_bool and at_least_float(t) == e.type
+        args = _pick(list(e.args), ok)
+        return _Printed(f"{e.fn}({', '.join(a.text for a in args)})", _ATOM, e.type)
+    if isinstance(e, TConst | TCast):
+        return _strict(e)
+    raise TypeError(f"cannot print {e!r}")
+
+
+def expr_source(e: TExpr, exact: bool = True) -> str:
+    """TC source of `e`. With `exact`, the text has exactly type `e.type` (the right
+    side of a statement whose target takes its type from it); otherwise any type that
+    converts implicitly to it with the same value."""
+    return (_strict(e) if exact else _loose(e)[0]).text
+
+
+# Size expressions in `where` ranges ----------------------------------------------------
+
+
+def size_source(s: SizeExpr) -> str:
+    """A size expression in the syntax of `where` range bounds (`/` and `%` are floor
+    division and modulo there)."""
+    return _size(s)[0]
+
+
+def _size(s: SizeExpr) -> tuple[str, int]:
+    if isinstance(s, Const):
+        return (str(s.value), 3) if s.value >= 0 else (f"-{-s.value}", 0)
+    if isinstance(s, Sym):
+        return s.name, 3
+    if isinstance(s, BinOp):
+        if s.op in ("min", "max"):
+            return f"{s.op}({_size(s.lhs)[0]}, {_size(s.rhs)[0]})", 3
+        if s.op == "ceildiv":
+            b = s.rhs.as_constant()
+            if b is not None and b > 0:
+                return _size(BinOp("floordiv", BinOp("+", s.lhs, Const(b - 1)), s.rhs))
+            return f"0 - (0 - {_paren(s.lhs, 2)}) / {_paren(s.rhs, 3)}", 1
+        op, prec = {"+": ("+", 1), "-": ("-", 1), "*": ("*", 2), "floordiv": ("/", 2), "mod": ("%", 2)}[s.op]
+        return f"{_paren(s.lhs, prec)} {op} {_paren(s.rhs, prec + 1)}", prec
+    raise TypeError(f"cannot print the size {s!r}")
+
+
+def _paren(s: SizeExpr, context: int) -> str:
+    text, prec = _size(s)
+    return f"({text})" if prec < context else text
+
+
+def size_value(s: SizeExpr) -> TExpr:
+    """A size expression as an `int32` value in an expression (for guards)."""
+    if isinstance(s, Const):
+        return TConst(INT32, s.value)
+    if isinstance(s, Sym):
+        return TSize(INT32, s.name)
+    if isinstance(s, BinOp):
+        if s.op in ("min", "max"):
+            return TBinary(INT32, s.op, size_value(s.lhs), size_value(s.rhs))
+        if s.op in ("+", "-", "*"):
+            return TBinary(INT32, s.op, size_value(s.lhs), size_value(s.rhs))
+    return TSizeText(INT32, size_source(s))
+
+
+class TSizeText(TSize):
+    """A size expression printed as text (division and modulo in a guard bound)."""
+
+    def __init__(self, type_: ScalarType, text: str):
+        object.__setattr__(self, "type", type_)
+        object.__setattr__(self, "name", f"({text})")

@@ -1,0 +1,437 @@
+"""tcir.grad: the generated gradient defs against central finite differences.
+
+Every gradient is the source of a def `<entry>_grad(inputs, d_outputs) -> (d_inputs)`.
+It must check with the front end, compile for the CPU, and its vector-Jacobian product
+must match central finite differences (float64) of `sum(d_out * out)` computed with the
+NumPy reference evaluator on the forward def; fcrelu, matmul and softmax are also
+compared with torch.autograd when torch is importable. The builtins are checked one by
+one with the reference evaluator (no compilation) and all together compiled.
+
+Canonical examples not differentiated: 2LUT (indirect reads `LUT1(I1(b, r_l1), d)`:
+their adjoint is a scatter-add, which TC cannot express; the error is tested).
+"""
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tcir
+from tcir import TcError
+from tcir.frontend import check_source
+from tcir.testing.reference import evaluate
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _double(src: str) -> str:
+    return re.sub(r"\bfloat\b", "double", src)
+
+
+def _quiet_check(src: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return check_source(src)
+
+
+def _loss(d, args, d_outs) -> float:
+    outs = evaluate(d, *args)
+    return sum(float(np.sum(o.astype(np.float64) * g)) for o, g in zip(outs, d_outs) if g is not None)
+
+
+def _finite_differences(d, args, d_outs, wrt_index: int) -> np.ndarray:
+    x = args[wrt_index]
+    scalar = np.ndim(x) == 0
+    base = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(base)
+    flat = base.reshape(-1)
+    for k in range(flat.size):
+        h = 1e-6 * max(1.0, abs(flat[k]))
+        vals = []
+        for sign in (1, -1):
+            pert = flat.copy()
+            pert[k] += sign * h
+            new = list(args)
+            new[wrt_index] = float(pert[0]) if scalar else pert.reshape(base.shape)
+            vals.append(_loss(d, new, d_outs))
+        grad.reshape(-1)[k] = (vals[0] - vals[1]) / (2 * h)
+    return grad
+
+
+def _d_outputs(d, outs, rng):
+    return [rng.standard_normal(np.shape(o)) if t.dtype.is_float else None for o, t in zip(outs, d.outputs)]
+
+
+def check_gradient(src: str, entry: str, args, wrt=None, compiled=True, seed=0, rtol=1e-5, atol=1e-6,
+                   d_outs=None):
+    """The gradient of `entry` (a double source) against finite differences; returns
+    the generated source and the gradients."""
+    d = _quiet_check(src).defs[entry]
+    gsrc = tcir.grad(src, entry, wrt)
+    program = _quiet_check(gsrc)  # the generated source checks
+    gname = f"{entry}_grad"
+    assert gname in program.defs
+    rng = np.random.default_rng(seed)
+    outs = evaluate(d, *args)
+    if d_outs is None:
+        d_outs = _d_outputs(d, outs, rng)
+    names = [t.name for t in d.inputs]
+    wrt_names = [n for n in names if d.tensors[n].dtype.is_float] if wrt is None else list(wrt)
+    grad_args = list(args) + [g for g in d_outs if g is not None]
+    if compiled:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = tcir.compile(gsrc, gname)(*grad_args)
+    else:
+        got = evaluate(program.defs[gname], *grad_args)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(wrt_names)
+    for name, g in zip(wrt_names, got):
+        expect = _finite_differences(d, args, d_outs, names.index(name))
+        np.testing.assert_allclose(np.asarray(g, np.float64), expect, rtol=rtol, atol=atol,
+                                   err_msg=f"d_{name} of {entry}\n{gsrc}")
+    return gsrc, got
+
+
+def _example(name: str) -> tuple[str, str]:
+    src = _double((EXAMPLES / f"{name}.tc").read_text())
+    return src, re.search(r"def (\w+)", src).group(1)
+
+
+R = np.random.default_rng(1234)
+
+
+def _r(*shape, lo=-1.0, hi=1.0):
+    return R.uniform(lo, hi, shape)
+
+
+EXAMPLE_ARGS = {
+    "fcrelu": lambda: [_r(3, 4), _r(5, 4), _r(5)],
+    "matmul": lambda: [_r(3, 4), _r(4, 2)],
+    "tmm": lambda: [_r(3, 4), _r(2, 4)],
+    "batch_matmul": lambda: [_r(2, 3, 4), _r(2, 4, 2)],
+    "softmax": lambda: [_r(3, 4)],
+    "group_normalization": lambda: [_r(2, 2, 2, 2, 3), _r(2, 2), _r(2, 2), _r(2, 2), _r(2, 2, lo=0.5, hi=1.5)],
+    "group_convolution": lambda: [_r(1, 2, 2, 4, 4), _r(2, 2, 2, 2, 2), _r(2, 2)],
+    "maxpool2x2": lambda: [_r(2, 2, 4, 5)],
+    "kronecker3_1": lambda: [_r(2, 3), _r(2, 2, 2, 3)],
+    "C3": lambda: [_r(2, 3), _r(4, 3)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_ARGS))
+def test_canonical_examples(name):
+    src, entry = _example(name)
+    check_gradient(src, entry, EXAMPLE_ARGS[name]())
+
+
+def test_indirect_example_is_refused():
+    src, entry = _example("2LUT")
+    with pytest.raises(TcError, match="scatter-add") as err:
+        tcir.grad(src, entry)
+    assert err.value.loc is not None and err.value.loc.line == 2
+
+
+def test_fcrelu_gradient_text():
+    src, _ = _example("fcrelu")
+    text = tcir.grad(src, "fcrelu")
+    assert "d_W1(n, r_m) +=! d_O1_1(b, n) * I(b, r_m)" in text
+    assert "d_B1(n) +=! d_O1_2(b, n)" in text
+    assert text.startswith("def fcrelu_grad(double(B, M) I, double(N, M) W1, double(N) B1, double(B, N) d_O1)")
+    # docs/autodiff.md shows the gradient of the float source as generated
+    doc = (EXAMPLES.parent / "docs" / "autodiff.md").read_text()
+    shown = re.search(r"```\n(def fcrelu_grad.*?\n}\n)```", doc, re.S).group(1)
+    assert tcir.grad((EXAMPLES / "fcrelu.tc").read_text(), "fcrelu") == shown
+
+
+# Hand-written constructs -----------------------------------------------------------------
+
+ELEMENTWISE = """
+def ew(double(N) A, double(N) B, double s) -> (O, P) {
+    O(i) = A(i) * B(i) + A(i) / B(i) - -A(i) + min(A(i), B(i)) * max(A(i), 2.0 * B(i)) + s * A(i)
+    P(i) = A(i) % B(i) + (A(i) - B(i)) * (A(i) - B(i)) - s / B(i)
+}
+"""
+
+
+def test_elementwise():
+    check_gradient(ELEMENTWISE, "ew", [_r(5, lo=0.2, hi=1), _r(5, lo=1.1, hi=2), 0.7])
+
+
+REDUCTIONS = """
+def red(double(N, M) A, double(M) x, double s) -> (y, tot, diag, shifted, neg, rep) {
+    y(i) +=! s * A(i, j) * x(j)
+    tot +=! A(i, j) * A(i, j)
+    diag(i) = A(i, i) * x(0) where i in 0:N
+    shifted(i) +=! A(i, j) * x(j + 1) where j in 0:M - 1
+    neg +=! x(r + 2) * x(r + 2)
+    rep(i) +=! A(i, 1) * s where k in 0:3
+}
+"""
+
+
+def test_sum_reductions_and_subscripts():
+    check_gradient(REDUCTIONS, "red", [_r(3, 4), _r(4), 1.3])
+
+
+def test_wrt_subset():
+    gsrc, got = check_gradient(REDUCTIONS, "red", [_r(3, 4), _r(4), 1.3], wrt=["s", "x"], compiled=False)
+    assert "d_A" not in gsrc
+    assert "d_s" in gsrc
+
+
+PRODUCT = """
+def prod(double(N, M) A) -> (P, Q) {
+    P(i) *=! A(i, j)
+    Q(j) *=! A(i, j) + 1.0
+}
+"""
+
+
+def test_product_reduction():
+    check_gradient(PRODUCT, "prod", [_r(3, 4)])
+
+
+def test_product_reduction_with_zeros():
+    A = np.array([[1.0, 2.0, 0.0, 3.0], [0.0, 2.0, 0.0, 5.0], [1.5, 2.0, 3.0, 4.0]])
+    gsrc = tcir.grad("def p(double(N, M) A) -> (P) { P(i) *=! A(i, j) }", "p")
+    g = np.array([1.0, 2.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = tcir.compile(gsrc, "p_grad")(A, g)
+    expect = np.zeros_like(A)
+    for i in range(3):
+        for j in range(4):
+            expect[i, j] = g[i] * np.prod(np.delete(A[i], j))
+    np.testing.assert_allclose(got, expect)
+
+
+MINMAX = """
+def mm(double(N, M) A, double(M) b) -> (Mx, Mn) {
+    Mx(i) max=! A(i, j) * b(j)
+    Mn(j) min=! A(i, j) + b(j)
+}
+"""
+
+
+def test_max_min_reductions():
+    check_gradient(MINMAX, "mm", [_r(3, 4), _r(4)])
+
+
+def test_max_ties_split_evenly():
+    A = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [5.0, 1.0, 0.0, 4.0]])
+    gsrc = tcir.grad("def m(double(N, M) A) -> (O) { O(i) max=! A(i, j) }", "m")
+    g = np.array([1.0, 2.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = tcir.compile(gsrc, "m_grad")(A, g)
+    hit = A == A.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, hit * (g / hit.sum(axis=1))[:, None])
+
+
+def test_max_ties_as_torch_amax():
+    torch = pytest.importorskip("torch")
+    A = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [5.0, 1.0, 0.0, 4.0]])
+    g = np.array([1.0, 2.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = tcir.compile(tcir.grad("def m(double(N, M) A) -> (O) { O(i) max=! A(i, j) }", "m"), "m_grad")(A, g)
+    t = torch.tensor(A, requires_grad=True)
+    torch.amax(t, dim=1).backward(torch.tensor(g))
+    np.testing.assert_allclose(got, t.grad.numpy())
+
+
+SELECT = """
+def sel(double(N) X) -> (O, P, Q) {
+    O(t) = X(t) + (t >= 3 ? X(t - 3) : 0.0)
+    P(t) = t >= 2 && t - 2 < N ? X(t - 2) * X(t - 2) : 0.0 where t in 0:N + 4
+    Q(t) = X(t) > 0.0 ? exp(X(t)) : X(t) * 3.0
+}
+"""
+
+
+def test_select_and_guarded_reads():
+    check_gradient(SELECT, "sel", [_r(6)])
+
+
+PADDED = """
+def pad(double(N, H) I, double(KH) W) -> (O) {
+    O(n, h) +=! (h + kh - 1 >= 0 && h + kh - 1 < H) ? I(n, h + kh - 1) * W(kh) : 0.0 where h in 0:H
+}
+"""
+
+
+def test_padded_convolution():
+    check_gradient(PADDED, "pad", [_r(2, 5), _r(3)])
+
+
+MULTI = """
+def multi(double(N) A, double(N) B) -> (O, U) {
+    O(i) = A(i) * A(i)
+    O(i) = O(i) * B(i) where i in 1:N
+    O(i) += A(i) * B(i)
+    T(i) = exp(O(i))
+    U(i) = T(i) + O(i)
+    O(i) = T(i) * T(i) + O(i)
+    T(i) = T(i) * B(i)
+    U(i) += T(i)
+}
+"""
+
+
+def test_several_writes_temporaries_and_earlier_results():
+    gsrc, _ = check_gradient(MULTI, "multi", [_r(4), _r(4)])
+    assert "O_1" in gsrc  # the value overwritten is kept under its own name
+
+
+def test_casts_between_float_types():
+    src = """
+    def casts(float(N) F, double(N) A) -> (O, H) {
+        O(i) = double(F(i)) * A(i)
+        H(i) = float(A(i)) * F(i)
+    }"""
+    F = R.uniform(-1, 1, 4).astype(np.float32)
+    A = R.uniform(-1, 1, 4)
+    dO = R.standard_normal(4)
+    dH = R.standard_normal(4).astype(np.float32)
+    gsrc = tcir.grad(src, "casts")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dF, dA = tcir.compile(gsrc, "casts_grad")(F, A, dO, dH)
+    assert dF.dtype == np.float32 and dA.dtype == np.float64
+    np.testing.assert_allclose(dF, (dO * A).astype(np.float32) + dH * A.astype(np.float32), rtol=1e-5)
+    np.testing.assert_allclose(dA, dO * F + (dH * F).astype(np.float64), rtol=1e-5)
+
+
+def test_gather_from_a_tensor_without_gradient():
+    src = "def g(double(N) A, double(E) L, int32(N) I) -> (O) { O(i) = A(i) * L(I(i)) }"
+    args = [_r(4), _r(3), np.array([2, 0, 1, 2], np.int32)]
+    check_gradient(src, "g", args, wrt=["A"])
+    with pytest.raises(TcError, match="scatter-add"):
+        tcir.grad(src, "g")
+
+
+# Builtins --------------------------------------------------------------------------------
+
+# builtin -> its call on x (in [0.1, 0.9]) and y (in [1.1, 1.9])
+UNARY_CALLS = {
+    "exp": "exp(x)", "exp2": "exp2(x)", "exp10": "exp10(x)", "expm1": "expm1(x)", "log": "log(x)",
+    "log2": "log2(x)", "log10": "log10(x)", "log1p": "log1p(x)", "sqrt": "sqrt(x)", "rsqrt": "rsqrt(x)",
+    "cbrt": "cbrt(x)", "rcbrt": "rcbrt(x)", "sin": "sin(x)", "cos": "cos(x)", "tan": "tan(x)",
+    "asin": "asin(x)", "acos": "acos(x)", "atan": "atan(x)", "sinh": "sinh(x)", "cosh": "cosh(x)",
+    "tanh": "tanh(x)", "asinh": "asinh(x)", "acosh": "acosh(y)", "atanh": "atanh(x)", "sinpi": "sinpi(x)",
+    "cospi": "cospi(x)", "erf": "erf(x)", "erfc": "erfc(x)", "erfcx": "erfcx(x)", "erfinv": "erfinv(x)",
+    "erfcinv": "erfcinv(x)", "normcdf": "normcdf(x)", "normcdfinv": "normcdfinv(x)",
+    "fabs": "fabs(x - 0.5)", "j0": "j0(x)", "j1": "j1(x)", "cyl_bessel_i0": "cyl_bessel_i0(x)",
+    "cyl_bessel_i1": "cyl_bessel_i1(x)", "floor": "floor(3.0 * x) * x", "ceil": "ceil(3.0 * x) * x",
+    "round": "round(3.0 * x) * x", "trunc": "trunc(3.0 * x) * x", "logb": "logb(y) * x",
+    "pow": "pow(x, y)", "atan2": "atan2(x, y)", "hypot": "hypot(x, y)", "rhypot": "rhypot(x, y)",
+    "fdivide": "fdivide(x, y)", "fmod": "fmod(y, x)", "remainder": "remainder(y, x)",
+    "copysign": "copysign(x, y - 1.5)", "fdim": "fdim(y, x)", "fmax": "fmax(x, y - 1.0)",
+    "fmin": "fmin(x, y - 1.0)", "fma": "fma(x, y, x * y)", "norm3d": "norm3d(x, y, x * y)",
+    "rnorm3d": "rnorm3d(x, y, x)", "norm4d": "norm4d(x, y, x, y)", "rnorm4d": "rnorm4d(x, y, y, x)",
+}
+
+
+def _call_text(c: str) -> str:
+    return re.sub(r"\bx\b", "X(i)", re.sub(r"\by\b", "Y(i)", c))
+
+
+def _builtin_src(name: str, calls: list[str]) -> str:
+    return f"def {name}(double(N) X, double(N) Y) -> (O) {{ O(i) = {' + '.join(_call_text(c) for c in calls)} }}"
+
+
+BUILTIN_ARGS = [R.uniform(0.1, 0.9, 5), R.uniform(1.1, 1.9, 5)]
+
+
+@pytest.mark.parametrize("fn", sorted(UNARY_CALLS))
+def test_builtin_derivative(fn):
+    check_gradient(_builtin_src("f", [UNARY_CALLS[fn]]), "f", BUILTIN_ARGS, compiled=False, rtol=1e-5, atol=1e-6)
+
+
+def test_builtins_compiled_together():
+    check_gradient(_builtin_src("allf", list(UNARY_CALLS.values())), "allf", BUILTIN_ARGS, rtol=1e-5, atol=1e-5)
+
+
+def test_builtin_list_in_docstring_matches_rules():
+    import tcir.autodiff
+    from tcir.autodiff import rules
+
+    doc = tcir.autodiff.__doc__
+    for fn in rules.DIFFERENTIABLE_BUILTINS:
+        assert re.search(rf"\b{fn}\b", doc), fn
+        assert fn in UNARY_CALLS, fn
+
+
+# Errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("src, wrt, message, line", [
+    ("def f(double(N) A) -> (O) {\n  O(i) = lgamma(A(i))\n}", None, "`lgamma` is not differentiable", 2),
+    ("def f(double(N) A) -> (O) {\n  O(i) = A(i)\n  O(i) = O(i) + (i > 0 ? O(i - 1) : 0.0)\n}", None,
+     "recurrence", 3),
+    ("def f(double(N, M) A) -> (O) {\n  O(i) = A(i, 0)\n  O(i) max= A(i, j)\n}", None, "without `!`", 3),
+    ("def f(double(N) A, int32(N) I) -> (O) {\n  O(i) = A(i) * float(I(i))\n}", ["I"], "integer", 1),
+    ("def f(double(N) A) -> (O) {\n  O(i) = A(i)\n}", ["Z"], "not a parameter", 1),
+    ("def f(double(N) A) -> (O) {\n  O(i) = A(i)\n}", ["O"], "output or temporary", 1),
+    ("def f(int32(N) A) -> (O) {\n  O(i) = A(i)\n}", None, "no float input", 1),
+])
+def test_errors(src, wrt, message, line):
+    with pytest.raises(TcError, match=message) as err:
+        tcir.grad(src, "f", wrt)
+    assert err.value.loc is not None and err.value.loc.line == line
+
+
+def test_unknown_entry():
+    with pytest.raises(TcError, match="no def `g`"):
+        tcir.grad("def f(double(N) A) -> (O) { O(i) = A(i) }", "g")
+
+
+# PyTorch ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["fcrelu", "matmul", "softmax"])
+def test_against_torch_autograd(name):
+    torch = pytest.importorskip("torch")
+    src, entry = _example(name)
+    args = EXAMPLE_ARGS[name]()
+    d = _quiet_check(src).defs[entry]
+    outs = evaluate(d, *args)
+    rng = np.random.default_rng(7)
+    d_outs = [rng.standard_normal(o.shape) for o in outs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = tcir.compile(tcir.grad(src, entry), f"{entry}_grad")(*args, *d_outs)
+    got = got if isinstance(got, tuple) else (got,)
+    ts = [torch.tensor(a, requires_grad=True) for a in args]
+    if name == "fcrelu":
+        I, W1, B1 = ts
+        touts = [torch.maximum(I @ W1.T + B1, torch.zeros(()))]
+    elif name == "matmul":
+        touts = [ts[0] @ ts[1]]
+    else:
+        I, = ts
+        mx = torch.amax(I, dim=1)
+        e = torch.exp(I - mx[:, None])
+        s = e.sum(dim=1)
+        touts = [e / s[:, None], s, mx]
+    loss = sum((o * torch.tensor(g)).sum() for o, g in zip(touts, d_outs))
+    loss.backward()
+    for g, t in zip(got, ts):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("src", [
+    # a typed output written in part: the rest stays 0
+    "def f(double(N) A) -> (double(N) O) { O(i) = A(i) * A(i) where i in 1:N }",
+    # a rank-0 result read by a later statement
+    "def f(double(N) A) -> (s, O) { s +=! A(i)\n O(i) = A(i) * s }",
+    # a condition on the index only
+    "def f(double(N) A) -> (O) { O(i) = i < 2 ? A(i) : sqrt(A(i)) }",
+    # a binding and an `exists` clause
+    "def f(double(N) A) -> (O) { O(i) = x * x where x = A(i) + 1.0, exists A(i) }",
+])
+def test_more_constructs_with_the_reference(src):
+    check_gradient(src, "f", [R.uniform(0.2, 1.0, 4)], compiled=False)
