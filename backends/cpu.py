@@ -396,7 +396,7 @@ def array_pointer(array: np.ndarray) -> ctypes.c_void_p:
 
 
 def scalar_value(value: Any, ctype: Any) -> Any:
-    """`value` as the ctypes scalar `ctype`; integers must fit.
+    """`value` as the ctypes scalar `ctype`; integers must fit its signed or unsigned range.
 
     A float16/bfloat16 NumPy scalar widens exactly to a float/double parameter, and
     goes as its bit pattern to an i16 one (how the *-to-llvm passes lower bf16).
@@ -409,6 +409,9 @@ def scalar_value(value: Any, ctype: Any) -> Any:
         value = value.item() if value.dtype not in _NARROW_FLOATS else float(value)
     if ctype in (ctypes.c_float, ctypes.c_double):
         return ctype(float(value))
+    bits = 8 * ctypes.sizeof(ctype)
+    if ctype is not ctypes.c_bool and 2 ** (bits - 1) <= value < 2 ** bits:
+        value -= 2 ** bits  # an unsigned value: LLVM's integers are signless, its bits are what count
     converted = ctype(value)
     if converted.value != value:
         raise TcError(f"scalar {value!r} does not fit in {ctype.__name__}")

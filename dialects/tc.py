@@ -14,6 +14,8 @@ Attributes and types
 ``#tc.size<(H - 2) floordiv 2 + 1>``
     ``SizeExprAttr``: a ``tcir.sizeexpr.SizeExpr`` (integers, size names, ``+ - *``,
     ``floordiv ceildiv mod``, ``min(a, b)``, ``max(a, b)``, parentheses, unary minus).
+    Constants beyond int64 and divisions by a constant 0 are invalid; the rest is
+    checked once the sizes are known (``tcir.passes.tc_lowering.check_accesses``).
 ``!tc.tensor<[M, 4, (H - 2) floordiv 2 + 1], f32>``
     ``TensorType``: a symbolic shape and an element type among ``ELEMENT_TYPES``
     (``i8``..``i64`` are TC's signed integers, ``ui8``..``ui64`` the unsigned ones).
@@ -187,7 +189,7 @@ from tcir.dialects.tc_syntax import (
     print_subscripts,
 )
 from tcir.frontend.builtins import ARITY
-from tcir.sizeexpr import SizeExpr, Sym, const, sym
+from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym, const, sym
 
 __all__ = [
     "ELEMENT_TYPES",
@@ -265,7 +267,7 @@ class SizeExprAttr(Data[SizeExpr]):
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> SizeExpr:
         with parser.in_angle_brackets():
-            return parse_size_expr(parser)
+            return _parse_size(parser)
 
     def print_parameter(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -277,6 +279,31 @@ class SizeExprAttr(Data[SizeExpr]):
         for name in sorted(self.data.symbols()):
             if not SIZE_NAME.fullmatch(name):
                 raise VerifyException(f"#tc.size: size name `{name}` is not a TC identifier")
+        if error := _static_error(self.data):
+            raise VerifyException(f"#tc.size<{self.data}>: {error}")
+
+
+def _parse_size(parser: AttrParser) -> SizeExpr:
+    """A size expression; what is invalid whatever the sizes is reported here, located,
+    rather than by ``SizeExprAttr.verify`` during parsing."""
+    start = parser.pos
+    expr = parse_size_expr(parser)
+    if error := _static_error(expr):
+        parser.raise_error(f"invalid size expression: {error}", start, parser.pos)
+    return expr
+
+
+def _static_error(e: SizeExpr) -> str | None:
+    """What makes ``e`` invalid whatever the sizes: a constant beyond int64 (the type of
+    sizes in the generated code), or ``x floordiv 0``, ``x ceildiv 0``, ``x mod 0``
+    (constant operands are folded when an expression is built: a 0 divisor is a Const)."""
+    if isinstance(e, Const):
+        return None if -(2**63) <= e.value < 2**63 else f"`{e.value}` is beyond int64"
+    if not isinstance(e, BinOp):
+        return None
+    if e.op in ("floordiv", "ceildiv", "mod") and e.rhs.as_constant() == 0:
+        return f"`{e}` divides by zero"
+    return _static_error(e.lhs) or _static_error(e.rhs)
 
 
 SizeLike = SizeExpr | int | str | SizeExprAttr
@@ -332,7 +359,7 @@ class TensorType(ParametrizedAttribute, TypeAttribute, ContainerType[Attribute])
     def parse_parameters(cls, parser: AttrParser) -> tuple[ArrayAttr[SizeExprAttr], Attribute]:
         with parser.in_angle_brackets():
             dims = parser.parse_comma_separated_list(
-                parser.Delimiter.SQUARE, lambda: parse_size_expr(parser), " in a tensor shape"
+                parser.Delimiter.SQUARE, lambda: _parse_size(parser), " in a tensor shape"
             )
             parser.parse_punctuation(",", " between the shape and the element type")
             start = parser.pos
@@ -535,9 +562,9 @@ class DefOp(IRDLOperation):
 def _parse_iterator(parser: Parser) -> tuple[Parser.Argument, SizeExprAttr, SizeExprAttr]:
     iterator = parser.parse_argument(expect_type=False).resolve(IndexType())
     parser.parse_keyword("in", " after a tc.stmt iterator")
-    lower = parse_size_expr(parser)
+    lower = _parse_size(parser)
     parser.parse_keyword("to", " between the bounds of a tc.stmt iterator")
-    upper = parse_size_expr(parser)
+    upper = _parse_size(parser)
     return iterator, SizeExprAttr(lower), SizeExprAttr(upper)
 
 

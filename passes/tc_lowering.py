@@ -4,6 +4,8 @@ Not a pass: `convert-tc-to-affine`, `convert-tc-to-loops` and `convert-tc-to-gpu
 it. It holds
   * the pass-option parsers (`parse_sizes`, `parse_strides`): text only at the
     pass-option boundary, typed values below it;
+  * the checks of the options and, once the sizes are known, of what the IR claims
+    (`check_sizes`, `check_accesses`: sizes within int64, accesses within tensors);
   * `DefLowering`: a `tc.def` to a `func.func` over memrefs (sizes specialized to
     constants or parametric, strided layouts, temporaries allocated and zero-filled),
     its statements emitted by `emit_statements`;
@@ -17,8 +19,10 @@ it. It holds
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from io import StringIO
 
 import islpy as isl
 from xdsl.builder import Builder, InsertPoint
@@ -28,22 +32,26 @@ from xdsl.dialects.builtin import (
     MemRefType, ModuleOp, NoneAttr, Signedness, StridedLayoutAttr, StringAttr, UnitAttr, i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
-from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.ir.affine import (
+    AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr, AffineMap,
+)
+from xdsl.printer import Printer
 from xdsl.transforms.lower_affine import insert_affine_map_ops
 
 from tcir.dialects import tc
+from tcir.dialects.tc_syntax import print_affine_expr
 from tcir.errors import TcError
 from tcir.mapping_options import MappingOptions
 from tcir.polyhedral import Fusion, ScheduleOptions
 from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
 from tcir.polyhedral.model import Model, box_volume
-from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym
+from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym, box_extremes
 
 # --------------------------------------------------------------------------------------
 # Options
 
 
-INT64_MAX = 2**63 - 1  # sizes and strides are int64 in the generated code
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # sizes and strides are int64 in the generated code
 
 
 def parse_assignments(text: str, what: str) -> dict[str, str]:
@@ -451,7 +459,8 @@ def check_sizes(pass_name: str, module: ModuleOp, sizes: Mapping[str, int] | Non
                 why: str | None = None, strides: Mapping[str, tuple[int, ...]] | None = None) -> None:
     """The `sizes` option names only sizes of the module's defs, `strides` only their
     tensors (`T` or `def.T`); with `why`, the pass needs sizes (`sizes` None: not given;
-    empty is right for defs without symbolic sizes)."""
+    empty is right for defs without symbolic sizes). Each def whose sizes are all known
+    is then checked against them (`check_accesses`)."""
     tensors = {name for op in module.ops if isinstance(op, tc.DefOp) for arg in op.body.block.args
                if isinstance(arg.type, tc.TensorType) and arg.name_hint
                for name in (arg.name_hint, f"{op.sym_name.data}.{arg.name_hint}")}
@@ -463,12 +472,137 @@ def check_sizes(pass_name: str, module: ModuleOp, sizes: Mapping[str, int] | Non
     if sizes is None:
         if why is not None and known:
             raise TcError(f"{pass_name} needs the `sizes` option: {why}")
-        return
-    unknown = sorted(set(sizes) - known)
-    if unknown:
+    elif unknown := sorted(set(sizes) - known):
         listed = ", ".join(f"`{n}`" for n in sorted(known)) or "none"
         raise TcError(f"{pass_name}: no def has a size named " + ", ".join(f"`{n}`" for n in unknown)
                       + f" (the sizes are: {listed})")
+    for def_op in module.ops:
+        # a def missing some sizes is DefLowering's error, which names them
+        if isinstance(def_op, tc.DefOp) and set(def_op.size_names()) <= set(sizes or ()):
+            check_accesses(pass_name, def_op, sizes or {})
+
+
+def check_accesses(pass_name: str, def_op: tc.DefOp, sizes: Mapping[str, int]) -> None:
+    """With the sizes known, raise a TcError naming the def, the statement and the tensor
+    where hand-written `tc` IR would compile to wrong code: a size expression dividing by
+    zero or beyond int64 (an extent, a bound, or a tensor's byte size), or an affine
+    access outside its tensor over the statement's box domain (tcir/bounds.py checks the
+    same for the API's programs). Only what is provable is an error: reads under an
+    `scf.if` (they run where its condition holds), subscripts computed from values, and
+    subscripts whose extremes may not be reached (a `mod` spanning several periods, an
+    iterator in two divided terms) are not checked."""
+    where = f"{pass_name}: {def_op.title}"
+    given = ", ".join(f"{n}={sizes[n]}" for n in def_op.size_names()) or "no sizes"
+
+    def value(e: SizeExpr, what: str, at: str = where) -> int:
+        try:
+            v = e.evaluate(sizes)
+        except ZeroDivisionError:
+            raise TcError(f"{at}: {what} is `{e}`, which divides by zero with {given}") from None
+        if not INT64_MIN <= v <= INT64_MAX:
+            raise TcError(f"{at}: {what} is `{e}`, which is {v} with {given}: beyond int64")
+        return v
+
+    extents: dict[SSAValue, list[int]] = {}
+    for arg in def_op.body.block.args:
+        if isinstance(arg.type, tc.TensorType):
+            name = _named(arg)
+            # an extent below 0 is 0, as in DefLowering.memref_type
+            extents[arg] = [max(0, value(d, f"dimension {i} of {name}")) for i, d in enumerate(arg.type.dims)]
+            width = element_type(arg.type).bitwidth
+            if math.prod(extents[arg]) * ((width + 7) // 8) > INT64_MAX:
+                raise TcError(f"{where}: {name} of shape {extents[arg]} with {given} would take more than "
+                              f"{INT64_MAX} bytes")
+    for k, stmt in enumerate(op for op in def_op.body.block.ops if isinstance(op, tc.StmtOp)):
+        title = f"{where}, statement {k} ({stmt.title})"
+        ranges = [(value(lo.data, f"the lower bound of {_named(it)}", title),
+                   value(hi.data, f"the upper bound of {_named(it)}", title) - 1)
+                  for it, lo, hi in zip(stmt.iterators, stmt.lower_bounds, stmt.upper_bounds, strict=True)]
+        runs = all(first <= last for first, last in ranges)
+        reductions = {a.index for a in stmt.reduction_iterators()}
+        accesses = []
+        # `!` sets the written box whenever it is not empty, even if the body never runs
+        if runs or (stmt.is_init and all(ranges[i][0] <= ranges[i][1] for i in range(len(ranges))
+                                         if i not in reductions)):
+            accesses.append(("writes", stmt.target, stmt.write_map.data, stmt.iterators, ranges))
+        if runs:
+            for read in stmt.body.block.ops:  # not those nested under an scf.if
+                if isinstance(read, tc.ReadOp):
+                    operands = [ranges[v.index] if isinstance(v, BlockArgument) and v.owner is stmt.body.block
+                                else (sizes[v.owner.size.data],) * 2 if isinstance(v.owner, tc.SizeOp) else None
+                                for v in read.indices]
+                    accesses.append(("reads", read.tensor, read.map.data, read.indices, operands))
+        for verb, tensor, amap, values, operands in accesses:
+            if error := _out_of_bounds(tensor, amap, values, operands, extents[tensor]):
+                raise TcError(f"{title} {verb} {error} with {given}")
+
+
+def _out_of_bounds(tensor: SSAValue, amap: AffineMap, values: Sequence[SSAValue],
+                   operands: Sequence[tuple[int, int] | None], extents: list[int]) -> str | None:
+    """Where an access provably leaves its tensor (see `check_accesses`), else None."""
+    for axis, (expr, extent) in enumerate(zip(amap.results, extents, strict=True)):
+        reach = _reach(expr, operands)
+        if reach is None or not reach[2] or 0 <= reach[0] <= reach[1] < extent:
+            continue
+        text = StringIO()
+        print_affine_expr(Printer(stream=text), expr, values)
+        return (f"{_named(tensor)} at index {reach[0] if reach[0] < 0 else reach[1]} of "
+                f"dimension {axis} (subscript `{text.getvalue()}`), outside [0, {extent})")
+    return None
+
+
+def _named(value: SSAValue) -> str:
+    assert isinstance(value, BlockArgument)  # a def argument or an iterator
+    return f"%{value.name_hint}" if value.name_hint else f"argument #{value.index}"
+
+
+def _linear(expr: AffineExpr) -> tuple[int, dict[AffineExpr, int]]:
+    """`expr` as const + sum(c * atom), the atoms dimensions, divisions and modulos."""
+    if isinstance(expr, AffineConstantExpr):
+        return expr.value, {}
+    if isinstance(expr, AffineBinaryOpExpr) and expr.kind == AffineBinaryOpKind.Add:
+        (ca, ta), (cb, tb) = _linear(expr.lhs), _linear(expr.rhs)
+        return ca + cb, {a: ta.get(a, 0) + tb.get(a, 0) for a in ta | tb}
+    if isinstance(expr, AffineBinaryOpExpr) and expr.kind == AffineBinaryOpKind.Mul:
+        factor, other = (expr.lhs, expr.rhs) if isinstance(expr.lhs, AffineConstantExpr) else (expr.rhs, expr.lhs)
+        assert isinstance(factor, AffineConstantExpr)  # affine: one side is a constant
+        c, terms = _linear(other)
+        return c * factor.value, {a: k * factor.value for a, k in terms.items()}
+    return 0, {expr: 1}
+
+
+def _reach(expr: AffineExpr, operands: Sequence[tuple[int, int] | None]) -> tuple[int, int, bool, set[int]] | None:
+    """The least and greatest values of `expr` over the box of its operands' ranges,
+    whether some points reach them (else they only bound the values), and the operands
+    that vary; None if it uses an operand computed from values."""
+    const, terms = _linear(expr)
+    parts, exact, varying = [], True, set()
+    for atom, c in terms.items():
+        if isinstance(atom, AffineDimExpr):
+            if (bounds := operands[atom.position]) is None:
+                return None
+            (low, high), atom_exact = bounds, True
+            dims = {atom.position} if low != high else set()
+        else:  # floordiv, ceildiv or mod by a positive constant (the verifier's rule)
+            assert isinstance(atom, AffineBinaryOpExpr) and isinstance(atom.rhs, AffineConstantExpr)
+            if (inner := _reach(atom.lhs, operands)) is None:
+                return None
+            first, last, atom_exact, dims = inner
+            d = atom.rhs.value
+            if atom.kind == AffineBinaryOpKind.FloorDiv:
+                low, high = first // d, last // d
+            elif atom.kind == AffineBinaryOpKind.CeilDiv:
+                low, high = -(-first // d), -(-last // d)
+            elif first // d == last // d:  # within one period: x mod d is x minus a constant
+                low, high = first % d, last % d
+            else:
+                low, high, atom_exact = 0, d - 1, False
+        # extremes of terms over disjoint operands are reached together
+        exact = exact and atom_exact and not dims & varying
+        varying |= dims
+        parts.append((c, low, high))
+    low, high = box_extremes(const, parts)
+    return low, high, exact, varying
 
 
 # --------------------------------------------------------------------------------------

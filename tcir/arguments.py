@@ -104,10 +104,18 @@ def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
 
 def _is_real_number(value: object) -> bool:
     """Python and NumPy booleans, integers and floats, and ml_dtypes' floats (bfloat16);
-    not complex numbers, strings, dates or other NumPy scalars."""
+    not complex numbers, strings, dates or other NumPy scalars (np.timedelta64 is a
+    NumPy integer type, but a duration, not a number)."""
+    if isinstance(value, np.timedelta64):
+        return False
     if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
         return True
     return isinstance(value, np.generic) and type(value).__module__.split(".")[0] == "ml_dtypes"
+
+
+def _is_finite(value: object) -> bool:
+    # A Python int is finite however large; np.longdouble can exceed a Python float.
+    return isinstance(value, int) or bool(np.isfinite(value))
 
 
 def scalar_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.generic:
@@ -127,20 +135,21 @@ def scalar_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.generic:
             number = float(value)
             if not number.is_integer():
                 raise TcError(f"{what} is `{t.dtype}`, got the non-integer {value}")
-        info = np.iinfo(want) if t.dtype.is_integer else None
-        if info is not None and not info.min <= int(value) <= info.max:
-            raise TcError(f"{what} is `{t.dtype}`: {value} is out of range "
-                          f"[{info.min}, {info.max}]")
+        # a bool is 0 or 1: `2**32` is a mistake, not True
+        low, high = (int(np.iinfo(want).min), int(np.iinfo(want).max)) if t.dtype.is_integer else (0, 1)
+        if not low <= int(value) <= high:
+            hint = "; pass True or False" if t.dtype.is_bool else ""
+            raise TcError(f"{what} is `{t.dtype}`: {value} is out of range [{low}, {high}]{hint}")
         return want.type(value)
     # a float type: a finite value that rounds to infinity does not fit
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             converted = want.type(value)
-        fits = math.isfinite(float(converted)) or not math.isfinite(float(value))
+        fits = math.isfinite(float(converted)) or not _is_finite(value)
     except OverflowError:  # a Python int beyond any float
         fits = False
     if not fits:
         largest = float(ml_dtypes.finfo(want).max)
-        raise TcError(f"{what} is `{t.dtype}` ({numpy_type(want)}): {value} is out of its range "
+        raise TcError(f"{what} is `{t.dtype}` ({numpy_type(want)}): {value!s} is out of its range "
                       f"(largest finite value {largest:g})")
     return converted

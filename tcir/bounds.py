@@ -24,6 +24,7 @@ from .errors import TcError
 from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TIndex, TRead, TSize, children, index_value
 from .frontend.guards import guard_limits, reads_with_guards
 from .frontend.ranges import AffineForm, affine_form
+from .sizeexpr import box_extremes
 
 
 def shapes(d: CheckedDef, sizes: dict[str, int]) -> dict[str, tuple[int, ...]]:
@@ -87,12 +88,7 @@ def _check_int32_values(stmt: CheckedStmt, ranges: dict[str, tuple[int, int]], s
 
 def _extremes(form: AffineForm, ranges: dict[str, tuple[int, int]], sizes: dict[str, int]) -> tuple[int, int]:
     base = form.const + sum(c * sizes[s] for s, c in form.sizes)
-    low = high = base
-    for var, c in form.vars:
-        first, last = ranges[var][0], ranges[var][1] - 1
-        low += c * (first if c > 0 else last)
-        high += c * (last if c > 0 else first)
-    return low, high
+    return box_extremes(base, ((c, ranges[var][0], ranges[var][1] - 1) for var, c in form.vars))
 
 
 def _text(form: AffineForm) -> str:

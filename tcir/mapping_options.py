@@ -10,9 +10,9 @@ in tcir. ::
     MappingOptions.parse(str(opts)) == opts
 
 Setters are fluent (they change the instance and return it) and validate their values;
-every bad value or text is a ``TcError``. ``str(opts)`` is the canonical text form:
-``key=value`` for every option, in declaration order, lists comma-separated, booleans
-``true``/``false``. Equality and hashing are by value, so an instance can key a cache,
+every bad value or text is a ``TcError`` (integers beyond int64 included). ``str(opts)``
+is the canonical text form: ``key=value`` for every option, in declaration order, lists
+comma-separated, booleans ``true``/``false``. Equality and hashing are by value, so an instance can key a cache,
 but only if it is not changed afterwards: store ``opts.copy()``.
 """
 
@@ -35,6 +35,7 @@ _BLOCK_LIMITS = (1024, 1024, 64)  # CUDA's threads per block along x, y, z
 _MAX_THREADS = 1024  # CUDA's threads per block in all
 _GRID_LIMITS = (2**31 - 1, 65535, 65535)  # CUDA's blocks per grid along x, y, z
 _INTEGER = re.compile(r"-?[0-9]+")
+_INT64_MAX = 2**63 - 1  # the compiler computes with the options as int64
 
 
 class _Bad(ValueError):
@@ -45,9 +46,13 @@ def _integer(value: Any) -> int:
     # bool is an int to Python, but `tile(True)` is a mistake, not a size of 1.
     if not isinstance(value, bool):
         try:
-            return operator.index(value)
+            value = operator.index(value)
         except TypeError:
             pass
+        else:
+            if value > _INT64_MAX:
+                raise _Bad(f"{value} is beyond int64 (at most {_INT64_MAX})")
+            return value
     raise _Bad(f"expected an integer, got {value!r}")
 
 

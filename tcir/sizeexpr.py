@@ -16,7 +16,7 @@ constants and drop neutral terms so that equal computations print equally::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Mapping, Union
+from typing import Callable, ClassVar, Iterable, Mapping, Union
 
 SizeLike = Union["SizeExpr", int]
 
@@ -237,6 +237,19 @@ def _binary(op: str, a: SizeLike, b: SizeLike) -> SizeExpr:
             if isinstance(x, BinOp) and x.op == op and y in (x.lhs, x.rhs):
                 return x
     return BinOp(op, a, b)
+
+
+def box_extremes(const: int, terms: Iterable[tuple[int, int, int]]) -> tuple[int, int]:
+    """The least and greatest values of ``const + sum(c * x)``, each ``x`` ranging over
+    its own ``[first, last]`` (terms ``(c, first, last)``): an affine subscript's
+    extremes over a statement's box domain, what the bounds checks of the API
+    (tcir/bounds.py) and of the tc lowering (passes/tc_lowering.py) compare with the
+    extents."""
+    low = high = const
+    for c, first, last in terms:
+        low += c * (first if c > 0 else last)
+        high += c * (last if c > 0 else first)
+    return low, high
 
 
 def floordiv(a: SizeLike, b: SizeLike) -> SizeExpr:

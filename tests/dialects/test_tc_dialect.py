@@ -150,6 +150,14 @@ def test_size_expression_syntax(text, expected):
         ("(a", "Expected ')' to close a parenthesized size expression"),
         ("min(a b)", "Expected ',' between the operands of min"),
         ("4 floordiv 0", "invalid size expression `floordiv`: division by zero"),
+        ("a floordiv 0", "invalid size expression: `a floordiv 0` divides by zero"),
+        ("a ceildiv 0", "invalid size expression: `a ceildiv 0` divides by zero"),
+        ("(a - 1) mod 0", "invalid size expression: `(a - 1) mod 0` divides by zero"),
+        ("min(a, b mod (2 - 2)) + 1", "invalid size expression: `b mod 0` divides by zero"),
+        ("a + 9223372036854775808", "invalid size expression: `9223372036854775808` is beyond int64"),
+        ("a * (4611686018427387904 * 2)", "invalid size expression: `9223372036854775808` is beyond int64"),
+        ("-9223372036854775809 + a", "invalid size expression: `9223372036854775809` is beyond int64"),
+        ("-9223372036854775809", "invalid size expression: `-9223372036854775809` is beyond int64"),
         ("a.b", "size name `a.b` is not a TC identifier"),
         ("%x", "expected a size expression"),
     ],
@@ -157,6 +165,34 @@ def test_size_expression_syntax(text, expected):
 def test_size_expression_errors(text, message):
     with pytest.raises(ParseError, match=re.escape(message)):
         parse_attr(f"#tc.size<{text}>")
+
+
+@pytest.mark.parametrize("op", ["floordiv", "ceildiv", "mod"])
+def test_size_attr_dividing_by_zero_does_not_verify(op):
+    with pytest.raises(VerifyException, match=re.escape(f"#tc.size<M {op} 0>: `M {op} 0` divides by zero")):
+        size_attr(BinOp(op, Sym("M"), Const(0)))
+    with pytest.raises(VerifyException, match=re.escape(f"`N {op} 0` divides by zero")):
+        size_attr(sym("M") + BinOp(op, Sym("N"), Const(0)))
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
+def test_size_attr_constants_beyond_int64_do_not_verify(value):
+    with pytest.raises(VerifyException, match=re.escape(f"`{value}` is beyond int64")):
+        size_attr(value)
+    with pytest.raises(VerifyException, match=re.escape(f"`{abs(value)}` is beyond int64")):
+        size_attr(sym("M") + value)  # printed `M - 9223372036854775809`
+    assert size_attr(sym("M") + (2**63 - 1)) and size_attr(-(2**63))  # the int64 limits are fine
+
+
+@pytest.mark.parametrize("where", [
+    "tc.def @f(%A : !tc.tensor<[M], f32>) -> (%C : !tc.tensor<[M floordiv 0], f32>) {}",
+    "tc.def @f(%A : !tc.tensor<[M], f32>) -> (%C : !tc.tensor<[M], f32>) {\n"
+    "  tc.stmt (%m in 0 to M floordiv 0) %C[%m] = {\n    %0 = tc.read %A[%m] : f32\n    tc.yield %0 : f32\n  }\n}",
+])
+def test_dividing_by_zero_is_a_located_parse_error(where):
+    with pytest.raises(ParseError, match=re.escape("invalid size expression: `M floordiv 0` divides by zero")) as info:
+        parse(where)
+    assert "M floordiv 0" in info.value.span.text
 
 
 def test_size_attr_builder():
@@ -180,10 +216,9 @@ def size_exprs(draw, names=("a", "b", "c"), depth=3) -> SizeExpr:
         return draw(_leaves(names))
     op = draw(st.sampled_from(["+", "-", "*", "floordiv", "ceildiv", "mod", "min", "max"]))
     lhs, rhs = draw(size_exprs(names, depth - 1)), draw(size_exprs(names, depth - 1))
-    try:
-        return binary(op, lhs, rhs)
-    except ZeroDivisionError:
-        return lhs
+    if op in ("floordiv", "ceildiv", "mod") and rhs.as_constant() == 0:
+        return lhs  # dividing by zero is an error (test_size_expression_errors)
+    return binary(op, lhs, rhs)
 
 
 @st.composite

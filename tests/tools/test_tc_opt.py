@@ -405,3 +405,42 @@ def test_defs_without_symbolic_sizes_need_no_sizes(tmp_path):
     for emit in ("loops", "gpu", "llvm"):
         result = tc_opt(str(path), f"--emit={emit}")
         assert result.returncode == 0, result.stderr
+
+
+def _one_stmt(out: str, domain: str, write: str, read: str, kind: str = "=") -> str:
+    return (f"tc.def @f(%A : !tc.tensor<[N, 4], f32>) -> (%C : !tc.tensor<[{out}], f32>) {{\n"
+            f"  tc.stmt ({domain}) %C[{write}] {kind} {{\n    %0 = tc.read %A[{read}] : f32\n"
+            "    tc.yield %0 : f32\n  }\n}\n")
+
+
+# IR that lies about its accesses: a clean error and exit status 1 once the sizes are
+# specialized, before any code is generated (every such pipeline, and more lies, in
+# filecheck/dialects/tc/invalid-sizes.mlir).
+@pytest.mark.parametrize("ir, expected", [
+    (_one_stmt("N", "%n in -1 to N", "%n", "%n + 1, 0"),
+     ", statement 0 (tc.stmt writing %C) writes %C at index -1 of dimension 0 (subscript `%n`), outside [0, 8) with N=8"),
+    (_one_stmt("N", "%n in 0 to N", "%n", "%n + 1, 0"),
+     ", statement 0 (tc.stmt writing %C) reads %A at index 8 of dimension 0 (subscript `%n + 1`), outside [0, 8) with N=8"),
+    (_one_stmt("N", "%n in 0 to N", "%n", "%n, 4"),
+     ", statement 0 (tc.stmt writing %C) reads %A at index 4 of dimension 1 (subscript `4`), outside [0, 4) with N=8"),
+    (_one_stmt("N", "%n in 0 to N, %r in 0 to N * 1152921504606846976", "%n", "%n, 0", "+=!"),
+     ", statement 0 (tc.stmt writing %C): the upper bound of %r is `1152921504606846976 * N`, which is 9223372036854775808 with N=8: beyond int64"),
+    (_one_stmt("N floordiv (N - 8)", "%n in 0 to N", "%n", "%n, 0"),
+     ": dimension 0 of %C is `N floordiv (N - 8)`, which divides by zero with N=8"),
+])
+def test_ir_that_lies_about_its_accesses(tmp_path, ir, expected):
+    path = tmp_path / "lie.mlir"
+    path.write_text(ir)
+    assert tc_opt(str(path), "--emit=tc").returncode == 0  # it verifies
+    result = tc_opt(str(path), "--emit=loops", "--mapping=naive", "--sizes", "N=8")
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"error: convert-tc-to-loops: tc.def @f{expected}\n"
+    assert b"Traceback" not in result.stderr and not result.stdout
+
+
+def test_dividing_a_size_by_zero_is_a_located_error(tmp_path):
+    path = tmp_path / "div.mlir"
+    path.write_text(_one_stmt("N", "%n in 0 to N, %r in 0 to N mod 0", "%n", "%n, 0", "+=!"))
+    result = tc_opt(str(path), "--emit=loops", "--sizes", "N=8")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{path}:2:37: error: invalid size expression: `N mod 0` divides by zero".encode())
