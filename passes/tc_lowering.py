@@ -151,6 +151,10 @@ def size_to_affine(e: SizeExpr, dims: dict[str, int]) -> AffineExpr:
     if e.op in ("min", "max"):
         raise TcError(f"the bound `{e}` needs `{e.op}` inside an expression; "
                       "specialize the sizes (the `sizes` option) to lower it")
+    constant = e.lhs.as_constant() is not None or e.rhs.as_constant() is not None
+    if e.op == "*" and not constant or e.op not in ("+", "-", "*") and e.rhs.as_constant() is None:
+        raise TcError(f"the bound `{e}` is not affine in the sizes (a product of sizes, or a division by "
+                      "one); specialize the sizes (the `sizes` option) to lower it")
     lhs, rhs = size_to_affine(e.lhs, dims), size_to_affine(e.rhs, dims)
     if e.op == "+":
         return lhs + rhs

@@ -1,5 +1,7 @@
 """The pieces the tc-lowering passes share (passes/tc_lowering.py): how mapping options
-become the isl scheduler's options."""
+become the isl scheduler's options, and which bounds parametric lowering can express."""
+
+import pytest
 
 from tcir import MappingOptions
 from tcir.passes.tc_lowering import outer_schedule_options
@@ -26,3 +28,16 @@ def test_outer_schedule_options_fix_the_sizes_only_when_asked():
     assert outer_schedule_options(opts, sizes).fix_parameters == sizes
     assert outer_schedule_options(opts, sizes).fix_parameters is not sizes  # a copy
     assert outer_schedule_options(MappingOptions(), sizes).fix_parameters is None
+
+
+@pytest.mark.parametrize("bound", ["M * M", "M / N", "M % N"])
+def test_a_bound_that_is_not_affine_in_the_sizes_is_an_error_in_parametric_lowering(bound):
+    """Parametric affine loops need affine bounds; specialized sizes lower anything."""
+    from tcir.driver import tc_to_module
+    from tcir.errors import TcError
+    from tcir.passes.convert_tc_to_affine import convert_tc_to_affine
+
+    source = f"def f(float(M, N) A) -> (O) {{ O(i) = 1.0 where i in 0:{bound} }}"
+    with pytest.raises(TcError, match="is not affine in the sizes .* specialize the sizes"):
+        convert_tc_to_affine(tc_to_module(source))
+    convert_tc_to_affine(tc_to_module(source), {"M": 4, "N": 3})
