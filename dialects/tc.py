@@ -105,6 +105,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -203,9 +204,11 @@ __all__ = [
     "StmtOp",
     "TensorType",
     "YieldOp",
+    "name_hint",
     "parse_size_expr",
     "signless",
     "size_attr",
+    "tc_name",
 ]
 
 ELEMENT_TYPES: tuple[Attribute, ...] = (
@@ -216,6 +219,26 @@ ELEMENT_TYPES: tuple[Attribute, ...] = (
 
 KINDS: tuple[str, ...] = ("=", "+", "*", "min", "max")
 """Statement kinds: plain assignment, then the reductions."""
+
+
+_NUMBERED = re.compile(r"(.*)_(\d+)")
+_DOTTED = re.compile(r"(.*)\.(\d+)")
+
+
+def name_hint(name: str) -> str:
+    """The SSA name hint of the TC name of a def argument or iterator. xDSL drops a
+    trailing `_<digits>` from every hint (its printer's uniquing suffix), which would make
+    `X_1` and `X` one tensor for the strides, the polyhedral model and `DefOp.arg`: such
+    a name is hinted `X.1` instead (TC names have no dots), and `tc_name` reads it back."""
+    numbered = _NUMBERED.fullmatch(name)
+    return f"{numbered[1]}.{numbered[2]}" if numbered else name
+
+
+def tc_name(value: SSAValue) -> str | None:
+    """The TC name of a def argument or iterator (see `name_hint`)."""
+    hint = value.name_hint
+    dotted = _DOTTED.fullmatch(hint) if hint else None
+    return f"{dotted[1]}_{dotted[2]}" if dotted else hint
 
 
 def signless(element_type: Attribute) -> Attribute:
@@ -417,7 +440,7 @@ class DefOp(IRDLOperation):
         params = [*inputs, *outputs, *temporaries]
         block = Block(arg_types=[t for _, t in params])
         for arg, (arg_name, _) in zip(block.args, params, strict=True):
-            arg.name_hint = arg_name
+            arg.name_hint = name_hint(arg_name)
         return cls(name, len(inputs), len(outputs), Region(block))
 
     @property
@@ -443,7 +466,7 @@ class DefOp(IRDLOperation):
     def arg(self, name: str) -> BlockArgument:
         """The block argument named ``name``."""
         for arg in self.body.block.args:
-            if arg.name_hint == name:
+            if tc_name(arg) == name:
                 return arg
         raise KeyError(f"{self.title} has no argument %{name}")
 
@@ -627,7 +650,7 @@ class StmtOp(IRDLOperation):
         names = [name for name, _, _ in iterators]
         block = Block(arg_types=[IndexType()] * len(names))
         for arg, name in zip(block.args, names, strict=True):
-            arg.name_hint = name
+            arg.name_hint = name_hint(name)
         write_map = AffineMap(len(names), 0, tuple(_write_subscript(s, names) for s in write))
         lower = [lo for _, lo, _ in iterators]
         upper = [hi for _, _, hi in iterators]

@@ -185,7 +185,7 @@ class DefLowering:
         self.def_op = def_op
         self.sizes = sizes
         self.strides = strides
-        self.names = [arg.name_hint or f"arg{i}" for i, arg in enumerate(def_op.body.block.args)]
+        self.names = [tc.tc_name(arg) or f"arg{i}" for i, arg in enumerate(def_op.body.block.args)]
         self.size_names = list(def_op.size_names())
         if sizes is not None:
             missing = [n for n in self.size_names if n not in sizes]
@@ -466,8 +466,8 @@ def check_sizes(pass_name: str, module: ModuleOp, sizes: Mapping[str, int] | Non
     empty is right for defs without symbolic sizes). Each def whose sizes are all known
     is then checked against them (`check_accesses`)."""
     tensors = {name for op in module.ops if isinstance(op, tc.DefOp) for arg in op.body.block.args
-               if isinstance(arg.type, tc.TensorType) and arg.name_hint
-               for name in (arg.name_hint, f"{op.sym_name.data}.{arg.name_hint}")}
+               if isinstance(arg.type, tc.TensorType) and tc.tc_name(arg)
+               for name in (tc.tc_name(arg), f"{op.sym_name.data}.{tc.tc_name(arg)}")}
     unknown_tensors = sorted(set(strides or ()) - tensors)
     if unknown_tensors:
         raise TcError(f"{pass_name}: strides for " + ", ".join(f"`{n}`" for n in unknown_tensors)

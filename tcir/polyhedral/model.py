@@ -61,7 +61,7 @@ from xdsl.ir.affine import (
     AffineMap,
 )
 
-from tcir.dialects.tc import DefOp, ReadOp, SizeOp, StmtOp, TensorType
+from tcir.dialects.tc import DefOp, ReadOp, SizeOp, StmtOp, TensorType, tc_name
 from tcir.errors import Location, TcError
 from tcir.frontend import check_source
 from tcir.irgen import build_module
@@ -262,8 +262,9 @@ def tensor_tuple_name(tensor: SSAValue) -> str:
     """The isl tuple name of a def argument: its name (``_arg<n>`` if it has none or it
     is a word of isl's syntax)."""
     assert isinstance(tensor, BlockArgument)
-    if tensor.name_hint and tensor.name_hint not in _ISL_WORDS:
-        return tensor.name_hint
+    name = tc_name(tensor)
+    if name and name not in _ISL_WORDS:
+        return name
     return f"_arg{tensor.index}"
 
 
@@ -284,7 +285,7 @@ def extract(def_op: DefOp) -> Model:
         taken = set(tensor_names) | set(names.params)
         iters = []
         for arg in op.iterators:
-            name = arg.name_hint or f"i{arg.index}"
+            name = tc_name(arg) or f"i{arg.index}"
             if name in taken or name in iters or name.startswith("_") or name in _ISL_WORDS:
                 name = f"_i{arg.index}"
             iters.append(name)
