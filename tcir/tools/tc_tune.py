@@ -30,6 +30,7 @@ from ..passes.tc_lowering import parse_sizes
 from ..tuning import TuningResult, autotune
 from ..tuning.plot import plot_curves
 from ..tuning.strategies import STRATEGIES
+from ..tuning.tuner import DEFAULT_STRATEGY
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -39,7 +40,7 @@ def _arguments() -> argparse.ArgumentParser:
     parser.add_argument("--sizes", default="", metavar="M=512,N=256", help="the sizes of the inputs")
     parser.add_argument("--target", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--strategy", choices=tuple(STRATEGIES), default=None,
-                        help="the search strategy (default: genetic)")
+                        help=f"the search strategy (default: {DEFAULT_STRATEGY})")
     parser.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="seconds of tuning")
     parser.add_argument("--max-candidates", type=int, default=None, metavar="N")
     parser.add_argument("--seed", type=int, default=0)
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(result_json(result), indent=1) + "\n")
     if args.plot:
-        plot_curves({args.strategy or "genetic": result.history}, args.plot, title=f"{args.entry} ({args.sizes})",
+        plot_curves({args.strategy or DEFAULT_STRATEGY: result.history}, args.plot, title=f"{args.entry} ({args.sizes})",
                     base_time_s=result.base_time_s)
 
 
