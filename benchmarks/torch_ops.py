@@ -7,7 +7,9 @@ and the overhead of calling the custom op instead of the bare tcir kernel (forwa
 only, same kernel, already compiled: the difference is the dispatcher, the autograd
 wrapper, the argument checks and the tensor <-> NumPy views).
 
-    .venv/bin/python benchmarks/torch_ops.py [--repeat 20] [--threads 1]
+    .venv/bin/python benchmarks/torch_ops.py [--repeat 20] [--threads 1] [--no-write]
+
+Writes its section of docs/benchmarks.md.
 
 Both sides run on `--threads` threads (default 1: `torch.set_num_threads` and
 `TCIR_NUM_THREADS`). On a loaded machine with few cores, a multi-threaded parallel
@@ -19,6 +21,7 @@ not the kernels. Times are medians; a second figure is the minimum.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
 import statistics
@@ -26,11 +29,13 @@ import time
 from pathlib import Path
 
 import torch
+from report import write_section
 
 import tcir
 import tcir.torch as tt
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+HEADING = "## PyTorch: TC layers as custom ops (tcir.torch)"
 
 
 def fcrelu_eager(x, w, b):
@@ -91,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="threads for PyTorch and tcir")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ["TCIR_NUM_THREADS"] = str(args.threads)  # read when tcir's pool starts: before any call
@@ -108,15 +114,20 @@ def main() -> None:
         rows.append(f"| {label} | {sizes} | {ours[0]:.3f} ({ours[1]:.3f}) | {theirs[0]:.3f} ({theirs[1]:.3f}) | "
                     f"{ours[0] / theirs[0]:.2f}x | {custom[0]:.3f} | {bare[0]:.3f} | "
                     f"{(custom[0] - bare[0]) * 1e3:.0f} ({(custom[1] - bare[1]) * 1e3:.0f}) |")
-    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), tcir {tcir.__version__}; "
-          f"TCIR_NUM_THREADS={os.environ['TCIR_NUM_THREADS']}; median (minimum) of {args.repeat} runs, "
-          f"{args.repeat * 5} for the forward-only columns\n")
-    print("| layer | sizes | tcir.torch fwd+bwd (ms) | eager fwd+bwd (ms) | tcir / eager | "
-          "custom op fwd (ms) | bare kernel fwd (ms) | op overhead (µs) |")
-    print("|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
-
+    header = (f"{HEADING}\n\nMeasured by `benchmarks/torch_ops.py` on {datetime.date.today()}: CPU "
+              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (load average "
+              f"{os.getloadavg()[0]:.1f} at the end of the run); torch {torch.__version__} "
+              f"({torch.get_num_threads()} threads), tcir with TCIR_NUM_THREADS={os.environ['TCIR_NUM_THREADS']}; "
+              f"median (minimum) of {args.repeat} runs, {args.repeat * 5} for the forward-only columns. "
+              "Forward + backward through the custom op (the backward runs the def from `tcir.grad`, "
+              "which recomputes the forward) against PyTorch eager; the op overhead is the custom op's "
+              "forward minus the bare tcir kernel's.\n\n")
+    table = ("| layer | sizes | tcir.torch fwd+bwd (ms) | eager fwd+bwd (ms) | tcir / eager | "
+             "custom op fwd (ms) | bare kernel fwd (ms) | op overhead (µs) |\n|---|---|---|---|---|---|---|---|\n"
+             + "\n".join(rows) + "\n")
+    print(header + table)
+    if not args.no_write:
+        write_section(HEADING, header + table)
 
 if __name__ == "__main__":
     main()
