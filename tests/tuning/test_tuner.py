@@ -231,11 +231,13 @@ def test_ray_finds_what_the_local_executor_finds():
         return 1e-3 * (1 + abs(np.log2(max(options["tile"][0], 1)) - 3) + abs(np.log2(options["unroll"]) - 2))
 
     a, b = inputs()
-    local = autotune(MATMUL, "matmul", a, b, max_candidates=5, seed=3, progress=False, timer=timer)
+    # a budget far above what 5 candidates need: on a loaded machine Ray's first task (a
+    # worker starting) can take most of the default 60 s, and the search would stop early
+    local = autotune(MATMUL, "matmul", a, b, max_candidates=5, seed=3, progress=False, timer=timer, budget_s=900)
     try:
         executor = RayExecutor(num_cpus=2, include_dashboard=False, log_to_driver=False)
         remote = autotune(MATMUL, "matmul", a, b, max_candidates=5, seed=3, progress=False, timer=timer,
-                          executor=executor)
+                          executor=executor, budget_s=900)
     finally:
         ray.shutdown()
     assert remote.options == local.options
