@@ -190,7 +190,7 @@ from tcir.dialects.tc_syntax import (
     print_subscripts,
 )
 from tcir.frontend.builtins import ARITY
-from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym, const, sym
+from tcir.sizeexpr import INT64_MAX, INT64_MIN, BinOp, Const, SizeExpr, Sym, const, sym
 
 __all__ = [
     "ELEMENT_TYPES",
@@ -321,7 +321,7 @@ def _static_error(e: SizeExpr) -> str | None:
     sizes in the generated code), or ``x floordiv 0``, ``x ceildiv 0``, ``x mod 0``
     (constant operands are folded when an expression is built: a 0 divisor is a Const)."""
     if isinstance(e, Const):
-        return None if -(2**63) <= e.value < 2**63 else f"`{e.value}` is beyond int64"
+        return None if INT64_MIN <= e.value <= INT64_MAX else f"`{e.value}` is beyond int64"
     if not isinstance(e, BinOp):
         return None
     if e.op in ("floordiv", "ceildiv", "mod") and e.rhs.as_constant() == 0:

@@ -45,13 +45,12 @@ from tcir.mapping_options import MappingOptions
 from tcir.polyhedral import Fusion, ScheduleOptions
 from tcir.polyhedral.codegen import AstToScf, Part, for_range, parts, statements_in
 from tcir.polyhedral.model import Model, box_volume
-from tcir.sizeexpr import BinOp, Const, SizeExpr, Sym, box_extremes
+from tcir.sizeexpr import INT64_MAX, INT64_MIN, BinOp, Const, SizeExpr, Sym, box_extremes
 
 # --------------------------------------------------------------------------------------
 # Options
 
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # sizes and strides are int64 in the generated code
 
 
 def parse_assignments(text: str, what: str) -> dict[str, str]:

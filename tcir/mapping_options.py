@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import TcError
+from .sizeexpr import INT64_MAX
 
 __all__ = ["FUSION_STRATEGIES", "MappingOptions"]
 
@@ -35,7 +36,6 @@ _BLOCK_LIMITS = (1024, 1024, 64)  # CUDA's threads per block along x, y, z
 _MAX_THREADS = 1024  # CUDA's threads per block in all
 _GRID_LIMITS = (2**31 - 1, 65535, 65535)  # CUDA's blocks per grid along x, y, z
 _INTEGER = re.compile(r"-?[0-9]+")
-_INT64_MAX = 2**63 - 1  # the compiler computes with the options as int64
 
 
 class _Bad(ValueError):
@@ -50,8 +50,8 @@ def _integer(value: Any) -> int:
         except TypeError:
             pass
         else:
-            if value > _INT64_MAX:
-                raise _Bad(f"{value} is beyond int64 (at most {_INT64_MAX})")
+            if value > INT64_MAX:
+                raise _Bad(f"{value} is beyond int64 (at most {INT64_MAX})")
             return value
     raise _Bad(f"expected an integer, got {value!r}")
 

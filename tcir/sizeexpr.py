@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable, Mapping, Union
 
+# Sizes, extents, strides and the integer options are int64 in the generated code.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 SizeLike = Union["SizeExpr", int]
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import Callable
 
 from ..errors import Location, TcError
+from ..sizeexpr import INT64_MAX
 from . import ast
 from .lexer import Lexer, Token
 from .types import TYPE_NAMES
@@ -79,8 +80,8 @@ class Parser:
     def int_value(self, tok: Token) -> int:
         # Sizes and bounds are int64 in the generated code (and Python refuses int() of
         # more than 4300 digits).
-        if len(tok.text) > 40 or int(tok.text) > 2**63 - 1:
-            self.error(f"integer literal {self.describe(tok)} is too large (more than int64's {2**63 - 1})",
+        if len(tok.text) > 40 or int(tok.text) > INT64_MAX:
+            self.error(f"integer literal {self.describe(tok)} is too large (more than int64's {INT64_MAX})",
                        tok.loc)
         return int(tok.text)
 

@@ -53,9 +53,9 @@ from xdsl.utils.lexer import Span
 
 from ..dialects import default_context
 from ..errors import Location, TcError
+from ..sizeexpr import INT64_MAX
 from ..passes.llvm_common import Emitter, intrinsic_suffix
 
-INT64_MAX = 2**63 - 1
 
 # --------------------------------------------------------------------------------------
 # The ops and attributes of upstream MLIR 19 that xDSL lacks
