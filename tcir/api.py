@@ -15,7 +15,8 @@ In the process the loaded kernel is memoized by (canonical source, entry, argume
 layout, target, options); threads share the memo, a compiled kernel's calls never wait
 for another compilation, and forked children may call kernels (docs/api.md, "Threads and
 processes"). Outputs are allocated zero-filled and returned (one array,
-or a tuple in declared order), or written into `outputs=`.
+or a tuple in declared order), or written into `outputs=`. PyTorch CPU tensors are
+used in place (tcir/host_arrays.py), and with PyTorch inputs the outputs are tensors.
 
 Compilation is the polyhedral pipeline under the mapping options (`options=`: a
 `tcir.MappingOptions`, its text, a preset's name, or None: the best options the
@@ -28,8 +29,8 @@ outputs are allocated on the device, in the inputs' framework.
 
 Before anything is compiled or run, a call is checked (docs/api.md, "What a call
 accepts"): the arguments (tcir/arguments.py), the accesses and int32 values for these
-sizes (tcir/bounds.py), `outputs=` (a NumPy array, or a tuple or list of them; CUDA
-arrays for "cuda"), outputs that overlap an input, each other or themselves, and the
+sizes (tcir/bounds.py), `outputs=` (a NumPy array or PyTorch CPU tensor, or a tuple or list of
+them; CUDA arrays for "cuda"), outputs that overlap an input, each other or themselves, and the
 memory the outputs and temporaries tcir allocates need. Every violation is a TcError.
 """
 
@@ -53,6 +54,7 @@ from .driver import CpuTarget, CudaTarget, Layout, canonical_source, compile_ker
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram, TensorInfo
+from .host_arrays import as_tensors, host_view, is_torch_tensor
 from .mapping_options import MappingOptions
 
 TARGETS = ("cpu", "cuda")
@@ -147,18 +149,23 @@ class Kernel:
         for name, arr in outs.items():
             if arr is not arrays[name]:  # written through a contiguous copy
                 arr[...] = arrays[name]
-        result = tuple(_unwrapped(outs[t.name]) for t in self.definition.outputs)
+        if outputs is not None:  # what the caller passed, PyTorch tensors included
+            result = tuple(outputs) if isinstance(outputs, (list, tuple)) else (outputs,)
+        else:
+            result = tuple(_unwrapped(outs[t.name]) for t in self.definition.outputs)
+            if any(is_torch_tensor(x) for x in inputs):  # PyTorch CPU inputs: tensors out
+                result = as_tensors(result)
         return result[0] if len(result) == 1 else result
 
     def prepare(self, inputs: Sequence[object], outputs=None):
         """Check the arguments, allocate the outputs, and find the layout to compile for."""
         d = self.definition
-        if self.target == "cuda":  # CUDA arrays are checked from their descriptions
-            inputs = [self._device_or_host(x, f"input #{i} of `{d.name}`") for i, x in enumerate(inputs)]
-            if isinstance(outputs, (list, tuple)):
-                outputs = [self._device_or_host(x, f"output #{i} of `{d.name}`") for i, x in enumerate(outputs)]
-            elif outputs is not None:
-                outputs = self._device_or_host(outputs, f"output #0 of `{d.name}`")
+        inputs = [self._argument(x, f"`{t.name}` of `{d.name}`", False)
+                  for x, t in zip(inputs, d.inputs)] + list(inputs[len(d.inputs):])
+        if isinstance(outputs, (list, tuple)):
+            outputs = [self._argument(x, f"output #{i} of `{d.name}`", True) for i, x in enumerate(outputs)]
+        elif outputs is not None:
+            outputs = self._argument(outputs, f"output #0 of `{d.name}`", True)
         outputs = self._output_sequence(outputs)
         call = bind(d, inputs)
         sizes = tuple(sorted(call.sizes.items()))
@@ -178,9 +185,13 @@ class Kernel:
 
     # Arguments ------------------------------------------------------------------------
 
-    @staticmethod
-    def _device_or_host(value: object, what: str) -> object:
-        return device_array(value, what) or value
+    def _argument(self, value: object, what: str, writes: bool) -> object:
+        """A PyTorch CPU tensor as a NumPy view of its memory; for "cuda", a CUDA array
+        as its description (checked from it, used in place); anything else as it is."""
+        value = host_view(value, what, writes)
+        if self.target == "cuda":
+            return device_array(value, what) or value
+        return value
 
     def _output_sequence(self, outputs) -> tuple | None:
         """`outputs=` as a tuple (one element per output), or None. Only a NumPy array (a
@@ -194,18 +205,21 @@ class Kernel:
         if isinstance(outputs, (list, tuple)):
             return tuple(outputs)
         d = self.definition
-        arrays = "a NumPy array or a CUDA array" if self.target == "cuda" else "a NumPy array"
-        accepted = (f"`outputs=` must be {arrays} (for one output) or a tuple or list of them, "
+        accepted = (f"`outputs=` must be {self._array_kinds()} (for one output) or a tuple or list of them, "
                     f"one per output of `{d.name}` ({', '.join(t.name for t in d.outputs)})")
         got = type(outputs).__name__
         if is_device_array(outputs):
             raise TcError(f"{accepted}; got a CUDA array ({got}): compile with target=\"cuda\" "
                           "to write into it in place, or pass a NumPy array")
         if hasattr(outputs, "__array__"):
-            raise TcError(f"{accepted}; got {got}, an array-like that tcir could not write into in "
-                          "place (PyTorch CPU tensors are not supported yet: pass `t.numpy()`, "
-                          "which shares the tensor's memory)")
+            raise TcError(f"{accepted}; got {got}, an array-like that tcir could not write into in place")
         raise TcError(f"{accepted}; got {got}")
+
+    def _array_kinds(self) -> str:
+        """What the target takes as arrays, for messages."""
+        if self.target == "cuda":
+            return "a NumPy array, a PyTorch CPU tensor or a CUDA array"
+        return "a NumPy array or a PyTorch CPU tensor"
 
     def _outputs(self, call: BoundCall, shapes, outputs) -> dict[str, np.ndarray | DeviceArray]:
         d = self.definition
@@ -233,7 +247,7 @@ class Kernel:
         if isinstance(arr, np.ma.MaskedArray):
             raise masked_array_error(f"output `{t.name}`")
         if not isinstance(arr, (np.ndarray, DeviceArray)):
-            kind = "a NumPy array or a CUDA array" if self.target == "cuda" else "a NumPy array"
+            kind = self._array_kinds()
             hint = (" (a CUDA array: compile with target=\"cuda\" to write into it in place)"
                     if is_device_array(arr) else "")
             raise TcError(f"output `{t.name}` must be {kind}, got {type(arr).__name__}{hint}")

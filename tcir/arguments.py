@@ -57,30 +57,41 @@ def bind(d: CheckedDef, args: Sequence[object]) -> BoundCall:
         names = ", ".join(t.name for t in d.inputs)
         raise TcError(f"`{d.name}` takes {len(d.inputs)} input{'s' if len(d.inputs) != 1 else ''} "
                       f"({names}), got {len(args)}")
-    sizes: dict[str, int] = {}
-    origin: dict[str, str] = {}
     arrays: dict[str, np.ndarray] = {}
     scalars: dict[str, np.generic] = {}
     for t, value in zip(d.inputs, args):
         if t.role == "scalar":
             scalars[t.name] = scalar_argument(d, t, value)
+        else:
+            arrays[t.name] = tensor_argument(d, t, value)
+    sizes = bind_sizes(d, [None if t.role == "scalar" else arrays[t.name].shape for t in d.inputs])
+    return BoundCall(sizes, arrays, scalars)
+
+
+def bind_sizes(d: CheckedDef, shapes: Sequence[Sequence | None], owner: str = "") -> dict:
+    """The def's sizes bound from its tensor inputs' shapes (None for a scalar parameter),
+    each of the declared rank: a literal extent must match, and a size met twice must
+    agree. The extents may be ints or PyTorch SymInts while tracing (`tcir.torch`);
+    `owner` (" of tcir::op") follows the parameter's name in messages."""
+    sizes: dict[str, object] = {}
+    origin: dict[str, str] = {}
+    for t, shape in zip(d.inputs, shapes):
+        if shape is None:
             continue
-        arr = tensor_argument(d, t, value)
-        for axis, (dim, extent) in enumerate(zip(t.shape, arr.shape)):
-            where = f"`{t.name}` (dimension {axis})"
+        for axis, (dim, extent) in enumerate(zip(t.shape, shape)):
             literal = dim.as_constant()
             if literal is not None:
                 if extent != literal:
-                    raise TcError(f"dimension {axis} of `{t.name}` must be {literal} "
+                    raise TcError(f"dimension {axis} of `{t.name}`{owner} must be {literal} "
                                   f"(declared `{_signature(t)}`), got {extent}")
                 continue
             name = str(dim)
-            if name in sizes and sizes[name] != extent:
-                raise TcError(f"size `{name}` is {sizes[name]} from {origin[name]} but {extent} from {where}")
-            sizes.setdefault(name, extent)
-            origin.setdefault(name, where)
-        arrays[t.name] = arr
-    return BoundCall(sizes, arrays, scalars)
+            where = f"`{t.name}` (dimension {axis})"
+            if name not in sizes:
+                sizes[name], origin[name] = extent, where
+            elif sizes[name] != extent:
+                raise TcError(f"size `{name}`{owner} is {sizes[name]} from {origin[name]} but {extent} from {where}")
+    return sizes
 
 
 def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
@@ -91,8 +102,8 @@ def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
         if is_device_array(value):
             raise TcError(f"`{t.name}` of `{d.name}` is a CUDA array; compile with target=\"cuda\" "
                           "to use it in place, or pass a NumPy array")
-        raise TcError(f"`{t.name}` of `{d.name}` must be a NumPy array (`{_signature(t)}`), "
-                      f"got {type(value).__name__}; pass np.asarray(x, dtype={numpy_type(want)})")
+        raise TcError(f"`{t.name}` of `{d.name}` must be a NumPy array or a PyTorch CPU tensor "
+                      f"(`{_signature(t)}`), got {type(value).__name__}; pass np.asarray(x, dtype={numpy_type(want)})")
     if value.ndim != len(t.shape):
         raise TcError(f"`{t.name}` of `{d.name}` has rank {len(t.shape)} (`{_signature(t)}`), "
                       f"got an array of rank {value.ndim} with shape {value.shape}")

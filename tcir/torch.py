@@ -10,10 +10,8 @@
 operator has
 
 * a CPU implementation that runs the tcir kernel (`tcir.compile(source, entry,
-  options=options)`) on the tensors' memory: CPU tensors are passed as NumPy views
-  (`t.numpy()`, no copy, any strides: tcir compiles strides in), outputs come back as
-  tensors sharing the arrays tcir allocated (`torch.from_numpy`). bfloat16 crosses as a
-  zero-copy view of its bits (`torch.bfloat16` <-> `ml_dtypes.bfloat16`);
+  options=options)`) on the tensors' memory: a kernel takes CPU tensors in place (any
+  strides: tcir compiles strides in) and returns tensors (tcir/host_arrays.py);
 * a fake (meta) implementation that computes the outputs' shapes and dtypes from range
   inference: the checked def's output extents (`SizeExpr`s) evaluated at the sizes
   bound from the input shapes, symbolic (`SymInt`) sizes included. So the operator
@@ -40,12 +38,11 @@ import re
 import threading
 from collections.abc import Sequence
 
-import ml_dtypes
-import numpy as np
 import torch
 
 from .api import Kernel
 from .api import compile as compile_def
+from .arguments import bind_sizes
 from .autodiff import grad
 from .driver import canonical_source
 from .errors import TcError
@@ -63,7 +60,6 @@ _TORCH_DTYPES = {
     "uint8": torch.uint8, "uint16": torch.uint16, "uint32": torch.uint32, "uint64": torch.uint64,
     "half": torch.float16, "bfloat16": torch.bfloat16, "float": torch.float32, "double": torch.float64,
 }
-_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _OPS: dict[str, TcOp] = {}  # name -> the TcOp registered under tcir::<name>
@@ -73,29 +69,6 @@ _OPS_LOCK = threading.Lock()
 def torch_dtype(t: TensorInfo) -> torch.dtype:
     """The torch dtype of a TC tensor or scalar parameter."""
     return _TORCH_DTYPES[t.dtype.name]
-
-
-# Tensors <-> NumPy arrays, without copies -------------------------------------------
-
-
-def _to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A NumPy view of a CPU tensor's memory (any strides; bfloat16 as ml_dtypes')."""
-    t = t.detach()
-    if t.is_conj():
-        t = t.resolve_conj()
-    if t.is_neg():
-        t = t.resolve_neg()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(_BFLOAT16)
-    return t.numpy()
-
-
-def _from_numpy(a: np.ndarray) -> torch.Tensor:
-    """A tensor sharing the memory of an array tcir returned."""
-    a = np.asarray(a)
-    if a.dtype == _BFLOAT16:
-        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(a)
 
 
 # Arguments and shapes, for concrete and symbolic (SymInt) sizes ---------------------
@@ -108,8 +81,6 @@ def _check_arguments(d: CheckedDef, qualname: str, args: Sequence[object]) -> di
         names = ", ".join(t.name for t in d.inputs)
         raise TcError(f"{qualname} (`{d.name}`) takes {len(d.inputs)} argument{'s' if len(d.inputs) != 1 else ''} "
                       f"({names}), got {len(args)}")
-    sizes: dict[str, object] = {}
-    origin: dict[str, str] = {}
     device = None
     for t, value in zip(d.inputs, args):
         if t.role == "scalar":
@@ -130,23 +101,10 @@ def _check_arguments(d: CheckedDef, qualname: str, args: Sequence[object]) -> di
         if value.dtype != want:
             raise TcError(f"`{t.name}` of {qualname} must have dtype {want} (TC type `{t.dtype}`), "
                           f"got {value.dtype}; pass x.to({want})")
-        for axis, (dim, extent) in enumerate(zip(t.shape, value.shape)):
-            literal = dim.as_constant()
-            if literal is not None:
-                if extent != literal:
-                    raise TcError(f"dimension {axis} of `{t.name}` of {qualname} must be {literal}, got {extent}")
-                continue
-            key = str(dim)
-            if key in sizes:
-                if sizes[key] != extent:
-                    raise TcError(f"size `{key}` of {qualname} is {sizes[key]} from {origin[key]} but {extent} "
-                                  f"from `{t.name}` (dimension {axis})")
-            else:
-                sizes[key] = extent
-                origin[key] = f"`{t.name}` (dimension {axis})"
     if device is not None and device.type not in ("cpu", "meta"):
         raise TcError(f"{qualname} runs on CPU tensors; its inputs are on {device}: pass x.cpu()")
-    return sizes
+    shapes = [None if t.role == "scalar" else tuple(x.shape) for t, x in zip(d.inputs, args)]
+    return bind_sizes(d, shapes, f" of {qualname}")
 
 
 def _evaluate(e: SizeExpr, sizes: dict[str, object]):
@@ -208,11 +166,9 @@ def _register(qualname: str, kernel: Kernel):
 
     def implementation(*args):
         _check_arguments(d, qualname, args)
-        arrays = [_to_numpy(a) if isinstance(a, torch.Tensor) else a for a in args]
-        result = kernel(*arrays)
-        if len(d.outputs) == 1:
-            return _from_numpy(result)
-        return tuple(_from_numpy(r) for r in result)
+        # the kernel takes CPU tensors in place and returns tensors; autograd is this
+        # operator's business (register_autograd), not the kernel's
+        return kernel(*(a.detach() if isinstance(a, torch.Tensor) else a for a in args))
 
     def fake(*args):
         sizes = _check_arguments(d, qualname, args)

@@ -154,15 +154,15 @@ class ArrayLike:
     ({"B": np.zeros(3, np.float32)}, "got dict"),
     ("abc", "got str"),
     (np.float32(0), "got float32"),
-    (ArrayLike(3), r"got ArrayLike, an array-like .*PyTorch CPU tensors are not supported yet: pass `t.numpy\(\)`"),
+    (ArrayLike(3), r"got ArrayLike, an array-like that tcir could not write into in place"),
 ])
 def test_outputs_that_are_not_arrays_or_sequences_of_arrays(scale, outputs, got):
-    raises(r"`outputs=` must be a NumPy array \(for one output\) or a tuple or list of them, one per "
+    raises(r"`outputs=` must be a NumPy array or a PyTorch CPU tensor \(for one output\) or a tuple or list of them, one per "
            rf"output of `scale` \(B\); {got}", scale, f32(3), outputs=outputs)
 
 
 def test_outputs_as_a_list_of_rows(scale):
-    raises(r"output `B` must be a NumPy array, got list", scale, f32(3), outputs=[[0.0, 0.0, 0.0]])
+    raises(r"output `B` must be a NumPy array or a PyTorch CPU tensor, got list", scale, f32(3), outputs=[[0.0, 0.0, 0.0]])
     raises(r"`scale` has 1 output\(s\) \(B\), got 3", scale, f32(3), outputs=[0.0, 0.0, 0.0])
 
 
@@ -177,7 +177,7 @@ def test_a_cuda_array_in_outputs_on_the_cpu_target(scale):
         __cuda_array_interface__ = {"shape": (3,), "typestr": "<f4", "data": (4096, False), "version": 3}
 
     raises(r'got a CUDA array \(FakeCudaArray\): compile with target="cuda"', scale, f32(3), outputs=FakeCudaArray())
-    raises(r'output `B` must be a NumPy array, got FakeCudaArray \(a CUDA array: compile with target="cuda"',
+    raises(r'output `B` must be a NumPy array or a PyTorch CPU tensor, got FakeCudaArray \(a CUDA array: compile with target="cuda"',
            scale, f32(3), outputs=[FakeCudaArray()])
 
 
@@ -443,10 +443,10 @@ def cuda_kernel(monkeypatch):
 
 def test_cuda_outputs_argument(cuda_kernel):
     k = cuda_kernel(SCALE, "scale")
-    raises(r"`outputs=` must be a NumPy array or a CUDA array \(for one output\) or a tuple or list of them.*got int",
+    raises(r"`outputs=` must be a NumPy array, a PyTorch CPU tensor or a CUDA array \(for one output\) or a tuple or list of them.*got int",
            k.prepare, [FakeCudaArray((3,))], 3)
     raises(r"got ArrayLike, an array-like", k.prepare, [f32(3)], ArrayLike(3))
-    raises(r"output `B` must be a NumPy array or a CUDA array, got list", k.prepare, [f32(3)], [[0.0, 0.0, 0.0]])
+    raises(r"output `B` must be a NumPy array, a PyTorch CPU tensor or a CUDA array, got list", k.prepare, [f32(3)], [[0.0, 0.0, 0.0]])
     call, outs, arrays, layout = k.prepare([FakeCudaArray((3,))], FakeCudaArray((3,), address=8192))
     assert outs["B"].shape == (3,) and layout.size_map == {"N": 3}
 
