@@ -1,4 +1,4 @@
-"""tcir's dialects (`tc`), imported only when first asked for, and the context every
+"""tcir's dialects (`tc`, `lowp`), imported only when first asked for, and the context every
 pipeline uses.
 """
 
@@ -18,7 +18,11 @@ def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
         from tcir.dialects.tc import TC
         return TC
 
-    return {"tc": get_tc}
+    def get_lowp() -> Dialect:
+        from tcir.dialects.lowp import LOWP
+        return LOWP
+
+    return {"tc": get_tc, "lowp": get_lowp}
 
 
 def default_context() -> Context:

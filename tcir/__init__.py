@@ -8,13 +8,14 @@
 `file:line:col: error:` whenever a source location exists.
 """
 
+from . import lowp
 from .api import Kernel, compile, define
 from .cache import cache_info, clear_cache
 from .errors import Location, TcError, TcWarning
 from .mapping_options import MappingOptions
 
 __all__ = ["define", "compile", "autotune", "grad", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
-           "cache_info", "clear_cache"]
+           "cache_info", "clear_cache", "lowp"]
 
 
 def __getattr__(name: str):

@@ -11,6 +11,9 @@ compiled code points at a bug in one of the two:
   specified ones (fma, nextafter, sinpi, ...);
 - `gpu_emulator`: runs a gpu-stage module on the CPU with CUDA's semantics, checking
   barriers, races and bounds, so that CI without a GPU can test the GPU mapping;
+- `exact_formats`: the low-precision formats of `tcir.lowp` in exact rational
+  arithmetic (`fractions`): decoding, rounding in every mode, and the operations, each
+  rounded once;
 - `mlir_interop`: lowers tcir's affine-level IR with upstream MLIR 19 and runs it with
   `mlir-cpu-runner`.
 
