@@ -196,7 +196,7 @@ def test_tc_tune_prints_the_result_and_writes_json_and_a_plot(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "matmul: best" in done.stdout and "options: " in done.stdout
     data = json.loads((tmp_path / "r.json").read_text())
-    assert set(data) == {"options", "time_s", "base_time_s", "speedup", "history"} and len(data["history"]) <= 3
+    assert set(data) == {"options", "time_s", "base_time_s", "speedup", "history", "source"} and len(data["history"]) <= 3
     MappingOptions.parse(data["options"])
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -205,6 +205,10 @@ def test_tc_tune_prints_the_result_and_writes_json_and_a_plot(tmp_path):
     (["--entry", "nope", "--sizes", "M=2,K=2,N=2"], "no def named `nope`"),
     (["--entry", "matmul", "--sizes", "M=2"], "needs --sizes for `K`, `N`"),
     (["--entry", "matmul", "--sizes", "M=two"], "size `M` must be an integer from 0 to"),
+    (["--entry", "matmul", "--sizes", "M=2,K=2,N=2", "--dtypes", "A"], "--dtypes takes NAME=TYPE items"),
+    (["--entry", "matmul", "--sizes", "M=2,K=2,N=2", "--dtypes", "Q=half"], "`matmul` has no parameter `Q`"),
+    (["--entry", "matmul", "--sizes", "M=2,K=2,N=2", "--dtypes", "A=floot"],
+     "matmul.tc:1:12: error: unknown type `floot` (did you mean `float`?)"),
 ])
 def test_tc_tune_errors_are_one_clean_line(tmp_path, arguments, message):
     source = tmp_path / "matmul.tc"
@@ -212,6 +216,22 @@ def test_tc_tune_errors_are_one_clean_line(tmp_path, arguments, message):
     done = subprocess.run([sys.executable, "-m", "tcir.tools.tc_tune", str(source), *arguments, "--no-progress"],
                           capture_output=True, text=True, env=os.environ)
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tc_tune_retypes_parameters_with_dtypes(tmp_path):
+    source = tmp_path / "matmul.tc"
+    source.write_text("# two lines\n" + MATMUL.replace("float(K,N) B", "\n    float(K,N) B") + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tcir.tools.tc_tune", str(source), "--entry", "matmul", "--sizes", "M=16,K=12,N=8",
+         "--dtypes", "A=double, B=double", "--max-candidates", "2", "--no-progress", "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    assert "retyped: def matmul(double(M, K) A, double(K, N) B)" in done.stdout
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert "double(M,K) A" in data["source"] and "double(K,N) B" in data["source"] and "# two lines" in data["source"]
+    a, b = (x.astype(np.float64) for x in inputs())
+    kernel = tcir.compile(data["source"], "matmul", a, b)  # the retyped def finds the tuned options
+    assert str(kernel.options_for(a, b)) == data["options"]
 
 
 def test_unknown_strategy_executor_and_target_are_errors():
