@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean fuzz
+.PHONY: demo test install clean fuzz exhaustive
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,10 @@ fuzz: $(STAMP)
 		tests/test_fuzz_pipeline.py tests/frontend/test_fuzz_frontend.py tests/dialects/test_tc_dialect.py \
 		tests/test_gpu_mapping.py::test_random_programs_under_random_options \
 		tests/test_gpu_mapping.py::test_random_programs_ptx_with_shared_memory_assembles
+
+# The number-format sweeps too long for CI (docs/testing.md, "Exhaustive sweeps"): every
+# float32 bit pattern to each named format against ml_dtypes, and every pair of values in
+# every rounding mode against the exact reference. TCIR_EXHAUSTIVE_FORMATS=a,b narrows it.
+exhaustive: $(STAMP)
+	TCIR_EXHAUSTIVE=1 $(PY) -m pytest -q -p no:cacheprovider \
+		tests/passes/test_lower_lowp_exhaustive.py tests/passes/test_lower_lowp.py

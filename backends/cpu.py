@@ -196,7 +196,26 @@ def to_llvm_ir(module: ModuleOp, target_machine: llvm.TargetMachine) -> str:
         )
     except Exception as err:  # noqa: BLE001 - NotImplementedError, LLVMTranslationException, ...
         raise TcError(f"cannot translate the llvm dialect to LLVM IR: {type(err).__name__}: {err}") from None
+    apply_function_attributes(module, ir_module)
     return str(ir_module)
+
+
+def apply_function_attributes(module: ModuleOp, ir_module: ir.Module) -> None:
+    """What xDSL's translation drops from a defined `llvm.func`: `internal`/`private`
+    linkage, and `alwaysinline` in its `passthrough` (property or attribute). The
+    routines of `lower-lowp` carry both, so that LLVM inlines them (and drops them)."""
+    from xdsl.dialects import llvm as llvm_dialect
+    from xdsl.dialects.builtin import ArrayAttr, StringAttr
+
+    for op in module.ops:
+        if not isinstance(op, llvm_dialect.FuncOp) or not op.body.blocks:
+            continue
+        function = ir_module.get_global(op.sym_name.data)
+        if op.linkage.linkage.data in ("internal", "private"):
+            function.linkage = op.linkage.linkage.data
+        passthrough = op.passthrough or op.attributes.get("passthrough")
+        if isinstance(passthrough, ArrayAttr) and StringAttr("alwaysinline") in passthrough.data:
+            function.attributes.add("alwaysinline")
 
 
 def parse_and_verify(text: str) -> llvm.ModuleRef:
@@ -399,12 +418,18 @@ def scalar_value(value: Any, ctype: Any) -> Any:
     """`value` as the ctypes scalar `ctype`; integers must fit its signed or unsigned range.
 
     A float16/bfloat16 NumPy scalar widens exactly to a float/double parameter, and
-    goes as its bit pattern to an i16 one (how the *-to-llvm passes lower bf16).
+    goes as its bit pattern to an i16 one (how the *-to-llvm passes lower bf16); a scalar
+    of another ml_dtypes type (a number format: float8_e4m3fn, int4 ...) goes as its bits
+    to an integer parameter of its size (lower-lowp passes formats as storage integers).
     """
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, np.generic) and value.dtype in _NARROW_FLOATS and ctype is ctypes.c_int16:
         return ctype(np.asarray(value).view(np.int16).item())  # bf16 lowered to its i16 bits
+    if (isinstance(value, np.generic) and type(value).__module__.split(".")[0] == "ml_dtypes"
+            and value.dtype.itemsize == ctypes.sizeof(ctype) and ctype in (ctypes.c_int8, ctypes.c_int16)):
+        # a number format (float8_e4m3fn, int4 ...) lowered to its storage integer: its bits
+        return ctype(np.asarray(value).view(f"int{8 * value.dtype.itemsize}").item())
     if isinstance(value, np.generic):
         value = value.item() if value.dtype not in _NARROW_FLOATS else float(value)
     if ctype in (ctypes.c_float, ctypes.c_double):

@@ -117,7 +117,8 @@ def _ints(attr: ArrayAttr) -> tuple[int, ...]:
 
 
 def _bytes(t: MemRefType) -> int:
-    width = t.element_type.bitwidth if hasattr(t.element_type, "bitwidth") else 64
+    # a lowp element takes its storage integer
+    width = getattr(t.element_type, "bitwidth", None) or getattr(t.element_type, "storage_width", 64)
     return math.prod(t.get_shape()) * max(1, (width + 7) // 8)
 
 

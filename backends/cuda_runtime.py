@@ -355,6 +355,9 @@ def scalar_bytes(value: Any, dtype: np.dtype, what: str) -> bytes:
     """The bytes of a scalar parameter; integer and bool ones must be exact."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
+    if (isinstance(value, np.generic) and dtype.kind in "iu" and value.dtype.itemsize == dtype.itemsize
+            and type(value).__module__.split(".")[0] == "ml_dtypes"):
+        return np.asarray(value).tobytes()  # a number format (float8_e4m3fn, int4 ...): its storage bits
     if not isinstance(value, (bool, int, float, np.generic)):
         raise TcError(f"{what} must be a number ({dtype.name}), got {type(value).__name__}")
     exact = dtype.kind in "biu"
@@ -497,9 +500,12 @@ def check_view(view: ArrayView, spec: MemrefSpec, what: str) -> None:
     """The argument must have the compiled shape, dtype and element strides."""
     want = spec.dtype
     shape = tuple(spec.shape)
-    # A signless iN memref holds no signedness: uintN arrays are as good (gpu_plan.py).
+    # A signless iN memref holds no signedness: uintN arrays are as good (gpu_plan.py),
+    # and so are the ml_dtypes arrays of a number format stored in such integers.
     unsigned = want.kind == "i" and view.dtype.kind == "u" and view.dtype.itemsize == want.itemsize
-    if (view.dtype != want and not unsigned) or view.shape != shape:
+    bits = (want.kind in "iu" and view.dtype.itemsize == want.itemsize
+            and view.dtype.type.__module__.split(".")[0] == "ml_dtypes")
+    if (view.dtype != want and not unsigned and not bits) or view.shape != shape:
         raise TcError(f"{what} must have shape {shape} and dtype {want.name}, "
                       f"got shape {view.shape} and dtype {view.dtype.name}")
     if any(n > 1 and s != t * want.itemsize for n, s, t in zip(shape, view.strides, spec.strides)):

@@ -20,7 +20,10 @@ Semantics:
   * Element types map to NumPy as at the CPU ABI: `i1` -> bool, signless `iN` -> intN
     (memory holds no signedness: callers may pass uintN arrays), `uiN` -> uintN,
     `index` -> int64, `f16`/`bf16`/`f32`/`f64` -> float16/ml_dtypes.bfloat16/float32/
-    float64 (`element_dtype`).
+    float64, a lowp type (a number format) -> its storage integer: uintN for float
+    formats and unsigned fixed point, intN for signed fixed point; callers may pass
+    arrays of the format's ml_dtypes dtype (float8_e4m3fn, int4 ...) of that size
+    (`element_dtype`).
 
 Example:
     p = plan(module, "f")
@@ -163,6 +166,9 @@ def element_dtype(t: Attribute) -> np.dtype:
     """The NumPy dtype of a scalar type (see the module docstring)."""
     if isinstance(t, IndexType):
         return np.dtype(np.int64)
+    width = getattr(t, "storage_width", None)  # a lowp type: its storage integer
+    if width is not None:
+        return np.dtype(f"{'int' if getattr(t, 'is_signed', False) else 'uint'}{width}")
     dtype = _DTYPES.get(str(t)) if isinstance(t, IntegerType | AnyFloat) else None
     if dtype is None:
         raise TcError(f"element type {t} is not supported on the gpu path "

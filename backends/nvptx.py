@@ -56,14 +56,16 @@ from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ParseError
 
-from tcir.backends.cpu import COMPILE_LOCK, optimize, parse_and_verify
+from tcir.backends.cpu import COMPILE_LOCK, apply_function_attributes, optimize, parse_and_verify
 from tcir.dialects import default_context
 from tcir.errors import TcError
 from tcir.passes import LLVM_PASSES, get_pass
 
 TRIPLE = "nvptx64-nvidia-cuda"
 ARCHS = ("sm_80", "sm_90")
-DEVICE_PASSES = ("convert-gpu-to-nvvm", *LLVM_PASSES)
+# lower-lowp first: convert-gpu-to-nvvm lowers shared memory, which needs the lowp
+# element types already turned into their storage integers
+DEVICE_PASSES = ("lower-lowp", "convert-gpu-to-nvvm", *(name for name in LLVM_PASSES if name != "lower-lowp"))
 # LLVM intrinsics the NVPTX backend can only lower to a library call, which does not
 # exist on the GPU (codegen would abort the process): found by compiling each one.
 _LIBCALL_INTRINSICS = re.compile(r"llvm\.(exp|exp10|log|log2|log10|sin|cos|tan|pow)\.|llvm\.exp2\.f64")
@@ -144,8 +146,13 @@ def _merged_symbols(modules: Sequence[gpu.ModuleOp]) -> Iterator[Operation]:
 
 
 def _same_declaration(a: Operation, b: Operation) -> bool:
-    return (isinstance(a, llvm_dialect.FuncOp) and isinstance(b, llvm_dialect.FuncOp)
-            and not a.body.blocks and not b.body.blocks and a.function_type == b.function_type)
+    """Two declarations of one function, or two identical internal definitions (the
+    routines `lower-lowp` generates in each gpu.module that uses them)."""
+    if not (isinstance(a, llvm_dialect.FuncOp) and isinstance(b, llvm_dialect.FuncOp)):
+        return False
+    if not a.body.blocks and not b.body.blocks:
+        return a.function_type == b.function_type
+    return a.linkage.linkage.data == "internal" and a.is_structurally_equivalent(b)
 
 
 # LLVM IR -------------------------------------------------------------------------------
@@ -212,6 +219,7 @@ def _to_llvm_ir(device: ModuleOp) -> str:
         module = convert_module(device, fallback_target_triple=TRIPLE, data_layout=data_layout)
     except Exception as err:  # noqa: BLE001 - NotImplementedError, LLVMTranslationException, ...
         raise TcError(f"cannot translate the kernels to LLVM IR: {type(err).__name__}: {err}") from None
+    apply_function_attributes(device, module)
     for kernel in _kernels(device):
         function = module.get_global(kernel.sym_name.data)
         function.calling_convention = "ptx_kernel"

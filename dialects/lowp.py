@@ -28,7 +28,7 @@ Types
                   element types float6_e2m3fn, float6_e3m2fn, float4_e2m1fn, which
                   ``fn`` cannot describe).
 
-    The kinds and the rules are those of ``tcir.lowp.formats`` (``FloatFormat``), so
+    The kinds and the rules are those of ``tcir.frontend.formats`` (``FloatFormat``), so
     every format it accepts is a type and the other way round: every finite nonzero
     magnitude of a format lies in [2^-511, 2^511), where f64 computes the arithmetic
     of two values exactly enough (hence at most 9 exponent bits, but for e10m0 fn with
@@ -46,7 +46,7 @@ Types
     are out of range or not finite: ``saturate``, ``wrap`` or ``zero`` (0, as ml_dtypes'
     int4 does); NaN gives 0 under every rule, an infinity the range limit under
     ``saturate`` and 0 otherwise. As with floats, these are the parameters and rules
-    of ``tcir.lowp.formats`` (``FixedFormat``).
+    of ``tcir.frontend.formats`` (``FixedFormat``).
 
 Both types expose ``bits`` (the format's width), ``storage_width`` (8 or 16 for floats;
 8, 16 or 32 for fixed point: the smallest that holds ``bits``) and ``storage_type``
@@ -70,7 +70,7 @@ Attributes of the ops
     ``nearest_even`` only results at or beyond the midpoint above the largest value
     overflow; ``toward_zero`` never gives an infinity from a finite value); for ``fn``,
     ``fnuz`` and ``unsigned`` floats it is NaN, for ``finite`` floats (which have no
-    NaN) it is saturation, as ml_dtypes does (``tcir.lowp.formats`` documents each
+    NaN) it is saturation, as ml_dtypes does (``tcir.frontend.formats`` documents each
     named format); for fixed point it is the type's ``overflow`` rule, or its
     ``float_overflow`` rule for a float input; for integers it is ``wrap``.
     ``saturate``: the largest (or smallest) finite value of the destination, also for
@@ -250,7 +250,7 @@ MAX_FLOAT_BITS = 16
 MAX_FIXED_BITS = 32
 RANGE = 511
 """Every finite nonzero magnitude of a float format lies in [2^-RANGE, 2^RANGE) (as in
-``tcir.lowp.formats``)."""
+``tcir.frontend.formats``)."""
 
 CAST_FLOAT_TYPES: tuple[Attribute, ...] = (f16, bf16, f32, f64)
 """The standard float types that ``lowp.cast`` converts from and to."""

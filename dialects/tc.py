@@ -18,8 +18,9 @@ Attributes and types
     checked once the sizes are known (``tcir.passes.tc_lowering.check_accesses``).
 ``!tc.tensor<[M, 4, (H - 2) floordiv 2 + 1], f32>``
     ``TensorType``: a symbolic shape and an element type among ``ELEMENT_TYPES``
-    (``i8``..``i64`` are TC's signed integers, ``ui8``..``ui64`` the unsigned ones).
-    Rank 0 is ``!tc.tensor<[], f32>``.
+    (``i8``..``i64`` are TC's signed integers, ``ui8``..``ui64`` the unsigned ones)
+    or a ``lowp`` type (``!tc.tensor<[M, K], !lowp.float<e4m3, fn>>``: a number format
+    of ``tcir.lowp``, ``is_element_type``). Rank 0 is ``!tc.tensor<[], f32>``.
 
 Operations
 ----------
@@ -206,6 +207,7 @@ __all__ = [
     "YieldOp",
     "name_hint",
     "parse_size_expr",
+    "is_element_type",
     "signless",
     "size_attr",
     "tc_name",
@@ -347,11 +349,21 @@ def _size_array(sizes: Sequence[SizeLike] | ArrayAttr[SizeExprAttr]) -> ArrayAtt
     return ArrayAttr(size_attr(s) for s in sizes)
 
 
+def is_element_type(t: Attribute) -> bool:
+    """A TC element type: one of ``ELEMENT_TYPES`` or a ``lowp`` dialect type (a number
+    format of ``tcir.lowp``)."""
+    if t in ELEMENT_TYPES:
+        return True
+    from tcir.dialects.lowp import is_lowp_type  # lowp imports nothing of tc; lazily all the same
+
+    return is_lowp_type(t)
+
+
 def _element_type_error(element_type: Attribute) -> str | None:
-    if element_type in ELEMENT_TYPES:
+    if is_element_type(element_type):
         return None
     allowed = ", ".join(str(t) for t in ELEMENT_TYPES)
-    return f"!tc.tensor element type must be one of {allowed}, got {element_type}"
+    return f"!tc.tensor element type must be one of {allowed} or a lowp type, got {element_type}"
 
 
 @irdl_attr_definition
@@ -518,7 +530,7 @@ class DefOp(IRDLOperation):
     def _verify_input(self, arg: BlockArgument) -> None:
         what = f"input {_describe(arg)} of {self.title}"
         if not isinstance(arg.type, TensorType):
-            if arg.type not in ELEMENT_TYPES:
+            if not is_element_type(arg.type):
                 raise VerifyException(
                     f"{what} must be a !tc.tensor or a scalar of a TC element type, got {arg.type}"
                 )

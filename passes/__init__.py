@@ -17,6 +17,10 @@ from xdsl.transforms import get_all_passes as get_xdsl_passes
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Pass name -> a function importing and returning its class, in pipeline order."""
 
+    def lower_lowp():
+        from tcir.passes.lower_lowp import LowerLowpPass
+        return LowerLowpPass
+
     def convert_tc_to_affine():
         from tcir.passes.convert_tc_to_affine import ConvertTcToAffinePass
         return ConvertTcToAffinePass
@@ -62,6 +66,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         "convert-tc-to-loops": convert_tc_to_loops,
         "convert-tc-to-gpu": convert_tc_to_gpu,
         "convert-gpu-to-nvvm": convert_gpu_to_nvvm,
+        "lower-lowp": lower_lowp,
         "convert-memref-to-llvm": convert_memref_to_llvm,
         "expand-exp": expand_exp,
         "convert-arith-to-llvm": convert_arith_to_llvm,
@@ -71,8 +76,10 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     }
 
 
-# The llvm stage: loops over memrefs (scf, memref, arith, math, func) to the llvm dialect.
+# The llvm stage: loops over memrefs (scf, memref, arith, math, func) to the llvm dialect;
+# lower-lowp first (lowp ops to calls of generated arith routines, lowp types to integers).
 LLVM_PASSES = (
+    "lower-lowp",
     "convert-scf-to-cf",
     "convert-memref-to-llvm",
     "expand-exp",

@@ -161,9 +161,10 @@ from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
 from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 
 from tcir.dialects import tc
+from tcir.dialects.lowp import is_lowp_type
 from tcir.mapping_options import MappingOptions
 from tcir.passes.tc_lowering import (
-    DefLowering, ScheduledDefLowering, check_sizes, combine, constant, identity, is_unsigned,
+    DefLowering, ScheduledDefLowering, check_sizes, combine, constant, element_bytes, identity, is_unsigned,
     outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
 from tcir.polyhedral import build_ast, compute_schedule, extract, specialize
@@ -184,11 +185,15 @@ TREE_REDUCIBLE = ("+", "*", "min", "max")
 def reducible_statements(def_op: tc.DefOp, model: Model) -> set[str]:
     """The reduction statements a block may combine as a tree: an associative and
     commutative update whose body does not read the target (so the partial results of
-    the threads are independent of the target's value)."""
+    the threads are independent of the target's value). A sum or product into a number
+    format (lowp) is not: it rounds to the format at every step, in order, so that a tree
+    would change more than the last bits (min and max are exact in any order)."""
     stmts = [op for op in def_op.body.block.ops if isinstance(op, tc.StmtOp)]
     out = set()
     for statement in model.statements:
         op = stmts[statement.index]
+        if is_lowp_type(op.target.type.element_type) and statement.kind in ("+", "*"):
+            continue
         if statement.is_reduction and statement.kind in TREE_REDUCIBLE and not any(
                 isinstance(read, tc.ReadOp) and read.tensor == op.target for read in op.body.walk()):
             out.add(statement.name)
@@ -545,10 +550,9 @@ class GpuDefLowering(ScheduledDefLowering):
             return []
         budget = min(self.options["maxSharedMemory"] or SHARED_MEMORY_BYTES, SHARED_MEMORY_BYTES)
         types = {n: v.type for n, v in tensors.items()}
-        element_bytes = {n: (t.element_type.bitwidth + 7) // 8 for n, t in types.items()
-                         if hasattr(t.element_type, "bitwidth")}
+        sizes = {n: element_bytes(t.element_type) for n, t in types.items()}
         extents = {n: tuple(t.get_shape()) for n, t in types.items()}
-        return promote_to_shared(kernel, self.model, element_bytes, extents, budget)
+        return promote_to_shared(kernel, self.model, sizes, extents, budget)
 
     def emit_tiles(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue],
                    promoted: list[SharedTile], tensors: dict[str, SSAValue]) -> None:

@@ -74,7 +74,7 @@ from xdsl.passes import ModulePass
 from tcir.dialects import tc
 from tcir.mapping_options import MappingOptions
 from tcir.passes.tc_lowering import (
-    ScheduledDefLowering, check_sizes, outer_schedule_options, parse_sizes, parse_strides, replace_defs,
+    ScheduledDefLowering, check_sizes, element_bytes, outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
 from tcir.polyhedral import compute_schedule, extract, specialize, tile_outer_bands
 from tcir.polyhedral.codegen import build_cpu_ast
@@ -119,7 +119,7 @@ def _register_columns(def_op: tc.DefOp, vector_bytes: int) -> int:
     element type."""
     types = [t.type.element_type if isinstance(t.type, tc.TensorType) else t.type
              for t in [*def_op.inputs, *def_op.outputs, *def_op.temporaries]]
-    widest = max((tc.signless(t).bitwidth + 7) // 8 for t in types)
+    widest = max(element_bytes(tc.signless(t)) for t in types)
     return max(1, REGISTER_VECTORS * vector_bytes // widest)
 
 

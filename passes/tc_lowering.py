@@ -29,7 +29,7 @@ from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import affine, arith, func, memref, scf
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX, AffineMapAttr, ArrayAttr, DictionaryAttr, FloatAttr, IndexType, IntegerAttr, IntegerType,
-    MemRefType, ModuleOp, NoneAttr, Signedness, StridedLayoutAttr, StringAttr, UnitAttr, i64,
+    MemRefType, ModuleOp, NoneAttr, Signedness, StridedLayoutAttr, StringAttr, UnitAttr, f64, i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.ir.affine import (
@@ -38,7 +38,8 @@ from xdsl.ir.affine import (
 from xdsl.printer import Printer
 from xdsl.transforms.lower_affine import insert_affine_map_ops
 
-from tcir.dialects import tc
+from tcir.dialects import lowp, tc
+from tcir.dialects.lowp import is_lowp_type
 from tcir.dialects.tc_syntax import print_affine_expr
 from tcir.errors import TcError
 from tcir.mapping_options import MappingOptions
@@ -99,8 +100,42 @@ def is_unsigned(t: Attribute) -> bool:
 
 
 def constant(builder: Builder, value: int | float, t: Attribute) -> SSAValue:
+    if is_lowp_type(t):  # a value of the format (identity, zero_value): exact in f64, cast
+        exact = builder.insert(arith.ConstantOp(FloatAttr(float(value), f64))).result
+        return builder.insert(lowp.CastOp(exact, t)).result
     attr = FloatAttr(float(value), t) if not isinstance(t, IntegerType | IndexType) else IntegerAttr(value, t)
     return builder.insert(arith.ConstantOp(attr)).result
+
+
+def element_bytes(t: Attribute) -> int:
+    """Bytes per element in memory: a lowp type takes its storage integer (8, 16 or 32 bits)."""
+    width = t.storage_width if is_lowp_type(t) else t.bitwidth
+    return (width + 7) // 8
+
+
+def _lowp_range(t: Attribute) -> tuple[float, float]:
+    """The smallest and the largest value of a lowp type (-+inf where it has infinities),
+    exact as floats: the identities of `min` and `max`."""
+    if isinstance(t, lowp.LowpFixedType):
+        low = -(2 ** (t.integer.data - 1)) if t.is_signed else 0
+        high = 2 ** (t.integer.data - t.is_signed) - 2.0 ** -t.fraction.data
+        return float(low), float(high)
+    e, m, kind, bias = t.exponent.data, t.mantissa.data, t.kind.data, t.bias.data
+    if kind == "ieee":
+        return -math.inf, math.inf
+    # the largest finite pattern without its sign: below the NaN (all ones) or all ones
+    top = (1 << (e + m)) - (2 if kind in ("fn", "unsigned") else 1)
+    field, frac = top >> m, top & ((1 << m) - 1)
+    high = math.ldexp((1 << m) + frac, field - bias - m) if kind != "unsigned" else math.ldexp(1, field - bias)
+    return (math.ldexp(1, -bias) if kind == "unsigned" else -high), high
+
+
+def zero_value(t: Attribute) -> int | float:
+    """The value whose bits are all zero (what zero-filled memory holds): 0, but 2^-bias in
+    an unsigned float format, which has no zero."""
+    if isinstance(t, lowp.LowpFloatType) and t.kind.data == "unsigned":
+        return math.ldexp(1, -t.bias.data)
+    return 0
 
 
 def _int_limits(t: IntegerType, unsigned: bool) -> tuple[int, int]:
@@ -116,6 +151,9 @@ def identity(kind: str, t: Attribute, unsigned: bool) -> int | float:
         return 0
     if kind == "*":
         return 1
+    if is_lowp_type(t):
+        low, high = _lowp_range(t)
+        return high if kind == "min" else low
     if isinstance(t, IntegerType):
         low, high = _int_limits(t, unsigned)
         return high if kind == "min" else low
@@ -128,7 +166,12 @@ _COMBINE_SIGNED = {"min": arith.MinSIOp, "max": arith.MaxSIOp}
 _COMBINE_UNSIGNED = {"min": arith.MinUIOp, "max": arith.MaxUIOp}
 
 
+_COMBINE_LOWP = {"+": lowp.AddOp, "*": lowp.MulOp, "min": lowp.MinOp, "max": lowp.MaxOp}
+
+
 def combine(kind: str, old: SSAValue, new: SSAValue, unsigned: bool) -> Operation:
+    if is_lowp_type(old.type):  # rounded to the format at every step
+        return _COMBINE_LOWP[kind](old, new)
     if not isinstance(old.type, IntegerType):
         return _COMBINE_FLOAT[kind](old, new)
     if kind in _COMBINE_INT:
@@ -266,7 +309,7 @@ class DefLowering:
             self.builder.insert(affine.ForOp.from_region(lo_ops, hi_ops, [], [], lo_map, hi_map, Region(block)))
             self.builder = Builder(InsertPoint.before(block.last_op))
             ivs.append(block.args[0])
-        zero = constant(self.builder, 0, element_type(t))
+        zero = constant(self.builder, zero_value(element_type(t)), element_type(t))
         self.builder.insert(affine.StoreOp(zero, value, ivs, AffineMapAttr(AffineMap.identity(len(ivs)))))
         self.builder = outer
 
@@ -512,8 +555,7 @@ def check_accesses(pass_name: str, def_op: tc.DefOp, sizes: Mapping[str, int]) -
             name = _named(arg)
             # an extent below 0 is 0, as in DefLowering.memref_type
             extents[arg] = [max(0, value(d, f"dimension {i} of {name}")) for i, d in enumerate(arg.type.dims)]
-            width = element_type(arg.type).bitwidth
-            if math.prod(extents[arg]) * ((width + 7) // 8) > INT64_MAX:
+            if math.prod(extents[arg]) * element_bytes(element_type(arg.type)) > INT64_MAX:
                 raise TcError(f"{where}: {name} of shape {extents[arg]} with {given} would take more than "
                               f"{INT64_MAX} bytes")
     for k, stmt in enumerate(op for op in def_op.body.block.ops if isinstance(op, tc.StmtOp)):

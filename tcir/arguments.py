@@ -26,8 +26,8 @@ def numpy_type(dtype: np.dtype) -> str:
     """The Python spelling of `dtype`'s scalar type, for hints: `np.float32`, `np.bool_`,
     `ml_dtypes.bfloat16` (NumPy has no bfloat16 of its own)."""
     dtype = np.dtype(dtype)
-    if dtype == np.dtype(ml_dtypes.bfloat16):
-        return "ml_dtypes.bfloat16"
+    if dtype.type.__module__.split(".")[0] == "ml_dtypes":  # bfloat16, float8_e4m3fn, int4 ...
+        return f"ml_dtypes.{dtype.name}"
     if dtype == np.dtype(np.bool_):
         return "np.bool_"
     return f"np.{dtype.name}"
@@ -102,15 +102,25 @@ def tensor_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.ndarray:
         if is_device_array(value):
             raise TcError(f"`{t.name}` of `{d.name}` is a CUDA array; compile with target=\"cuda\" "
                           "to use it in place, or pass a NumPy array")
+        fix = (_conversion(t, "np.asarray(x)") if t.dtype.is_lowp and not t.dtype.is_named
+               else f"np.asarray(x, dtype={numpy_type(want)})")
         raise TcError(f"`{t.name}` of `{d.name}` must be a NumPy array or a PyTorch CPU tensor "
-                      f"(`{_signature(t)}`), got {type(value).__name__}; pass np.asarray(x, dtype={numpy_type(want)})")
+                      f"(`{_signature(t)}`), got {type(value).__name__}; pass {fix}")
     if value.ndim != len(t.shape):
         raise TcError(f"`{t.name}` of `{d.name}` has rank {len(t.shape)} (`{_signature(t)}`), "
                       f"got an array of rank {value.ndim} with shape {value.shape}")
     if value.dtype != want:
         raise TcError(f"`{t.name}` of `{d.name}` must have dtype {want.name} (TC type `{t.dtype}`), "
-                      f"got {value.dtype}; pass x.astype({numpy_type(want)})")
+                      f"got {value.dtype}; pass {_conversion(t, 'x')}")
     return value
+
+
+def _conversion(t: TensorInfo, x: str) -> str:
+    """How to make an array of `t`'s dtype from `x`: `x.astype(...)`, or for a number
+    format of the user's (arrays of its storage integers) `tcir.lowp.encode(x, "fmt")`."""
+    if t.dtype.is_lowp and not t.dtype.is_named:
+        return f'tcir.lowp.encode({x}, "{t.dtype}") (the encoded patterns, {t.dtype.numpy_dtype.name})'
+    return f"{x}.astype({numpy_type(t.dtype.numpy_dtype)})"
 
 
 def _is_real_number(value: object) -> bool:
@@ -136,6 +146,8 @@ def scalar_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.generic:
         raise masked_array_error(what)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
+    if t.dtype.is_lowp:
+        return _format_scalar(what, t, value)
     if not _is_real_number(value):
         got = (f"an array of shape {value.shape}; pass one element, e.g. x.item()"
                if isinstance(value, np.ndarray) else type(value).__name__)
@@ -164,3 +176,19 @@ def scalar_argument(d: CheckedDef, t: TensorInfo, value: object) -> np.generic:
         raise TcError(f"{what} is `{t.dtype}` ({numpy_type(want)}): {value!s} is out of its range "
                       f"(largest finite value {largest:g})")
     return converted
+
+
+def _format_scalar(what: str, t: TensorInfo, value: object) -> np.generic:
+    """A scalar of a number format: a NumPy scalar of its dtype as it is; for a named
+    format (ml_dtypes') also a real number, rounded as ml_dtypes casts it (an integer
+    format wraps an integer and truncates a float); a user format takes its encoded
+    pattern only (`tcir.lowp.encode`)."""
+    want = t.dtype.numpy_dtype
+    if isinstance(value, np.generic) and value.dtype == want:
+        return value
+    if t.dtype.is_named and _is_real_number(value):
+        return want.type(value)
+    fix = (f"a real number or {numpy_type(want)}" if t.dtype.is_named else
+           f'its encoded pattern, tcir.lowp.encode(x, "{t.dtype}") (a {want.name})')
+    got = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+    raise TcError(f"{what} is `{t.dtype}`: pass {fix}, got {got}")

@@ -72,6 +72,7 @@ from .dialects import default_context
 from .errors import Location, TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef, CheckedProgram
+from .frontend.formats import registered_formats
 from .frontend.lexer import Lexer
 from .irgen import build_module
 from .mapping_options import MappingOptions
@@ -388,9 +389,19 @@ def cache_components(source: str, entry: str, target: Target, layout: Layout,
         "versions": {"tcir": _tcir_fingerprint(), "llvmlite": llvmlite.__version__, "xdsl": str(xdsl.__version__),
                      "islpy": islpy.VERSION_TEXT},
     }
+    formats = _formats_named(components["source"])
+    if formats:  # a format name means what this process registered under it
+        components["formats"] = formats
     if mapping is not None:
         components["mapping"] = str(mapping)
     return components
+
+
+def _formats_named(canonical: str) -> dict[str, str]:
+    """The number formats of `tcir.lowp` that a canonical source names, with their
+    parameters (none for a kernel that names none, however many are registered)."""
+    registered = registered_formats()
+    return {name: repr(registered[name]) for name in sorted(set(canonical.split(" "))) if name in registered}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,15 @@ use, and a chain of bindings used several times each would otherwise grow expone
 Affine subscripts become the map of a `tc.read`; any other subscript (an indirect read
 `LUT(I(b, r), d)`, a product of indices) is computed in the body and passed as an
 index operand.
+
+Values of a number format of `tcir.lowp` (a `LowpType`) are `lowp` dialect values:
+arithmetic, `min`/`max`, negation and comparisons are `lowp` ops (each rounds to the
+format once), and every conversion to or from a format is a `lowp.cast` with the default
+rounding (to nearest, ties to even) and overflow rule (the format's own), except to an
+integer or an integer format (fixed point without fraction bits: int4, uint4, int2,
+uint2), which truncates toward zero as TC's float-to-integer casts and ml_dtypes do; `/`
+in an integer format truncates too. A constant of a format is its exact value (an `i64`
+or an `f64` constant) cast to the format.
 """
 
 from __future__ import annotations
@@ -23,20 +32,30 @@ from xdsl.ir import Attribute, Block, Region, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.transforms.common_subexpression_elimination import OperationInfo
 
-from tcir.dialects import tc
+from tcir.dialects import lowp, tc
 
 from .frontend.checked import (
     COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
     TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, children,
 )
 from .frontend.ranges import affine_form
-from .frontend.types import ScalarType
+from .frontend.types import UINT8, ScalarType
 
 _FLOATS: dict[str, Attribute] = {"f16": f16, "bf16": bf16, "f32": f32, "f64": f64}
 
 
+def lowp_mlir_type(fmt) -> Attribute:
+    """The lowp dialect type of a `tcir.lowp` format."""
+    if hasattr(fmt, "exponent"):
+        return lowp.LowpFloatType(fmt.exponent, fmt.mantissa, fmt.kind, fmt.bias)
+    return lowp.LowpFixedType(fmt.integer, fmt.fraction, fmt.signed, fmt.overflow, fmt.float_overflow)
+
+
 def mlir_type(t: ScalarType, signless: bool = False) -> Attribute:
-    """The builtin type of a TC scalar type (`ui8` for uint8 unless `signless`)."""
+    """The builtin type of a TC scalar type (`ui8` for uint8 unless `signless`), the lowp
+    dialect type of a number format."""
+    if t.is_lowp:
+        return lowp_mlir_type(t.format)
     if t.is_float:
         return _FLOATS[t.mlir]
     if t.kind == "uint" and not signless:
@@ -110,6 +129,20 @@ def _in_range(value: float, t: ScalarType) -> float:
     return value
 
 
+# TC comparisons on float formats (as _CMPF) and on fixed point (signedness in the type)
+_LOWP_CMP_FLOAT = _CMPF
+_LOWP_CMP_FIXED = {"<": "lt", ">": "gt", "<=": "le", ">=": "ge", "==": "eq", "!=": "ne"}
+_LOWP_ARITH = {"+": lowp.AddOp, "-": lowp.SubOp, "*": lowp.MulOp, "/": lowp.DivOp,
+               "min": lowp.MinOp, "max": lowp.MaxOp}
+
+
+def _rounding_to(t: ScalarType) -> str:
+    """How a value is rounded to `t`: toward zero for an integer or an integer format
+    (fixed point without fraction bits), to nearest even otherwise."""
+    integral = t.is_integer or t.is_lowp and t.is_fixed and t.format.fraction == 0
+    return "toward_zero" if integral else "nearest_even"
+
+
 def _reads_memory(e: TExpr) -> bool:
     return isinstance(e, TRead) or any(_reads_memory(c) for c in children(e))
 
@@ -172,6 +205,12 @@ class _StmtBuilder:
         return self.cast(self.emit(e.operand), e.operand.type, e.type)
 
     def constant(self, value, t: ScalarType) -> SSAValue:
+        if t.is_lowp:  # the exact value, rounded to the format by a cast
+            if isinstance(value, float):
+                exact = self.op(arith.ConstantOp(FloatAttr(value, f64)))
+            else:
+                exact = self.op(arith.ConstantOp(IntegerAttr(int(value), IntegerType(64))))
+            return self.op(lowp.CastOp(exact, mlir_type(t), rounding=_rounding_to(t)))
         ty = mlir_type(t, signless=True)
         if t.is_float:
             attr = FloatAttr(_in_range(float(value), t), ty)
@@ -217,6 +256,8 @@ class _StmtBuilder:
         x = self.emit(e.operand)
         if e.op == "!":
             return self.op(arith.XOrIOp(x, self.constant(True, e.type)))
+        if e.type.is_lowp:
+            return self.op(lowp.NegOp(x))
         if e.type.is_float:
             return self.op(arith.NegfOp(x))
         return self.op(arith.SubiOp(self.constant(0, e.type), x))
@@ -228,6 +269,12 @@ class _StmtBuilder:
             return self.op(arith.AndIOp(a, b))
         if e.op == "||":
             return self.op(arith.OrIOp(a, b))
+        if t.is_lowp:
+            if e.op in COMPARISONS:
+                return self.op(lowp.CmpOp(a, b, (_LOWP_CMP_FIXED if t.is_fixed else _LOWP_CMP_FLOAT)[e.op]))
+            if e.op == "/":
+                return self.op(lowp.DivOp(a, b, rounding=_rounding_to(t)))
+            return self.op(_LOWP_ARITH[e.op](a, b))
         if e.op in COMPARISONS:
             if t.is_float:
                 return self.op(arith.CmpfOp(a, b, _CMPF[e.op]))
@@ -290,6 +337,8 @@ class _StmtBuilder:
     def cast(self, x: SSAValue, src: ScalarType, dst: ScalarType) -> SSAValue:
         if src == dst:
             return x
+        if src.is_lowp or dst.is_lowp:
+            return self.lowp_cast(x, src, dst)
         to = mlir_type(dst, signless=True)
         if dst.is_bool:  # x != 0
             zero = self.constant(0, src)
@@ -311,3 +360,14 @@ class _StmtBuilder:
         if dst.bits < src.bits:
             return self.op(arith.TruncIOp(x, to))
         return self.op((arith.ExtUIOp if unsigned_src else arith.ExtSIOp)(x, to))
+
+    def lowp_cast(self, x: SSAValue, src: ScalarType, dst: ScalarType) -> SSAValue:
+        """A conversion from or to a number format: `lowp.cast` (bool through i8 or a
+        comparison with 0; to an integer truncating toward zero, as C casts floats)."""
+        if dst.is_bool:  # x != 0 (NaN is true, as for floats)
+            zero = self.constant(0, src)
+            return self.op(lowp.CmpOp(x, zero, "ne" if src.is_fixed else "une"))
+        if src.is_bool:
+            x, src = self.op(arith.ExtUIOp(x, IntegerType(8))), UINT8
+        return self.op(lowp.CastOp(x, mlir_type(dst, signless=True), rounding=_rounding_to(dst),
+                                   unsigned_input=src.kind == "uint", unsigned_result=dst.kind == "uint"))

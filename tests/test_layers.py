@@ -23,7 +23,7 @@ LAYERS = [
     ("backends", ["tcir.backends"]),
     ("driver", ["tcir.driver", "tcir.cache", "tcir.options_cache"]),
     ("API and tools", ["tcir.api", "tcir.arguments", "tcir.bounds", "tcir.device_arrays", "tcir.tools",
-                       "tcir.universe", "tcir.tuning", "tcir"]),
+                       "tcir.universe", "tcir.tuning", "tcir.host_arrays", "tcir.lowp", "tcir"]),
     ("test oracles", ["tcir.testing"]),
 ]
 

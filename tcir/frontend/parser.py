@@ -15,6 +15,7 @@ from ..errors import Location, TcError
 from ..sizeexpr import INT64_MAX
 from . import ast
 from .lexer import Lexer, Token
+from .format_names import lookup_type, type_names
 from .types import TYPE_NAMES
 
 MAX_DEPTH = 200
@@ -130,11 +131,16 @@ class Parser:
 
     def parse_type(self):
         tok = self.expect("ident", "a type such as `float` or `int32`")
-        if tok.text not in TYPE_NAMES:
-            hint = did_you_mean(tok.text, TYPE_NAMES).removeprefix("; ")
-            self.error(f"unknown type `{tok.text}`{f' ({hint})' if hint else ''}; "
-                       f"expected one of {', '.join(TYPE_NAMES)}", tok.loc)
-        return TYPE_NAMES[tok.text]
+        return self.type_named(tok, f"; expected one of {', '.join(TYPE_NAMES)}, or a number format "
+                                    "registered with tcir.lowp (float8_e4m3fn, int4 ...)")
+
+    def type_named(self, tok: Token, expected: str = ""):
+        """The type `tok` names: a builtin type or a format registered in tcir.lowp."""
+        t = lookup_type(tok.text)
+        if t is None:
+            hint = did_you_mean(tok.text, type_names()).removeprefix("; ")
+            self.error(f"unknown type `{tok.text}`{f' ({hint})' if hint else ''}{expected}", tok.loc)
+        return t
 
     def parse_dim(self) -> ast.Dim:
         tok = self.tok
@@ -157,12 +163,10 @@ class Parser:
     def parse_output(self) -> ast.Output:
         first = self.expect("ident", "an output name or type")
         if self.at("ident") or self.at("("):
-            if first.text not in TYPE_NAMES:
-                hint = did_you_mean(first.text, TYPE_NAMES).removeprefix("; ")
-                self.error(f"unknown type `{first.text}`{f' ({hint})' if hint else ''}", first.loc)
+            type_ = self.type_named(first)
             dims = self.parse_dims()
             name = self.expect("ident", "an output name")
-            return ast.Output(first.loc, name.text, TYPE_NAMES[first.text], dims)
+            return ast.Output(first.loc, name.text, type_, dims)
         return ast.Output(first.loc, first.text, None, None)
 
     def parse_stmt(self) -> ast.Stmt:

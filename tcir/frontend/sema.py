@@ -21,8 +21,9 @@ from .checked import (
     TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, expr_text,
 )
 from .guards import guard_slack, reads_with_guards
+from .format_names import lookup_type, type_names
 from .ranges import Access, Bound, affine_form, at_least, check_not_empty, find_narrowing, infer_ranges, show
-from .types import BOOL, FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
+from .types import BOOL, FLOAT, INT32, ScalarType, at_least_float, converts_implicitly, mixed_formats, promote
 
 _INT32_MAX = 2**31 - 1
 _MAX_LET_EXPANSIONS = 10_000
@@ -45,7 +46,7 @@ def convert(e: TExpr, t: ScalarType) -> TExpr:
     """`e` as type `t`; literals are folded so they take the type they are used at."""
     if e.type == t:
         return e
-    if isinstance(e, TConst):
+    if isinstance(e, TConst) and not e.type.is_lowp:
         return TConst(t, _convert_value(e.value, t))
     return TCast(t, e)
 
@@ -53,6 +54,8 @@ def convert(e: TExpr, t: ScalarType) -> TExpr:
 def _convert_value(v: int | float | bool, t: ScalarType) -> int | float | bool:
     if t.is_bool:
         return bool(v)
+    if t.is_lowp:  # kept exact: IR generation and the reference round it to the format once
+        return int(v) if isinstance(v, bool) else v
     if t.is_float:
         return float(v)
     v = int(v)  # C truncation toward zero, then wrap to the type's width
@@ -60,6 +63,19 @@ def _convert_value(v: int | float | bool, t: ScalarType) -> int | float | bool:
     if t.kind == "int" and v >= 1 << (t.bits - 1):
         v -= 1 << t.bits
     return v
+
+
+def _check_identity(s: ast.Stmt, kind: str, target: TensorInfo) -> None:
+    """`+=!` starts from 0 and `*=!` from 1: the target's format must hold that value."""
+    fmt, value = target.dtype.format, 0 if kind == "+" else 1
+    if hasattr(fmt, "exponent"):  # a float format: 0 unless unsigned, 1 if within its range
+        holds = fmt.kind != "unsigned" if value == 0 else fmt.min_subnormal <= 1 <= fmt.max_finite
+    else:
+        holds = fmt.min_value <= value <= fmt.max_value
+    if not holds:
+        raise TcError(f"`{s.op}!` starts from {value}, which `{target.dtype}` cannot hold, so `{target.name}` "
+                      f"would start from a wrong value; reduce into a `float` tensor and cast the result "
+                      f"(`{target.dtype}(...)`)", s.loc)
 
 
 def _require_numeric(e: TExpr, what: str, loc: Location) -> None:
@@ -333,6 +349,8 @@ class DefChecker:
                           f"`{target.dtype}` without a cast; write `{target.dtype}(...)`", s.rhs.loc)
         if kind != "=" and target.dtype.is_bool:
             raise TcError(f"cannot reduce `bool` values with `{s.op}`; cast them to a number first", s.loc)
+        if s.init and kind in ("+", "*") and target.dtype.is_lowp:
+            _check_identity(s, kind, target)
         return self._implicit(rhs, target.dtype)
 
     def _ranges(self, s, target, lhs, variables, explicit, scope, rhs) -> dict[str, tuple[SizeExpr, SizeExpr]]:
@@ -464,7 +482,10 @@ class DefChecker:
                     raise TcError(f"`!` needs a `bool`, found `{x.type}`; compare first, e.g. `x != 0`", e.loc)
                 return TUnary(BOOL, "!", x)
             _require_numeric(x, "unary `-`", e.loc)
-            if isinstance(x, TConst):
+            if x.type.is_lowp and getattr(x.type.format, "kind", None) == "unsigned":
+                raise TcError(f"unary `-` of a `{x.type}` value: the format has no negative values (it is "
+                              f"unsigned); convert it first, e.g. `-float({expr_text(x)})`", e.loc)
+            if isinstance(x, TConst) and not x.type.is_lowp:  # a format's constant is rounded later
                 return TConst(x.type, _convert_value(-x.value, x.type))
             return TUnary(x.type, "-", x)
         if isinstance(e, ast.Binary):
@@ -484,6 +505,15 @@ class DefChecker:
         if a.type.is_bool or b.type.is_bool:
             raise TcError(f"{what} mix `bool` and `{b.type if a.type.is_bool else a.type}`; "
                           "cast the `bool` first", loc)
+        return self._promote(a, b, what, loc)
+
+    @staticmethod
+    def _promote(a: TExpr, b: TExpr, what: str, loc: Location) -> ScalarType:
+        """`promote`; two different number formats are an error that suggests a cast."""
+        if mixed_formats(a.type, b.type):
+            raise TcError(f"{what} mix the number formats `{a.type}` and `{b.type}`, which do not combine "
+                          f"implicitly; cast one to the other (`{b.type}({expr_text(a)})`) or both to a "
+                          f"standard float (`float({expr_text(a)})`)", loc)
         return promote(a.type, b.type)
 
     def _binary(self, e: ast.Binary, scope: _StmtScope) -> TExpr:
@@ -501,7 +531,10 @@ class DefChecker:
             return TBinary(BOOL, e.op, self._implicit(a, t), self._implicit(b, t))
         _require_numeric(a, f"`{e.op}`", e.lhs.loc)
         _require_numeric(b, f"`{e.op}`", e.rhs.loc)
-        t = promote(a.type, b.type)
+        t = self._promote(a, b, f"the operands of `{e.op}`", e.loc)
+        if e.op == "%" and t.is_lowp:
+            raise TcError(f"`%` is not defined on the number format `{t}`; use `fmod(x, y)`, which "
+                          "computes in `float`", e.loc)
         node = TBinary(t, e.op, self._implicit(a, t), self._implicit(b, t))
         if e.op == "/" and t.is_integer:
             self.divisions[id(node)] = (node, e.loc)
@@ -563,9 +596,10 @@ class DefChecker:
         name = e.name
         if name in self.tensors and self.tensors[name].role != "scalar":
             return self._read(name, e.args, e.name_loc, scope)
-        if name in TYPE_NAMES:
+        cast = lookup_type(name)
+        if cast is not None:
             self._arity(e, 1)
-            return convert(self._resolve(e.args[0], scope), TYPE_NAMES[name])
+            return convert(self._resolve(e.args[0], scope), cast)
         if name in ("min", "max"):
             self._arity(e, 2)
             a, b = (self._resolve(x, scope) for x in e.args)
@@ -579,7 +613,8 @@ class DefChecker:
             t = args[0].type
             for x, node in zip(args, e.args):
                 _require_numeric(x, f"`{name}`", node.loc)
-                t = promote(t, x.type)
+                # a number format takes part as `float` (each converted to it on its own)
+                t = promote(FLOAT if t.is_lowp else t, FLOAT if x.type.is_lowp else x.type)
             t = at_least_float(t)
             return TCall(t, name, tuple(self._implicit(x, t) for x in args))
         if name in self.tensors:
@@ -590,7 +625,7 @@ class DefChecker:
         else:
             tensors = [n for n, t in self.tensors.items() if t.role != "scalar"]
             hint = did_you_mean(name, tensors, "the tensor") or did_you_mean(
-                name, list(ARITY) + list(TYPE_NAMES) + ["min", "max"])
+                name, list(ARITY) + type_names() + ["min", "max"])
         raise TcError(f"unknown tensor or function `{name}`{hint}", e.name_loc)
 
     def _arity(self, e: ast.Apply, n: int) -> None:

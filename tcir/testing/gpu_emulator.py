@@ -28,6 +28,10 @@ Semantics:
     space 3 read by `memref.get_global` is shared memory, one buffer per block, filled
     with poison (NaN for floats, bytes 0xA5 for integers, true for i1) when the block
     starts; `memref.alloca` is private to each thread, filled with the same poison.
+  * Values of a number format (`lowp` types) are their storage integers, and the `lowp`
+    ops compute as the NumPy reference does (tcir/testing/reference_lowp.py: exact,
+    rounded once), with the roundings IR generation emits (to nearest even; toward zero
+    into integers and integer formats); other modes are a `TcError`.
   * Arithmetic is in the values' types: f16/bf16/f32 are not widened, integers wrap,
     `index` is 64 bits; `math.*` and `tc.builtin` compute as the NumPy reference does
     (`tcir.testing.special.BUILTINS`), conversions as its casts
@@ -63,6 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -74,10 +79,13 @@ from tcir.backends.gpu_plan import (
     Launch, MemrefSpec, ParamArg, ScalarArg, ScalarSpec, TempArg, constant_value, element_dtype,
     kernel_function, plan,
 )
+from tcir.dialects import lowp
 from tcir.dialects.tc import BuiltinOp
 from tcir.errors import TcError
+from tcir.frontend import types as tc_types
 from tcir.irgen import MATH_OPS
 
+from . import reference_lowp
 from .reference import c_cast
 from .special import BUILTINS
 
@@ -124,12 +132,17 @@ def _parameter(spec: MemrefSpec | ScalarSpec, value: Any, what: str) -> Any:
 
 
 def _same_integer_width(a: np.dtype, b: np.dtype) -> bool:
-    return a.kind in "iu" and b.kind in "iu" and a.itemsize == b.itemsize
+    """Integers of one width, or an ml_dtypes array of a number format (float8_e4m3fn,
+    int4 ...) for its storage integer."""
+    ml = a.type.__module__.split(".")[0] == "ml_dtypes"
+    return (a.kind in "iu" or ml) and b.kind in "iu" and a.itemsize == b.itemsize
 
 
 def _scalar(value: Any, dtype: np.dtype, what: str) -> np.generic:
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
+    if isinstance(value, np.generic) and _same_integer_width(value.dtype, dtype):
+        return np.asarray(value).view(dtype)[()]  # a number format's scalar: its storage bits
     if not isinstance(value, (bool, int, float, np.number, np.bool_)):
         raise TcError(f"{what} must be a number of type {dtype}, got {type(value).__name__}")
     if dtype.kind in "iub":
@@ -672,3 +685,84 @@ for _cls, _fn in _CASTS.items():
     _HANDLERS[_cls] = lambda self, op, args, mask, fn=_fn: (fn(args[0], op),)
 for _cls in _MATH_NAMES:
     _HANDLERS[_cls] = _Blocks.math
+
+
+# Number formats (lowp) ---------------------------------------------------------------------
+
+
+@cache
+def _lowp_type(t: Any) -> tc_types.LowpType:
+    """The TC type of a lowp dialect type (an unregistered format of its parameters)."""
+    from tcir.lowp import FixedFormat, FloatFormat
+
+    if isinstance(t, lowp.LowpFloatType):
+        fmt = FloatFormat(f"lowp_{t}", t.exponent.data, t.mantissa.data, t.bias.data, t.kind.data)
+    else:
+        fmt = FixedFormat(f"lowp_{t}", t.integer.data, t.fraction.data, t.is_signed, t.overflow.data,
+                          t.float_overflow.data)
+    return tc_types.lowp_type(fmt)
+
+
+_STANDARD = {"f16": tc_types.HALF, "bf16": tc_types.BFLOAT16, "f32": tc_types.FLOAT, "f64": tc_types.DOUBLE}
+
+
+def _scalar_type(t: Any, unsigned: bool) -> tc_types.ScalarType:
+    if lowp.is_lowp_type(t):
+        return _lowp_type(t)
+    if str(t) in _STANDARD:
+        return _STANDARD[str(t)]
+    return tc_types.TYPE_NAMES[f"{'u' if unsigned else ''}int{t.width.data}"]
+
+
+def _check_modes(self: _Blocks, op: Operation, rounding: str) -> None:
+    modes = (op.properties["rounding"].data.value if "rounding" in op.properties else rounding,
+             op.properties["overflow"].data.value if "overflow" in op.properties else "format")
+    if modes != (rounding, "format") or getattr(op, "random", None) is not None:
+        raise self.error(f"`{op.name}` with rounding {modes[0]} and overflow {modes[1]} is not emulated "
+                         f"(only rounding {rounding}, the format's overflow rule)")
+
+
+def _lowp_cast(self: _Blocks, op: lowp.CastOp, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+    src = _scalar_type(op.input.type, op.unsigned_input is not None)
+    dst = _scalar_type(op.result.type, op.unsigned_result is not None)
+    _check_modes(self, op, reference_lowp.rounding_to(dst))
+    x = np.asarray(args[0])
+    if src.kind == "uint":
+        x = x.view(src.numpy_dtype)
+    out = reference_lowp.cast(x, src, dst, c_cast)
+    return (out.view(_result_dtype(op)) if dst.is_integer else out,)
+
+
+def _lowp_binary(symbol: str) -> Handler:
+    def handler(self: _Blocks, op: Operation, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+        t = _lowp_type(op.operands[0].type)
+        _check_modes(self, op, reference_lowp.rounding_to(t) if symbol == "/" else "nearest_even")
+        try:
+            return (reference_lowp.binary(symbol, args[0], args[1], t, mask),)
+        except ZeroDivisionError as err:
+            raise self.error(str(err)) from None
+    return handler
+
+
+_LOWP_PREDICATES = {"olt": "<", "ogt": ">", "ole": "<=", "oge": ">=", "oeq": "==", "une": "!=",
+                    "lt": "<", "gt": ">", "le": "<=", "ge": ">=", "eq": "==", "ne": "!="}
+
+
+def _lowp_cmp(self: _Blocks, op: lowp.CmpOp, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+    predicate = op.predicate.data.value
+    if predicate not in _LOWP_PREDICATES:
+        raise self.error(f"`lowp.cmp {predicate}` is not emulated (TC's comparisons only)")
+    return (reference_lowp.binary(_LOWP_PREDICATES[predicate], args[0], args[1], _lowp_type(op.lhs.type)),)
+
+
+def _lowp_neg(self: _Blocks, op: lowp.NegOp, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+    _check_modes(self, op, "nearest_even")
+    return (reference_lowp.negate(args[0], _lowp_type(op.operand.type)),)
+
+
+_HANDLERS[lowp.CastOp] = _lowp_cast
+_HANDLERS[lowp.CmpOp] = _lowp_cmp
+_HANDLERS[lowp.NegOp] = _lowp_neg
+for _cls, _symbol in ((lowp.AddOp, "+"), (lowp.SubOp, "-"), (lowp.MulOp, "*"), (lowp.DivOp, "/"),
+                      (lowp.MinOp, "min"), (lowp.MaxOp, "max")):
+    _HANDLERS[_cls] = _lowp_binary(_symbol)

@@ -78,6 +78,14 @@ Builtins (`tcir.frontend.builtins.ARITY`)
     most; that module gives the accuracy and the exactly specified functions) and the
     result is rounded to the type.
 
+Number formats (`tcir.lowp`: float8_e4m3fn, int4, user formats)
+    Arrays hold ml_dtypes' dtype for the named formats and the storage integer for user
+    formats. Every operation on them is computed exactly and rounded once by
+    `tcir.testing.exact_formats` (tcir/testing/reference_lowp.py has the rules), never by
+    generated code; reductions into a format round after every step, in order, like
+    half. A `!` reduction starts from 0, 1, or the largest / smallest value of the
+    format for min / max (+-inf where it has infinities).
+
 Speed
     Vectorized statements evaluate at most `_CHUNK` domain points at a time. The
     builtins computed in Python run once per distinct argument value (see
@@ -102,6 +110,7 @@ from tcir.frontend.checked import (
 )
 from tcir.frontend.types import ScalarType
 
+from . import reference_lowp as lowp
 from .special import BUILTINS
 
 __all__ = ["evaluate", "bind_sizes", "np_dtype", "c_cast"]
@@ -119,6 +128,8 @@ _RECURSION_LIMIT = 20000
 
 def np_dtype(t: ScalarType) -> np.dtype:
     """The NumPy dtype of a TC scalar type."""
+    if t.is_lowp:  # ml_dtypes' dtype for a named format, the storage integer otherwise
+        return t.numpy_dtype
     return _BF16 if t.numpy == "bfloat16" else np.dtype(t.numpy)
 
 
@@ -237,6 +248,8 @@ def bind_sizes(d: CheckedDef, args) -> dict[str, int]:
 
 
 def _scalar_arg(p: TensorInfo, arg) -> np.ndarray:
+    if p.dtype.is_lowp:
+        return lowp.scalar(arg, p.dtype, p.name)
     dt = np_dtype(p.dtype)
     value = arg.item() if isinstance(arg, np.ndarray | np.generic) else arg
     if p.dtype.is_bool:
@@ -308,6 +321,11 @@ class _Statement:
         self.sizes = sizes
         self.target = arrays[s.target]
         self.dtype = self.target.dtype
+        self.type = s.rhs.type  # the target's element type
+        if self.type.is_lowp and s.kind != "=":  # a number format rounds at every step
+            self.combine = lambda acc, v: lowp.combine(s.kind, acc, v, self.type)
+        else:
+            self.combine = _COMBINE.get(s.kind)
         self.env: dict[str, np.ndarray] = {}
         try:
             self.bounds = {v: (s.ranges[v][0].evaluate(sizes), s.ranges[v][1].evaluate(sizes))
@@ -330,7 +348,8 @@ class _Statement:
                               f"[{lo}, {hi}) but dimension {k} has extent {extent}", s.loc)
         box = tuple(slice(lo, hi) for lo, hi in lhs_bounds)
         if s.init:
-            self.target[box] = _identity(s.kind, self.dtype)
+            self.target[box] = (lowp.identity(s.kind, self.type) if self.type.is_lowp
+                                else _identity(s.kind, self.dtype))
         if any(hi <= lo for lo, hi in red_bounds):
             return
         written = tuple(s.lhs)
@@ -382,11 +401,11 @@ class _Statement:
         if s.kind == "=":
             self.target[sub] = values
             return
-        op = _COMBINE[s.kind]
+        op = self.combine
         acc = self.target[sub]
         if nl == len(box):
             self.target[sub] = op(acc, values)
-        elif self.dtype in (_F16, _BF16):  # round after every step, in order
+        elif self.dtype in (_F16, _BF16) or self.type.is_lowp:  # round after every step, in order
             flat = values.reshape(values.shape[:nl] + (-1,))
             acc = acc.copy()
             for r in range(flat.shape[-1]):
@@ -400,7 +419,7 @@ class _Statement:
         """The right side reads the element being written: loop over the reduction points
         in order, vectorized over the left-side variables."""
         s = self.s
-        op = _COMBINE[s.kind]
+        op = self.combine
         box = tuple(slice(*self.bounds[v]) for v in s.lhs)
         shape = tuple(hi - lo for lo, hi in (self.bounds[v] for v in s.lhs))
         red = s.reduction_vars
@@ -413,7 +432,7 @@ class _Statement:
         """The exact semantics: every point in lexicographic order."""
         s = self.s
         nl = len(s.lhs)
-        op = _COMBINE.get(s.kind)
+        op = self.combine
         for point in itertools.product(*(range(*self.bounds[v]) for v in s.iterators)):
             self._bind([], dict(zip(s.iterators, point)))
             value = self._eval(s.rhs, None)
@@ -433,7 +452,7 @@ class _Statement:
 
     def _eval_node(self, e: TExpr, mask, dt: np.dtype):
         if isinstance(e, TConst):
-            return _const(e.value, dt)
+            return lowp.encode_value(e.value, e.type) if e.type.is_lowp else _const(e.value, dt)
         if isinstance(e, TIndex):
             return self.env[e.name]
         if isinstance(e, TSize):
@@ -443,9 +462,13 @@ class _Statement:
         if isinstance(e, TRead):
             return self._read(e, mask)
         if isinstance(e, TCast):
+            if e.type.is_lowp or e.operand.type.is_lowp:
+                return lowp.cast(self._eval(e.operand, mask), e.operand.type, e.type, c_cast)
             return c_cast(self._eval(e.operand, mask), dt)
         if isinstance(e, TUnary):
             x = self._eval(e.operand, mask)
+            if e.type.is_lowp:
+                return lowp.negate(x, e.type)
             return np.logical_not(x) if e.op == "!" else np.negative(x)
         if isinstance(e, TSelect):
             return self._select(e, mask)
@@ -498,6 +521,11 @@ class _Statement:
         a = self._eval(e.lhs, mask)
         b = self._eval(e.rhs, mask)
         op = e.op
+        if e.lhs.type.is_lowp:
+            try:
+                return lowp.binary(op, a, b, e.lhs.type, mask)
+            except ZeroDivisionError as err:
+                self._fail(str(err))
         if op in _SIMPLE_BINARY:
             return _SIMPLE_BINARY[op](a, b)
         assert op in ("/", "%"), op

@@ -500,9 +500,9 @@ def test_docstring_example_parses_and_verifies():
 
 
 def test_types_and_format_descriptors_accept_the_same_parameters():
-    """The dialect stands alone, but its types are the formats of `tcir.lowp.formats`:
+    """The dialect stands alone, but its types are the formats of `tcir.frontend.formats`:
     the same parameters are valid in both (a sample here; the full sweep agreed)."""
-    formats = pytest.importorskip("tcir.lowp.formats")
+    formats = pytest.importorskip("tcir.frontend.formats")
     from tcir import TcError
 
     assert set(formats.FLOAT_KINDS) == set(FLOAT_KINDS)

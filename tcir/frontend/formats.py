@@ -1,4 +1,6 @@
-"""Low-precision number formats: descriptors and the registry (issue 15, item 1).
+"""Low-precision number formats: descriptors and the registry (issue 15, item 1), public
+as `tcir.lowp` (docs/lowp.md). It lives in the front end, whose types the formats become
+(`tcir.frontend.format_names`), and checks names against TC's own.
 
 A format is a frozen descriptor, `FloatFormat` or `FixedFormat`, registered under a TC
 identifier so that TC source can name it as a type. This module only describes formats;
@@ -86,9 +88,9 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 
-from tcir.errors import TcError
-from tcir.frontend.builtins import ARITY
-from tcir.frontend.types import TYPE_NAMES
+from ..errors import TcError
+from .builtins import ARITY
+from .types import TYPE_NAMES
 
 __all__ = [
     "FloatFormat", "FixedFormat", "Format", "FLOAT_KINDS", "NAMED_FORMATS",
@@ -277,7 +279,9 @@ class FixedFormat:
     does when out of range or not finite ("zero": 0, as ml_dtypes' int4 does; NaN gives
     0 under every rule, +-inf the range limit under "saturate" and 0 otherwise). It
     defaults to `overflow`. Arrays hold the integer ``value * 2**fraction`` in
-    `storage_dtype` (sign-extended for signed formats).
+    `storage_dtype`: its `bits`-bit two's complement pattern in the low bits, the high
+    bits zero (as ml_dtypes' int4 holds -1 as 0x0f; the same when `bits` fills the
+    storage integer, as in q4_4). Reads look at the low `bits` bits only.
     """
 
     name: str
