@@ -9,9 +9,10 @@ import tcir.lowp
 from tcir.errors import TcError
 from tcir.frontend import check_source
 from tcir.frontend.checked import TBinary, TCall, TCast, TConst, TIndex, TRead, TSelect, TUnary
+from tcir.frontend.format_names import lookup_type, type_names
 from tcir.frontend.types import (
     BFLOAT16, BOOL, DOUBLE, FLOAT, HALF, INT8, INT32, INT64, UINT8, LowpType, converts_implicitly, holds_exactly,
-    lookup_type, promote, type_names,
+    promote,
 )
 
 # User formats of these tests (registration is idempotent for equal parameters).
