@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import statistics
 import time
 
@@ -166,7 +167,8 @@ def main() -> None:
     parts = [HEADING, "",
              f"Measured {datetime.date.today()} on {machine()}; numbers in one run (`benchmarks/lowp.py`). "
              "tcir runs on all cores, ml_dtypes on one; PyTorch with its default threads"
-             f"{' (' + torch.__version__ + ')' if torch is not None else ' (not installed)'}.", "",
+             f"{' (' + torch.__version__ + ')' if torch is not None else ' (not installed)'}; "
+             f"load average {os.getloadavg()[0]:.1f} at the start.", "",
              f"### Conversions of {N_VALUES // 2**20}M values", "", *conversions(args.repeat), "",
              "### An fp8-weight matmul", "", *fp8_matmul(args.repeat), "",
              "### Compile time and object size against the formats a kernel uses", "", *compile_costs(), ""]
