@@ -22,7 +22,9 @@ operator has
   `tcir.grad(source, entry, wrt=<the float tensor inputs>)` compiled with the same
   options (with a fake implementation too, so that AOTAutograd traces the backward).
   Integer and bool inputs, and scalar parameters, get no gradient (None). The backward
-  operator has no autograd formula of its own: double backward is not supported.
+  operator is registered the same way, its own backward (`tcir_backward2::<name>`)
+  derived from the gradient def on the first double backward, and so on: so
+  `torch.autograd.gradgradcheck` and `create_graph=True` work through the op.
 
 Registration is idempotent: `op` with the same source (up to comments and layout),
 entry, options and name returns the same `TcOp`. The same name with another source,
@@ -144,6 +146,15 @@ def _output_shapes(d: CheckedDef, sizes: dict[str, object]) -> list[tuple]:
 # Registration ------------------------------------------------------------------------
 
 
+def _namespace(order: int) -> str:
+    """The namespace of the operators of the `order`-th derivative: `tcir` for the
+    forward ones, `tcir_backward` for their gradients, `tcir_backward<k>` for the k-th
+    derivatives, so that the names of two orders never collide."""
+    if order == 0:
+        return NAMESPACE
+    return BACKWARD_NAMESPACE + (str(order) if order > 1 else "")
+
+
 def _schema_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) or name in ("self", "out") else name
 
@@ -191,45 +202,68 @@ class TcOp:
     tensors (and numbers for scalar parameters) in the def's signature order.
 
     Attributes: `name`, `qualname` (`"tcir::<name>"`), `entry`, `source`, `kernel` (the
-    forward `tcir.Kernel`), `custom_op` (the `torch.library` operator), `grad_source`
-    (the TC of the gradient def, None where there is none), `backward_op` (the
-    operator running it, `torch.ops.tcir_backward.<name>`, or None)."""
+    forward `tcir.Kernel`), `custom_op` (the `torch.library` operator), `order` (0; `k`
+    for the operator of the k-th derivative), `grad_source` (the TC of the gradient
+    def, None where there is none or it is not derived yet), `backward_op` (the `TcOp`
+    running it, `torch.ops.tcir_backward.<name>`, or None)."""
 
-    def __init__(self, source: str, entry: str, name: str, kernel: Kernel, key: tuple):
+    def __init__(self, source: str, entry: str, name: str, kernel: Kernel, key: tuple | None, order: int = 0):
         self.source = source
         self.entry = entry
         self.name = name
-        self.qualname = f"{NAMESPACE}::{name}"
+        self.order = order
+        self.qualname = f"{_namespace(order)}::{name}"
         self.kernel = kernel
         self.definition: CheckedDef = kernel.definition
         self._key = key
         self.custom_op = _register(self.qualname, kernel)
         self.grad_source: str | None = None
-        self.backward_op = None
+        self.backward_op: TcOp | None = None
         self._grad_error: TcError | None = None
+        self._derived = False
+        self._derive_lock = threading.Lock()
         self._wrt = [i for i, t in enumerate(self.definition.inputs)
                      if t.role != "scalar" and t.dtype.is_float]
         if self._wrt:
-            self._register_autograd()
+            torch.library.register_autograd(self.custom_op, self._backward, setup_context=self._setup_context)
+            if order == 0:
+                self._derive()
 
-    def _register_autograd(self) -> None:
-        d = self.definition
-        try:
-            self.grad_source = grad(self.source, self.entry, wrt=[d.inputs[i].name for i in self._wrt])
-            grad_kernel = compile_def(self.grad_source, f"{self.entry}_grad", options=self.kernel.options)
-            self.backward_op = _register(f"{BACKWARD_NAMESPACE}::{self.name}", grad_kernel)
-        except TcError as err:  # not differentiable: the forward works, a backward says why
-            self._grad_error = err
-        torch.library.register_autograd(self.custom_op, self._backward, setup_context=self._setup_context)
+    def _derive(self) -> None:
+        """Derive, compile and register the backward operator, once: eagerly for a
+        forward operator (a traced backward must find it registered), on the first
+        double backward for a backward operator (each order costs a derivation and a
+        compilation that first-order training never needs). The backward operator is a
+        `TcOp` itself, whose backward is the gradient of the gradient def, and so on.
+        A def that `tcir.grad` refuses keeps the error for the backward to raise."""
+        if self._derived:  # every backward after the first: no lock
+            return
+        with self._derive_lock:
+            if self._derived:
+                return
+            d = self.definition
+            try:
+                self.grad_source = grad(self.source, self.entry, wrt=[d.inputs[i].name for i in self._wrt])
+                entry = re.match(r"def (\w+)", self.grad_source).group(1)
+                kernel = compile_def(self.grad_source, entry, options=self.kernel.options)
+                self.backward_op = TcOp(self.grad_source, entry, self.name, kernel, None, self.order + 1)
+            except TcError as err:  # not differentiable: the forward works, a backward says why
+                self._grad_error = err
+            self._derived = True
 
     def _setup_context(self, ctx, inputs, output) -> None:
         ctx.save_for_backward(*(x for x in inputs if isinstance(x, torch.Tensor)))
         ctx.tcir_scalars = [None if isinstance(x, torch.Tensor) else x for x in inputs]
 
     def _backward(self, ctx, *grads):
+        """The vector-Jacobian product through `backward_op`, itself differentiable: under
+        `create_graph=True` autograd records it, which gives double backward."""
         d = self.definition
+        self._derive()
         if self._grad_error is not None:
-            raise TcError(f"{self.qualname} has no gradient: {self._grad_error}") from self._grad_error
+            so = "" if self.order == 0 else f", so {NAMESPACE}::{self.name} has no derivative of order {self.order + 1}"
+            err = self._grad_error
+            raise TcError(f"{self.qualname} has no gradient{so}: {err.message}", err.loc) from err
         saved = iter(ctx.saved_tensors)
         inputs = [next(saved) if s is None else s for s in ctx.tcir_scalars]
         adjoints = []

@@ -94,6 +94,12 @@ def test_registration_is_idempotent_and_shows_in_torch_ops():
 
 @pytest.mark.parametrize("which", ["fcrelu", "matmul", "softmax"])
 def test_gradcheck_double(which):
+    f, args = _f64_op(which)
+    assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-5)
+
+
+def _f64_op(which):
+    """A float64 op and arguments for (grad)gradcheck."""
     if which == "fcrelu":
         f = tt.op(double(FCRELU), "fcrelu", name="fcrelu_f64")
         args = (torch.randn(3, 4), torch.randn(2, 4), torch.randn(2))
@@ -103,8 +109,52 @@ def test_gradcheck_double(which):
     else:
         f = tt.op(double(SOFTMAX), "softmax", name="softmax_f64")
         args = (torch.randn(2, 5),)
-    args = tuple(a.double().requires_grad_() for a in args)
-    assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-5)
+    return f, tuple(a.double().requires_grad_() for a in args)
+
+
+@pytest.mark.parametrize("which", ["fcrelu", "matmul", "softmax"])
+def test_gradgradcheck_double(which):
+    f, args = _f64_op(which)
+    assert torch.autograd.gradgradcheck(f, args, eps=1e-6, atol=1e-5)
+    assert f.backward_op.qualname == f"tcir_backward::{f.name}"
+    assert f.backward_op.backward_op.qualname == f"tcir_backward2::{f.name}"  # derived on the first use
+
+
+def test_third_derivative():
+    f = tt.op("def cube(double(N) A) -> (O) { O(i) = A(i) * A(i) * A(i) }", "cube")
+    x = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+    (gg,) = torch.autograd.grad(g.sum(), x, create_graph=True)
+    (ggg,) = torch.autograd.grad(gg.sum(), x)
+    torch.testing.assert_close((g, gg, ggg), (3 * x * x, 6 * x, torch.full_like(x, 6.0)))
+
+
+def test_backward_without_gradient_is_a_located_tcerror():
+    f = tt.op("def lg(double(N) A) -> (O) {\n  O(i) = lgamma(A(i))\n}", "lg")
+    x = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(f(x), torch.lgamma(x))  # the forward works
+    with pytest.raises(tcir.TcError, match="tcir::lg has no gradient: `lgamma` is not differentiable") as err:
+        f(x).sum().backward()
+    assert err.value.loc is not None and err.value.loc.line == 2
+
+
+def test_double_backward_without_second_derivative_is_a_tcerror(monkeypatch):
+    # tcir.grad derives every gradient def it generates; a refusal is simulated
+    f = tt.op("def sq(double(N) A) -> (O) { O(i) = A(i) * A(i) }", "sq")
+    real = tt.grad
+
+    def refuse_gradient_defs(source, entry, wrt=None):
+        if entry.endswith("_grad"):
+            raise tcir.TcError("not differentiable (simulated)")
+        return real(source, entry, wrt)
+
+    monkeypatch.setattr(tt, "grad", refuse_gradient_defs)
+    x = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)  # the first derivative works
+    torch.testing.assert_close(g, 2 * x)
+    with pytest.raises(tcir.TcError, match=r"tcir_backward::sq has no gradient, so tcir::sq has no derivative "
+                                           r"of order 2: not differentiable \(simulated\)"):
+        torch.autograd.grad(g.sum(), x)
 
 
 def _grads(fn, args, weights):

@@ -31,19 +31,27 @@ What is differentiated (`rules.py` has the rules):
 * `=`, `+=!` (the adjoint is a broadcast: `d_A(m, r_k) +=! d_C(m, n) * B(r_k, n)`),
   `*=!` (exact with zero factors), `max=!`/`min=!` (through the mask of the points
   that reach the extremum, ties sharing the adjoint evenly as PyTorch's `amax` does),
-  `+=` into a tensor already written; several statements writing one tensor, partial
-  overwrites, temporaries, reads of earlier results;
+  `+= *= min= max=` without `!` into a tensor already written (the previous value is
+  one more point of the reduction, or one operand of a combination per point);
+  several statements writing one tensor, partial overwrites, temporaries, reads of
+  earlier results, reads of the target itself at the element written or at one a
+  later point writes (both still hold the previous value);
 * subscripts: any affine subscript. A read `I(n, c, h + r_kh)` becomes a write
   `d_I(n, c, h_in)` after the change of variables `r_kh = h_in - h`, whose range
   becomes a `?:` guard; the forward `where` ranges are kept, written explicitly
-  wherever the inference of the generated statement would give another domain.
+  wherever the inference of the generated statement would give another domain. An
+  indirect or non-affine subscript (`LUT(I(i))`) gets a one-hot scatter-add,
+  `d_LUT(e) +=! I(i) == e ? ... : 0`, as a TC left side takes index variables only.
 
-Not differentiated (a `TcError` located at the statement, saying why): reads with an
-indirect or non-affine subscript of a tensor that needs a gradient (`LUT(I(i))`: its
-adjoint is a scatter-add to a computed index, which a TC left side cannot express),
-statements reading their own target at another element (recurrences) or inside a
-reduction, `*= min= max=` without `!` (combining with earlier values), and reading a
-tensor before it is written. Integer inputs get no gradient and cannot be in `wrt`.
+The gradient def is ordinary TC, so `grad` of it gives second derivatives
+(`tcir.torch` uses that for double backward).
+
+Not differentiated (a `TcError` located at the statement, saying why): statements
+reading their own target at an element an earlier point of the same statement wrote
+(recurrences: their adjoint runs the other way, which a TC statement cannot), inside a
+reduction or in a `!` statement, `*= min= max=` without `!` into a tensor no earlier
+statement writes, and reading a tensor before it is written. Integer inputs get no
+gradient and cannot be in `wrt`.
 """
 
 from __future__ import annotations

@@ -188,25 +188,3 @@ def _size(s: SizeExpr) -> tuple[str, int]:
 def _paren(s: SizeExpr, context: int) -> str:
     text, prec = _size(s)
     return f"({text})" if prec < context else text
-
-
-def size_value(s: SizeExpr) -> TExpr:
-    """A size expression as an `int32` value in an expression (for guards)."""
-    if isinstance(s, Const):
-        return TConst(INT32, s.value)
-    if isinstance(s, Sym):
-        return TSize(INT32, s.name)
-    if isinstance(s, BinOp):
-        if s.op in ("min", "max"):
-            return TBinary(INT32, s.op, size_value(s.lhs), size_value(s.rhs))
-        if s.op in ("+", "-", "*"):
-            return TBinary(INT32, s.op, size_value(s.lhs), size_value(s.rhs))
-    return TSizeText(INT32, size_source(s))
-
-
-class TSizeText(TSize):
-    """A size expression printed as text (division and modulo in a guard bound)."""
-
-    def __init__(self, type_: ScalarType, text: str):
-        object.__setattr__(self, "type", type_)
-        object.__setattr__(self, "name", f"({text})")

@@ -5,8 +5,9 @@
    `O1` before the `fmax`). So the forward statements are copied into the gradient
    def with every write but a tensor's last one renamed to a fresh version
    (`O1_1`, `O1_2`, then `O1`), and each read renamed to the version it sees. A write
-   that leaves part of the previous version in place (`+=` without `!`, or a `=` over
-   part of the tensor) first copies the previous version.
+   that leaves part of the previous version in place (an accumulation without `!`, or
+   a `=` over part of the tensor) first copies the previous version; an accumulation
+   without `!` and without reduction variables becomes `O(l) = O_prev(l) op E`.
 2. **Activity.** A version is active when its value depends on an input in `wrt`;
    only active values get an adjoint.
 3. **Reverse.** Statements are visited last to first. Each active version `V` has an
@@ -15,8 +16,9 @@
    statement writing `V` is. That statement's right side is differentiated
    (`rules.backward`) with the adjoint `d_V(lhs)` and each read `X(s)` gets
    `d_X(s) += contribution`, an adjoint statement over the forward statement's
-   iteration domain (see `_Scatter` for the change of variables when `s` is not a list
-   of distinct index variables).
+   iteration domain (see `_scatter` for the change of variables when `s` is not a list
+   of distinct index variables). What the previous version of `V` gets through the
+   statement is then left in `d_V` on its left side (`_to_previous`).
 4. **Pruning and checking.** Forward statements whose values the reverse part does not
    read are dropped; the source is checked by the front end, and a statement whose
    inferred ranges differ from the forward ones gets explicit `where` ranges, until
@@ -34,10 +36,11 @@ from ..frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize,
     TUnary, TensorInfo, children,
 )
-from ..frontend.types import INT32, ScalarType
+from ..frontend.ranges import at_least
+from ..frontend.types import INT32, ScalarType, promote
 from ..sizeexpr import BinOp, Const, SizeExpr, Sym, smax, smin
 from . import rules
-from .printing import RESERVED, expr_source, size_source, size_value
+from .printing import RESERVED, expr_source, size_source
 from .rules import NotDifferentiable, add, both, cast, cmp, const, div, mul, select
 
 Range = tuple[SizeExpr, SizeExpr]
@@ -56,6 +59,7 @@ class FStmt:
     explicit: set[str]
     loc: Location
     copy: bool = False
+    prev: str | None = None  # `*= min= max=` without `!`: the version it combines with
 
     @property
     def reduction_vars(self) -> list[str]:
@@ -248,7 +252,6 @@ class Gradient:
         self.dtype: dict[str, ScalarType] = {t.name: t.dtype for t in d.tensors.values()}
         self.shape: dict[str, list[SizeExpr]] = {t.name: list(t.shape or []) for t in d.tensors.values()}
         self.lhs_names: dict[str, list[str]] = {}
-        self.origin: dict[str, str] = {}  # version -> the tensor it is a value of
         self.source_name = source_name
 
     # 1. versions ------------------------------------------------------------------
@@ -262,20 +265,22 @@ class Gradient:
         current: dict[str, str] = {}
         for s in d.stmts:
             t = s.target
-            self._check_self_reads(s, t in current)
+            self._check_reads(s, current)
             rename = dict(current)
-            if t in current:
-                rename[t] = current[t]
             rhs = _map(s.rhs, lambda x: TRead(x.type, rename[x.tensor], x.indices)
                        if isinstance(x, TRead) and x.tensor in rename else None)
             kind, init = s.kind, s.init
             if init and not s.reduction_vars:
                 kind, init = "=", False
+            combines = t in current and kind != "=" and not init
+            if combines and not s.reduction_vars:
+                # one combination per point: `O(l) op= E` is `O(l) = O_prev(l) op E`
+                rhs = _combine(kind, TRead(self.dtype[t], current[t], tuple(TIndex(INT32, v) for v in s.lhs)), rhs)
+                kind = "="
             done[t] = done.get(t, 0) + 1
             last = done[t] == writes[t]
             name = t if last else self.names.fresh(f"{t}_{done[t]}")
             self.dtype[name] = self.dtype[t]
-            self.origin[name] = t
             self.shape[name] = self.shape[t]
             self.lhs_names[name] = list(s.lhs)
             ranges = {v: s.ranges[v] for v in s.iterators}
@@ -288,13 +293,10 @@ class Gradient:
                     init = True
                 if not full and self._shape_differs(s, t):
                     self._copy(name, None, s)
-            else:
-                if not init and kind not in ("=", "+"):
-                    raise TcError(f"`{s.kind}=` without `!` (combining with the values earlier statements wrote) "
-                                  f"is not differentiable yet; use `{s.kind}=!` into a new tensor", s.loc)
-                if not (full and (kind == "=" or init)):
-                    self._copy(name, current[t], s)
-            self.fwd.append(FStmt(name, list(s.lhs), kind, init, ranges, rhs, set(s.explicit), s.loc))
+            elif not (full and (kind == "=" or init)):
+                self._copy(name, current[t], s)
+            prev = current[t] if combines and kind in ("*", "min", "max") else None
+            self.fwd.append(FStmt(name, list(s.lhs), kind, init, ranges, rhs, set(s.explicit), s.loc, prev=prev))
             current[t] = name
         self.final = current
 
@@ -314,18 +316,44 @@ class Gradient:
     def _covers(self, lhs: list[str], ranges: dict[str, Range], shape: list[SizeExpr]) -> bool:
         return len(lhs) == len(shape) and all(_same(ranges[v], (Const(0), e)) for v, e in zip(lhs, shape))
 
-    def _check_self_reads(self, s: CheckedStmt, written: bool) -> None:
+    def _check_reads(self, s: CheckedStmt, current: dict[str, str]) -> None:
+        """Refuse what the versions cannot express: a read of an output or temporary
+        before any statement writes it (its initial values are not recomputed), and the
+        reads of `_check_self_reads`."""
+        for r in _all_reads(s.rhs):
+            if self.d.tensors[r.tensor].role in ("output", "temporary") and r.tensor not in current:
+                raise TcError(f"`{r.tensor}` is read before any statement writes it: not differentiable", s.loc)
+        self._check_self_reads(s)
+
+    def _check_self_reads(self, s: CheckedStmt) -> None:
+        """A statement may read its own target where the value it reads is one an
+        earlier statement wrote: at the element it writes (each point combines once) or
+        at an element a later point writes (`O(i + 1)`: points run in lexicographic
+        order, so it still holds the old value). Anything else reads values this very
+        statement wrote, a recurrence, whose adjoint runs the other way."""
         own = [r for r in _all_reads(s.rhs) if r.tensor == s.target]
-        if not own:
-            return
-        same = all(isinstance(i, TIndex) and i.name == v for r in own
-                   for i, v in zip(r.indices, s.lhs)) and all(len(r.indices) == len(s.lhs) for r in own)
-        if not written:
-            raise TcError(f"`{s.target}` is read before any statement writes it: not differentiable", s.loc)
-        if s.kind != "=" or not same:
-            what = "at another element (a recurrence)" if not same else "in a reduction"
-            raise TcError(f"this statement reads its own target `{s.target}` {what}: "
-                          f"not differentiable yet", s.loc)
+        for r in own:
+            read = f"`{s.target}({', '.join(expr_source(i) for i in r.indices)})`"
+            if s.init:
+                raise TcError(f"this statement reads its own target {read}, which its `!` has just set to "
+                              f"the identity of `{s.kind}=`: not differentiable; read the earlier value "
+                              f"through another tensor", s.loc)
+            offset = _offset(r.indices, s.lhs)
+            if offset is None or offset < (0,) * len(offset):
+                where = ("at an element that an earlier point of the same statement writes" if offset
+                         else "at an element that depends on the point in a non-constant way")
+                raise TcError(f"this statement reads its own target {read} {where}: a recurrence (points run in "
+                              f"lexicographic order, each reading what earlier ones wrote). Its adjoint is a "
+                              f"recurrence running the opposite way, which a TC statement cannot express (its "
+                              f"points run in increasing order): not differentiable. Write the values in closed "
+                              f"form instead (a prefix sum as `O(i) +=! j <= i ? A(j) : 0.0 where j in 0:N`), "
+                              f"or write its gradient by hand", s.loc)
+            if not any(offset) and s.reduction_vars:
+                red = ", ".join(f"`{v}`" for v in s.reduction_vars)
+                raise TcError(f"this statement reads its own target {read} inside a reduction over {red}: each "
+                              f"step of the reduction reads what the previous one wrote, a recurrence: not "
+                              f"differentiable. Reduce into a new tensor and combine it with `{s.target}` in "
+                              f"a statement of its own", s.loc)
 
     # 2. activity ------------------------------------------------------------------
 
@@ -334,19 +362,6 @@ class Gradient:
         for f in self.fwd:
             if self.dtype[f.target].is_float and (_reads(f.rhs) | _scalars(f.rhs)) & self.active:
                 self.active.add(f.target)
-        # Reads whose adjoint is a scatter to a computed index, reported in source order.
-        for f in self.fwd:
-            if f.target not in self.active:
-                continue
-            for r in _all_reads(f.rhs):
-                if r.tensor in self.active and r.type.is_float and any(affine(i) is None for i in r.indices):
-                    self._no_scatter(f, r.tensor, r.indices)
-
-    def _no_scatter(self, f: FStmt, x: str, subs) -> None:
-        base = self.origin.get(x, x)
-        raise TcError(f"the adjoint of the read `{base}({', '.join(expr_source(i) for i in subs)})` "
-                      f"would be a scatter-add into `d_{base}` at a computed index, which TC cannot write "
-                      f"(a left side takes index variables only): not supported yet", f.loc)
 
     # 3. reverse -------------------------------------------------------------------
 
@@ -391,7 +406,7 @@ class Gradient:
             self.grads[x] = self.names.fresh(f"d_{x}")
             self.adjoint[x] = self.grads[x]
         for f in reversed(self.fwd):
-            self._reverse_stmt(f, writers)
+            self._reverse_stmt(f)
         for x in self.wrt:
             if x not in self.ready:
                 self._zero(x, self.grads[x], comment=f"nothing depends on `{x}`")
@@ -405,39 +420,19 @@ class Gradient:
                              exact=x not in self.grads, comment=comment))
         self.ready.add(x)
 
-    def _reverse_stmt(self, f: FStmt, writers: dict[str, int]) -> None:
+    def _reverse_stmt(self, f: FStmt) -> None:
         v = f.target
         if v not in self.active or v not in self.ready:
             return
-        t = self.dtype[v]
         idx = tuple(TIndex(INT32, x) for x in f.lhs)
-        g: TExpr = TRead(t, self.adjoint[v], idx)
+        g: TExpr = TRead(self.dtype[v], self.adjoint[v], idx)
         guard: TExpr | None = None
+        to_prev: TExpr | None = None  # the adjoint of the previous version where `f` combines with it
         head = len(self.outs)
-        red = f.reduction_vars
-        if f.kind in ("max", "min") and red:
-            ties = self.names.fresh(f"{v}_ties")
-            hit = cmp("==", f.rhs, TRead(t, v, idx))
-            self.outs.append(Out(ties, list(f.lhs), "+=!", TSelect(INT32, hit, TConst(INT32, 1), TConst(INT32, 0)),
-                                 dict(f.ranges), set(f.explicit),
-                                 comment=f"how many points reach the {f.kind}imum: ties share the adjoint"))
-            g = div(g, TCast(t, TRead(INT32, ties, idx)))
-            guard = hit
-        elif f.kind == "*" and red:
-            zeros = self.names.fresh(f"{v}_zeros")
-            prod = self.names.fresh(f"{v}_nonzero_prod")
-            is_zero = cmp("==", f.rhs, const(t, 0))
-            self.outs.append(Out(zeros, list(f.lhs), "+=!", TSelect(INT32, is_zero, TConst(INT32, 1),
-                                                                    TConst(INT32, 0)),
-                                 dict(f.ranges), set(f.explicit),
-                                 comment="the product's adjoint without dividing by zero"))
-            self.outs.append(Out(prod, list(f.lhs), "*=!", TSelect(t, is_zero, const(t, 1), f.rhs),
-                                 dict(f.ranges), set(f.explicit)))
-            z = TRead(INT32, zeros, idx)
-            p = TRead(t, prod, idx)
-            partial = select(cmp("==", z, TConst(INT32, 0)), div(p, f.rhs),
-                             select(both(cmp("==", z, TConst(INT32, 1)), is_zero), p, const(t, 0)))
-            g = mul(g, partial)
+        if f.kind in ("max", "min") and f.reduction_vars:
+            g, guard, to_prev = self._extremum(f, idx, g)
+        elif f.kind == "*" and f.reduction_vars:
+            g, to_prev = self._product(f, idx, g)
         try:
             leaves = rules.backward(f.rhs, g, lambda n: n in self.active)
         except NotDifferentiable as err:
@@ -457,26 +452,112 @@ class Gradient:
                 c = select(guard, c, const(c.type, 0))
             subs = leaf.indices if isinstance(leaf, TRead) else ()
             self._scatter(f, name, subs, c, guarded)
-        if f.overwrites and self._first_writer(f) is not f:
-            self._zero_part(f)
+        if to_prev is not None and f.prev in self.active:
+            self._to_previous(f, to_prev)
+        elif f.overwrites and self._first_writer(f) is not f:
+            self._to_previous(f, const(self.dtype[v], 0))
         if head < len(self.outs) and self.outs[head].comment is None:
             self.outs[head].comment = f"adjoint of: {self._text(f)}"
+
+    def _extremum(self, f: FStmt, idx: tuple[TExpr, ...], g: TExpr) -> tuple[TExpr, TExpr, TExpr | None]:
+        """`max=`/`min=` over reduction variables: the adjoint goes to the points that
+        reach the extremum, shared evenly among them as PyTorch's `amax` does; without
+        `!` the previous value is one more such point. Returns the adjoint of the reads
+        of the right side, the mask it is under and the previous value's adjoint."""
+        v, t = f.target, self.dtype[f.target]
+        value = TRead(t, v, idx)
+        ties = self.names.fresh(f"{v}_ties")
+        self.shape[ties] = self.shape[v]
+        hit = cmp("==", f.rhs, value)
+        self.outs.append(Out(ties, list(f.lhs), "+=!", _indicator(hit), dict(f.ranges), set(f.explicit),
+                             comment=f"how many points reach the {f.kind}imum: ties share the adjoint"))
+        reached = None
+        if f.prev is not None:
+            reached = cmp("==", TRead(t, f.prev, idx), value)
+            self._over_lhs(f, ties, "+=", _indicator(reached))
+        share = div(g, TCast(t, TRead(INT32, ties, idx)))
+        return share, hit, None if reached is None else select(reached, share, const(t, 0))
+
+    def _product(self, f: FStmt, idx: tuple[TExpr, ...], g: TExpr) -> tuple[TExpr, TExpr | None]:
+        """`*=` over reduction variables, exact with zero factors (no division by 0):
+        with `z` zero factors and `p` the product of the others, the derivative in one
+        factor `x` is `p / x` when `z == 0`, `p` at the only zero, 0 otherwise. Without
+        `!` the previous value is one more factor. Returns the adjoint of the reads of
+        the right side and the previous value's adjoint."""
+        v, t = f.target, self.dtype[f.target]
+        zeros = self.names.fresh(f"{v}_zeros")
+        prod = self.names.fresh(f"{v}_nonzero_prod")
+        self.shape[zeros] = self.shape[prod] = self.shape[v]
+        is_zero = cmp("==", f.rhs, const(t, 0))
+        self.outs.append(Out(zeros, list(f.lhs), "+=!", _indicator(is_zero), dict(f.ranges), set(f.explicit),
+                             comment="the product's adjoint without dividing by zero"))
+        self.outs.append(Out(prod, list(f.lhs), "*=!", TSelect(t, is_zero, const(t, 1), f.rhs),
+                             dict(f.ranges), set(f.explicit)))
+        if f.prev is not None:
+            x = TRead(t, f.prev, idx)
+            prev_zero = cmp("==", x, const(t, 0))
+            self._over_lhs(f, zeros, "+=", _indicator(prev_zero))
+            self._over_lhs(f, prod, "*=", TSelect(t, prev_zero, const(t, 1), x))
+        z = TRead(INT32, zeros, idx)
+        p = TRead(t, prod, idx)
+
+        def partial(x: TExpr, x_zero: TExpr) -> TExpr:
+            return select(cmp("==", z, TConst(INT32, 0)), div(p, x),
+                          select(both(cmp("==", z, TConst(INT32, 1)), x_zero), p, const(t, 0)))
+
+        to_prev = mul(g, partial(x, prev_zero)) if f.prev is not None else None
+        return mul(g, partial(f.rhs, is_zero)), to_prev
+
+    def _over_lhs(self, f: FStmt, target: str, op: str, e: TExpr) -> None:
+        """`target(lhs) op e` over `f`'s left side only (the previous value as one more
+        point of a count or product that `f`'s reduction started; an adjoint rescaled)."""
+        rng = {v: f.ranges[v] for v in f.lhs}
+        self.outs.append(Out(target, list(f.lhs), op, e, rng))
 
     def _first_writer(self, f: FStmt) -> FStmt:
         return next(g for g in self.fwd if g.target == f.target)
 
-    def _zero_part(self, f: FStmt) -> None:
-        """The part of the previous version that `f` overwrote has no influence."""
-        if self._first_writer(f) is f:
-            return
-        rng = {v: f.ranges[v] for v in f.lhs}
-        self.outs.append(Out(self.adjoint[f.target], list(f.lhs), "=", const(self.dtype[f.target], 0), rng,
-                             set(f.lhs)))
+    def _to_previous(self, f: FStmt, adjoint: TExpr) -> None:
+        """The adjoint of `f`'s target becomes that of the previous version on `f`'s
+        left side: 0 where `f` overwrote it, `d_V * ∂V/∂prev` where `f` combined with
+        it. The copy `V = prev` that precedes `f` then passes it on."""
+        self._over_lhs(f, self.adjoint[f.target], "=", adjoint)
 
     def _text(self, f: FStmt) -> str:
         lhs = f"{f.target}({', '.join(f.lhs)})" if f.lhs else f.target
         op = f.kind + "=" + ("!" if f.init else "") if f.kind != "=" else "="
         return f"{lhs} {op} {expr_source(f.rhs)}"
+
+    def _new_index(self, extent: SizeExpr, k: int, local: set[str]) -> str:
+        """A new index variable for dimension `k` of a scatter's left side, named after
+        its extent."""
+        base = str(extent).lower() if str(extent).isidentifier() else f"i{k}"
+        y = self.names.fresh_index(base if base not in local else f"{base}_in", local)
+        local.add(y)
+        return y
+
+    def _read_bounds(self, c: TExpr, subst: dict[str, Affine]) -> list[TExpr]:
+        """Guards `0 <= s < extent` for the subscripts `s` of the reads in `c` that the
+        change of variables `subst` rewrites into a new mix of variables (`I(3 * r)`
+        with `r = n - m` becomes `I(3 * n - 3 * m)`). They hold wherever the forward
+        read ran, but the call-time bounds check, which bounds a subscript by the box of
+        the ranges and by guards on the same variables only, could not prove them."""
+        covered = [form.vars for form in subst.values()]
+        shapes = self.shape | {d: self.shape[v] for v, d in self.adjoint.items()}
+        out: list[TExpr] = []
+        for r in _all_reads(c):
+            for sub, extent in zip(r.indices, shapes[r.tensor]):
+                a = affine(sub)
+                if a is None or not set(a.vars) & set(subst):
+                    continue
+                for w, form in subst.items():
+                    a = a.substitute(w, form)
+                bound = _size_affine(extent)
+                if len(a.vars) == 1 and list(a.vars.values()) == [1] or a.vars in covered or bound is None:
+                    continue  # a single variable (bounded by its range) or a variable part the guards bound
+                guards = [cmp(">=", a.expr(), TConst(INT32, 0)), cmp("<", a.expr(), bound.expr())]
+                out += [g for g in guards if all(expr_source(g) != expr_source(o) for o in out)]
+        return out
 
     def _scatter(self, f: FStmt, x: str, subs: tuple[TExpr, ...], c: TExpr, guarded: bool) -> None:
         if x not in self.adjoint:
@@ -488,34 +569,30 @@ class Gradient:
         ranges: dict[str, Range] = {}
         subst: dict[str, Affine] = {}
         conds: list[TExpr] = []
-        forms = []
-        for s in subs:
-            a = affine(s)
-            if a is None:
-                self._no_scatter(f, x, subs)
-            forms.append(a)
         red = f.reduction_vars
-        for k, a in enumerate(forms):
+        for k, sub in enumerate(subs):
+            a = affine(sub)
+            if a is None:
+                # an indirect or non-affine subscript: a one-hot sum, `y == I(b, r)`
+                y = self._new_index(shape[k], k, local)
+                lhs.append(y)
+                ranges[y] = (Const(0), shape[k])
+                conds.append(_equal(sub, TIndex(INT32, y)))
+                continue
             for w, form in subst.items():
                 a = a.substitute(w, form)
             if (len(a.vars) == 1 and not a.sizes and a.const == 0 and list(a.vars.values()) == [1]
                     and next(iter(a.vars)) not in lhs and next(iter(a.vars)) in f.ranges):
                 w = next(iter(a.vars))
-                lo, hi = f.ranges[w]
-                if guarded:
-                    if not (isinstance(lo, Const) and lo.value >= 0):
-                        lo = smax(lo, Const(0))
-                    if str(hi) != str(shape[k]):
-                        hi = smin(hi, shape[k])
                 lhs.append(w)
-                ranges[w] = (lo, hi)
+                ranges[w] = _within(f.ranges[w], shape[k]) if guarded else f.ranges[w]
                 continue
-            base = str(shape[k]).lower() if str(shape[k]).isidentifier() else f"i{k}"
-            y = self.names.fresh_index(base if base not in local else f"{base}_in", local)
-            local.add(y)
+            y = self._new_index(shape[k], k, local)
             lhs.append(y)
-            ranges[y] = (Const(0), shape[k])
-            cands = [w for w, cw in a.vars.items() if abs(cw) == 1 and w in f.ranges and w not in lhs]
+            image = _image(a, f.ranges | ranges)
+            ranges[y] = _within(image, shape[k]) if not _divides(image) else (Const(0), shape[k])
+            cands = [w for w, cw in a.vars.items()
+                     if abs(cw) == 1 and w in f.ranges and w not in lhs and _affine_bounds(f.ranges[w])]
             cands.sort(key=lambda w: (w not in red, list(f.ranges).index(w)))
             if cands:
                 w = cands[0]
@@ -525,24 +602,30 @@ class Gradient:
                 subst = {u: fu.substitute(w, form) for u, fu in subst.items()}
                 subst[w] = form
             else:
-                conds.append(cmp("==", TIndex(INT32, y), a.expr()))
+                conds.append(_equal(a.expr(), TIndex(INT32, y)))
         bounds = []
         for w, form in subst.items():
             lo, hi = f.ranges[w]
             e = form.expr()
-            if not _always(form, lo, ranges, lower=True):
-                bounds.append(cmp(">=", e, size_value(lo)))
-            if not _always(form, hi, ranges, lower=False):
-                bounds.append(cmp("<", e, size_value(hi)))
-        conds = bounds + conds
+            bounds += [cmp(">=", e, _size_affine(b).expr()) for b in _operands(lo, "max")
+                       if not _always(form, b, ranges, lower=True)]
+            bounds += [cmp("<", e, _size_affine(b).expr()) for b in _operands(hi, "min")
+                       if not _always(form, b, ranges, lower=False)]
+        conds = bounds + self._read_bounds(c, subst) + conds
         for w in f.ranges:
             if w not in subst and w not in ranges:
                 ranges[w] = f.ranges[w]
+        if any(at_least(lo, hi, 0) for lo, hi in ranges.values()):
+            return  # the read never runs: its guard fails wherever the forward statement runs
+        # ranges narrowed from the forward ones (or the extent) may be empty for some
+        # sizes, which only an explicit `where` range may be
+        whole = {v: f.ranges[v] if v in f.ranges else (Const(0), shape[lhs.index(v)]) for v in ranges}
+        explicit = {v for v, rng in ranges.items() if v in f.explicit or not _same(rng, whole[v])}
         if subst:
             c = _substitute(c, subst)
         cond: TExpr | None = None
         for k in conds:
-            cond = both(cond, k)
+            cond = both(cond, _substitute(k, subst))
         if cond is not None:
             c = select(cond, c, const(c.type, 0))
         c = cast(self.dtype[x], c)
@@ -555,7 +638,66 @@ class Gradient:
             self._zero(x, target)
             op = "+="
         self.ready.add(x)
-        self.outs.append(Out(target, lhs, op, c, ranges, exact=x not in self.grads))
+        self.outs.append(Out(target, lhs, op, c, ranges, explicit, exact=x not in self.grads))
+
+
+def _operands(s: SizeExpr, op: str) -> list[SizeExpr]:
+    """The operands of a nest of `min` (or `max`) in a range bound: a guard compares
+    with each, as the front end proves bounds from affine comparisons only."""
+    if isinstance(s, BinOp) and s.op == op:
+        return _operands(s.lhs, op) + _operands(s.rhs, op)
+    return [s]
+
+
+def _image(form: Affine, ranges: dict[str, Range]) -> Range:
+    """The values an affine subscript takes over the box of its variables' ranges."""
+    base: SizeExpr = Const(form.const)
+    for name, c in form.sizes.items():
+        base = base + Sym(name) * c
+    lo = hi = base
+    for v, c in form.vars.items():
+        first, last = ranges[v][0], ranges[v][1] - 1
+        lo = lo + (first if c > 0 else last) * c
+        hi = hi + (last if c > 0 else first) * c
+    return lo, hi + 1
+
+
+def _within(image: Range, extent: SizeExpr) -> Range:
+    """The range of a left-side variable of an adjoint that stands for a subscript: the
+    values the subscript takes (`image`) inside the tensor's extent (outside it, a
+    guarded read does not run). Narrower than the extent, it lets the call-time bounds
+    check prove the reads of the adjoint statement, which it checks over a box."""
+    lo, hi = image
+    lo = lo if at_least(lo, Const(0), 0) else Const(0) if at_least(Const(0), lo, 0) else smax(lo, Const(0))
+    hi = hi if at_least(extent, hi, 0) else extent if at_least(hi, extent, 0) else smin(hi, extent)
+    return lo, hi
+
+
+def _divides(rng: Range) -> bool:
+    """Whether a bound of the range divides (`floordiv`, `ceildiv`, `%`). The range of a
+    new variable is then left whole rather than narrowed to its subscript's values: the
+    divisions in the domains of a gradient def make its polyhedral dependence analysis
+    very slow (minutes where the forward def takes a second)."""
+    def walk(e: SizeExpr) -> bool:
+        return isinstance(e, BinOp) and (e.op in ("floordiv", "ceildiv", "mod") or walk(e.lhs) or walk(e.rhs))
+
+    return walk(rng[0]) or walk(rng[1])
+
+
+def _affine_bounds(rng: Range) -> bool:
+    """Whether the bounds of a range are affine in the sizes (a `max` of lower bounds,
+    a `min` of upper bounds). Only then does the range of an eliminated variable become
+    a guard: the front end proves reads in bounds from affine comparisons only, so a
+    bound such as `N % 3 + 1` keeps the variable, tied by an equality guard."""
+    lo, hi = rng
+    return all(_size_affine(b) is not None for b in _operands(lo, "max") + _operands(hi, "min"))
+
+
+def _equal(sub: TExpr, y: TIndex) -> TExpr:
+    """`sub == y`, compared in the type of the subscript (an index tensor may be
+    `int64`)."""
+    t = promote(sub.type, INT32)
+    return cmp("==", cast(t, sub), cast(t, y))
 
 
 def _size_affine(s: SizeExpr) -> Affine | None:
@@ -582,22 +724,45 @@ def _size_affine(s: SizeExpr) -> Affine | None:
 
 def _always(form: Affine, bound: SizeExpr, ranges: dict[str, Range], lower: bool) -> bool:
     """Whether `form >= bound` (lower) or `form < bound` holds at every point, where
-    `form` has one variable `y` ranging over `[0, E)`: the guard side is then left out."""
+    `form` has one variable `y` ranging over `[lo, hi)`: the guard side is then left out."""
     b = _size_affine(bound)
     if b is None or len(form.vars) != 1:
         return False
     (y, c), = form.vars.items()
-    if y not in ranges or _size_affine(ranges[y][0]) != Affine({}, {}, 0):
+    if y not in ranges:
         return False
-    ext = _size_affine(ranges[y][1])
-    if ext is None:
+    lo, hi = _size_affine(ranges[y][0]), _size_affine(ranges[y][1])
+    if lo is None or hi is None:
         return False
     diff = form.plus(b.scaled(-1)) if lower else b.plus(form.scaled(-1)).plus(Affine({}, {}, -1))
-    # diff >= 0 at the extreme point of y: y = 0 if diff grows with y, else y = E - 1
-    slope = diff.vars[y]
-    at = Affine({}, {}, 0) if slope > 0 else ext.plus(Affine({}, {}, -1))
+    # diff >= 0 at the extreme point of y: y = lo if diff grows with y, else y = hi - 1
+    at = lo if diff.vars[y] > 0 else hi.plus(Affine({}, {}, -1))
     rest = diff.substitute(y, at)
     return not rest.vars and not rest.sizes and rest.const >= 0
+
+
+def _indicator(c: TExpr) -> TExpr:
+    """1 where `c` holds, else 0 (`int32`), for counting points."""
+    return TSelect(INT32, c, TConst(INT32, 1), TConst(INT32, 0))
+
+
+def _combine(kind: str, a: TExpr, b: TExpr) -> TExpr:
+    """`a op b` for the accumulation `kind` (`+`, `*`, `min`, `max`)."""
+    return TBinary(a.type, kind, a, b)
+
+
+def _offset(subs: tuple[TExpr, ...], lhs: list[str]) -> tuple[int, ...] | None:
+    """The constant offset `(c1, ...)` of a read `X(l1 + c1, ...)` of a statement with
+    left side `X(l1, ...)`, or None when a subscript is not of that form."""
+    if len(subs) != len(lhs):
+        return None
+    out = []
+    for sub, v in zip(subs, lhs):
+        a = affine(sub)
+        if a is None or a.vars != {v: 1} or a.sizes:
+            return None
+        out.append(a.const)
+    return tuple(out)
 
 
 def _substitute(e: TExpr, subst: dict[str, Affine]) -> TExpr:
@@ -710,7 +875,7 @@ def _op(f: FStmt) -> str:
 
 
 def _render(header: str, forward: list[Out], reverse: list[Out]) -> tuple[str, dict[int, Out]]:
-    lines = [header]
+    lines = header.split("\n")
     at: dict[int, Out] = {}
     if forward:
         lines.append("    # forward: the values the gradient needs, recomputed")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ..frontend.checked import TBinary, TCall, TCast, TConst, TExpr, TRead, TScalar, TSelect, TUnary
+from ..frontend.checked import TBinary, TCall, TCast, TConst, TExpr, TRead, TScalar, TSelect, TUnary, children
 from ..frontend.types import BOOL, ScalarType
 
 # Expression builders that fold the obvious constants -----------------------------------
@@ -291,11 +291,20 @@ def _back(e: TExpr, a: TExpr, active, out: list) -> None:
     # constants, indices, sizes: nothing
 
 
+def _depends(e: TExpr, active) -> bool:
+    """Whether `e` reads an active tensor or scalar."""
+    if isinstance(e, TRead | TScalar) and active(e.tensor if isinstance(e, TRead) else e.name):
+        return True
+    return any(_depends(c, active) for c in children(e))
+
+
 def _call(e: TCall, a: TExpr, active, out: list) -> None:
     fn, args = e.fn, e.args
     if fn in ZERO_GRADIENT:
         return
     if fn in NOT_DIFFERENTIABLE:
+        if not any(_depends(x, active) for x in args):  # a constant factor, as `lgamma(float(K(i)))`
+            return
         raise NotDifferentiable(f"`{fn}` is not differentiable yet: {NOT_DIFFERENTIABLE[fn]}")
     if fn in ("fmax", "fmin"):
         _minmax(args[0], args[1], a, "max" if fn == "fmax" else "min", out, active)
