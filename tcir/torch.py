@@ -61,7 +61,8 @@ _TORCH_DTYPES = {
     "bool": torch.bool, "int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
     "uint8": torch.uint8, "uint16": torch.uint16, "uint32": torch.uint32, "uint64": torch.uint64,
     "half": torch.float16, "bfloat16": torch.bfloat16, "float": torch.float32, "double": torch.float64,
-}
+} | {name: getattr(torch, name) for name in  # the number formats PyTorch has (tcir.lowp)
+     ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu") if hasattr(torch, name)}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _OPS: dict[str, TcOp] = {}  # name -> the TcOp registered under tcir::<name>
@@ -70,7 +71,11 @@ _OPS_LOCK = threading.Lock()
 
 def torch_dtype(t: TensorInfo) -> torch.dtype:
     """The torch dtype of a TC tensor or scalar parameter."""
-    return _TORCH_DTYPES[t.dtype.name]
+    dtype = _TORCH_DTYPES.get(t.dtype.name)
+    if dtype is None:
+        raise TcError(f"`{t.name}` has the number format `{t.dtype}`, which PyTorch has no dtype for; "
+                      "tcir.torch takes the formats PyTorch has (float8_e4m3fn, float8_e5m2 ...)")
+    return dtype
 
 
 # Arguments and shapes, for concrete and symbolic (SymInt) sizes ---------------------
@@ -163,7 +168,7 @@ def _schema(d: CheckedDef) -> str:
     params = []
     for t in d.inputs:
         if t.role == "scalar":
-            kind = "float" if t.dtype.is_float else "bool" if t.dtype.is_bool else "int"
+            kind = "float" if t.dtype.is_float or t.dtype.is_lowp else "bool" if t.dtype.is_bool else "int"
         else:
             kind = "Tensor"
         params.append(f"{kind} {_schema_name(t.name)}")

@@ -299,3 +299,14 @@ def test_errors_are_tcerrors():
         matmul(torch.randn(2, 3), torch.randn(4, 2))
     with pytest.raises(tcir.TcError, match="has rank 2"):
         matmul(torch.randn(2), torch.randn(4, 2))
+
+
+def test_float8_formats_cross_and_formats_without_a_torch_dtype_are_errors():
+    scaled = tt.op("def fp8_scaled(float8_e4m3fn(N) W, float(N) X) -> (Y) { Y(i) = float(W(i)) * X(i) }",
+                   "fp8_scaled")
+    w = torch.tensor([0.5, 2.0, -3.0, 448.0]).to(torch.float8_e4m3fn)
+    x = torch.full((4,), 2.0)
+    torch.testing.assert_close(scaled(w, x), w.float() * x)
+    int4 = tt.op("def int4_values(int4(N) W) -> (Y) { Y(i) = float(W(i)) }", "int4_values")
+    with pytest.raises(tcir.TcError, match="`W` has the number format `int4`, which PyTorch has no dtype for"):
+        int4(torch.zeros(3, dtype=torch.int8))
