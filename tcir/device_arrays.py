@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from .backends.cuda_runtime import CUDA_DLPACK_DEVICES, array_view
 from .errors import TcError
+from .host_arrays import torch_dtype_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +91,7 @@ def zeros_like(like: DeviceArray, shape: tuple[int, ...], dtype: np.dtype, what:
     if framework == "torch":
         import torch
 
-        wanted = torch.bfloat16 if dtype == np.dtype(ml_dtypes.bfloat16) else torch.from_numpy(np.empty(0, dtype)).dtype
-        made = torch.zeros(shape, dtype=wanted, device=like.obj.device)
+        made = torch.zeros(shape, dtype=torch_dtype_of(dtype), device=like.obj.device)
     elif framework == "cupy":
         import cupy
 

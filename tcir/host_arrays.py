@@ -45,6 +45,8 @@ _BIT_VIEWS = {
 }
 _ML_DTYPES_BITS = {np.dtype(ml): bits for bits, ml in _BIT_VIEWS.values()}
 _TORCH_OF_ML_DTYPE = {np.dtype(ml): name for name, (_, ml) in _BIT_VIEWS.items()}
+# the torch dtypes (by name) that cross as bit views, for tables keyed by type name
+BIT_VIEW_DTYPES = tuple(_BIT_VIEWS)
 
 
 def _torch():
@@ -84,6 +86,13 @@ def host_view(value: object, what: str, writes: bool = False) -> object:
         return np.from_dlpack(value)
     except (BufferError, RuntimeError, TypeError) as err:
         raise TcError(f"{what}: NumPy cannot view a tensor of dtype {value.dtype} ({err})") from None
+
+
+def torch_dtype_of(dtype: np.dtype):
+    """The torch dtype of a NumPy (or ml_dtypes) dtype."""
+    torch = _torch()
+    name = _TORCH_OF_ML_DTYPE.get(np.dtype(dtype))
+    return getattr(torch, name) if name is not None else torch.from_numpy(np.empty(0, dtype)).dtype
 
 
 def as_tensors(arrays: Sequence[object]) -> tuple:

@@ -49,6 +49,7 @@ from .autodiff import grad
 from .driver import canonical_source
 from .errors import TcError
 from .frontend.checked import CheckedDef, TensorInfo
+from .host_arrays import BIT_VIEW_DTYPES
 from .sizeexpr import BinOp, Const, SizeExpr, Sym
 
 __all__ = ["op", "TcOp", "NAMESPACE", "BACKWARD_NAMESPACE", "torch_dtype"]
@@ -61,8 +62,7 @@ _TORCH_DTYPES = {
     "bool": torch.bool, "int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
     "uint8": torch.uint8, "uint16": torch.uint16, "uint32": torch.uint32, "uint64": torch.uint64,
     "half": torch.float16, "bfloat16": torch.bfloat16, "float": torch.float32, "double": torch.float64,
-} | {name: getattr(torch, name) for name in  # the number formats PyTorch has (tcir.lowp)
-     ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu") if hasattr(torch, name)}
+} | {name: getattr(torch, name) for name in BIT_VIEW_DTYPES}  # bfloat16 and the float8 formats (tcir.lowp)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _OPS: dict[str, TcOp] = {}  # name -> the TcOp registered under tcir::<name>
