@@ -34,13 +34,15 @@ from ..errors import Location, TcError, TcWarning
 from ..frontend import check_source
 from ..frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize,
-    TUnary, TensorInfo, children,
+    TUnary, TensorInfo, children, reads, rebuild,
+)
+from ..frontend.printing import (
+    RESERVED, SourceStmt, expr_source, header_source, parameter_source, same_range, settle, statement_op,
 )
 from ..frontend.ranges import at_least
 from ..frontend.types import INT32, ScalarType, promote
 from ..sizeexpr import BinOp, Const, SizeExpr, Sym, smax, smin
 from . import rules
-from .printing import RESERVED, expr_source, size_source
 from .rules import NotDifferentiable, add, both, cast, cmp, const, div, mul, select
 
 Range = tuple[SizeExpr, SizeExpr]
@@ -70,57 +72,8 @@ class FStmt:
         return self.kind == "=" or self.init
 
 
-@dataclass
-class Out:
-    """A statement of the generated def."""
-
-    target: str
-    lhs: list[str]
-    op: str  # "=", "+=", "+=!" ...
-    rhs: TExpr
-    ranges: dict[str, Range]
-    explicit: set[str] = field(default_factory=set)
-    exact: bool = True
-    comment: str | None = None
-
-    def reads(self) -> set[str]:
-        return _reads(self.rhs)
-
-
 def _reads(e: TExpr) -> set[str]:
-    found: set[str] = set()
-
-    def walk(x: TExpr) -> None:
-        if isinstance(x, TRead):
-            found.add(x.tensor)
-        for c in children(x):
-            walk(c)
-
-    walk(e)
-    return found
-
-
-def _map(e: TExpr, f) -> TExpr:
-    """Rebuild `e` bottom-up, replacing each node `x` by `f(x)` (or keeping it when
-    `f` returns None)."""
-    if isinstance(e, TRead):
-        e = TRead(e.type, e.tensor, tuple(_map(i, f) for i in e.indices))
-    elif isinstance(e, TUnary):
-        e = TUnary(e.type, e.op, _map(e.operand, f))
-    elif isinstance(e, TCast):
-        e = TCast(e.type, _map(e.operand, f))
-    elif isinstance(e, TBinary):
-        e = TBinary(e.type, e.op, _map(e.lhs, f), _map(e.rhs, f))
-    elif isinstance(e, TSelect):
-        e = TSelect(e.type, _map(e.cond, f), _map(e.then, f), _map(e.otherwise, f))
-    elif isinstance(e, TCall):
-        e = TCall(e.type, e.fn, tuple(_map(a, f) for a in e.args))
-    r = f(e)
-    return e if r is None else r
-
-
-def _same(a: Range, b: Range) -> bool:
-    return str(a[0]) == str(b[0]) and str(a[1]) == str(b[1])
+    return {r.tensor for r in reads(e)}
 
 
 # Affine subscripts ---------------------------------------------------------------------
@@ -267,7 +220,7 @@ class Gradient:
             t = s.target
             self._check_reads(s, current)
             rename = dict(current)
-            rhs = _map(s.rhs, lambda x: TRead(x.type, rename[x.tensor], x.indices)
+            rhs = rebuild(s.rhs, lambda x: TRead(x.type, rename[x.tensor], x.indices)
                        if isinstance(x, TRead) and x.tensor in rename else None)
             kind, init = s.kind, s.init
             if init and not s.reduction_vars:
@@ -314,13 +267,13 @@ class Gradient:
         self.fwd.append(FStmt(name, vs, "=", False, ranges, rhs, set(vs), s.loc, copy=True))
 
     def _covers(self, lhs: list[str], ranges: dict[str, Range], shape: list[SizeExpr]) -> bool:
-        return len(lhs) == len(shape) and all(_same(ranges[v], (Const(0), e)) for v, e in zip(lhs, shape))
+        return len(lhs) == len(shape) and all(same_range(ranges[v], (Const(0), e)) for v, e in zip(lhs, shape))
 
     def _check_reads(self, s: CheckedStmt, current: dict[str, str]) -> None:
         """Refuse what the versions cannot express: a read of an output or temporary
         before any statement writes it (its initial values are not recomputed), and the
         reads of `_check_self_reads`."""
-        for r in _all_reads(s.rhs):
+        for r in reads(s.rhs):
             if self.d.tensors[r.tensor].role in ("output", "temporary") and r.tensor not in current:
                 raise TcError(f"`{r.tensor}` is read before any statement writes it: not differentiable", s.loc)
         self._check_self_reads(s)
@@ -331,7 +284,7 @@ class Gradient:
         at an element a later point writes (`O(i + 1)`: points run in lexicographic
         order, so it still holds the old value). Anything else reads values this very
         statement wrote, a recurrence, whose adjoint runs the other way."""
-        own = [r for r in _all_reads(s.rhs) if r.tensor == s.target]
+        own = [r for r in reads(s.rhs) if r.tensor == s.target]
         for r in own:
             read = f"`{s.target}({', '.join(expr_source(i) for i in r.indices)})`"
             if s.init:
@@ -365,9 +318,9 @@ class Gradient:
 
     # 3. reverse -------------------------------------------------------------------
 
-    def reverse(self) -> list[Out]:
+    def reverse(self) -> list[SourceStmt]:
         d = self.d
-        self.outs: list[Out] = []
+        self.outs: list[SourceStmt] = []
         self.adjoint: dict[str, str] = {}
         self.ready: set[str] = set()
         self.params: list[tuple[str, TensorInfo, list[SizeExpr]]] = []  # d_O params
@@ -396,7 +349,7 @@ class Gradient:
                 vs = self.lhs_names.get(v) or _dim_vars(self.shape[v], self.names)
                 rng = {x: (Const(0), e) for x, e in zip(vs, self.shape[v])}
                 t = self.dtype[v]
-                self.outs.append(Out(buf, vs, "=", TRead(t, pname, tuple(TIndex(INT32, x) for x in vs)), rng,
+                self.outs.append(SourceStmt(buf, vs, "=", TRead(t, pname, tuple(TIndex(INT32, x) for x in vs)), rng,
                                      comment=f"the adjoint of `{o.name}`: the seed, then what later uses add"))
                 self.adjoint[v] = buf
             else:
@@ -416,7 +369,7 @@ class Gradient:
         shape = self.shape[x]
         vs = self.lhs_names.get(x) or _dim_vars(shape, self.names)
         rng = {v: (Const(0), e) for v, e in zip(vs, shape)}
-        self.outs.append(Out(name, vs, "=", const(self.dtype[x], 0), rng, set(vs) if x not in self.grads else set(),
+        self.outs.append(SourceStmt(name, vs, "=", const(self.dtype[x], 0), rng, set(vs) if x not in self.grads else set(),
                              exact=x not in self.grads, comment=comment))
         self.ready.add(x)
 
@@ -469,7 +422,7 @@ class Gradient:
         ties = self.names.fresh(f"{v}_ties")
         self.shape[ties] = self.shape[v]
         hit = cmp("==", f.rhs, value)
-        self.outs.append(Out(ties, list(f.lhs), "+=!", _indicator(hit), dict(f.ranges), set(f.explicit),
+        self.outs.append(SourceStmt(ties, list(f.lhs), "+=!", _indicator(hit), dict(f.ranges), set(f.explicit),
                              comment=f"how many points reach the {f.kind}imum: ties share the adjoint"))
         reached = None
         if f.prev is not None:
@@ -489,9 +442,9 @@ class Gradient:
         prod = self.names.fresh(f"{v}_nonzero_prod")
         self.shape[zeros] = self.shape[prod] = self.shape[v]
         is_zero = cmp("==", f.rhs, const(t, 0))
-        self.outs.append(Out(zeros, list(f.lhs), "+=!", _indicator(is_zero), dict(f.ranges), set(f.explicit),
+        self.outs.append(SourceStmt(zeros, list(f.lhs), "+=!", _indicator(is_zero), dict(f.ranges), set(f.explicit),
                              comment="the product's adjoint without dividing by zero"))
-        self.outs.append(Out(prod, list(f.lhs), "*=!", TSelect(t, is_zero, const(t, 1), f.rhs),
+        self.outs.append(SourceStmt(prod, list(f.lhs), "*=!", TSelect(t, is_zero, const(t, 1), f.rhs),
                              dict(f.ranges), set(f.explicit)))
         if f.prev is not None:
             x = TRead(t, f.prev, idx)
@@ -512,7 +465,7 @@ class Gradient:
         """`target(lhs) op e` over `f`'s left side only (the previous value as one more
         point of a count or product that `f`'s reduction started; an adjoint rescaled)."""
         rng = {v: f.ranges[v] for v in f.lhs}
-        self.outs.append(Out(target, list(f.lhs), op, e, rng))
+        self.outs.append(SourceStmt(target, list(f.lhs), op, e, rng))
 
     def _first_writer(self, f: FStmt) -> FStmt:
         return next(g for g in self.fwd if g.target == f.target)
@@ -545,7 +498,7 @@ class Gradient:
         covered = [form.vars for form in subst.values()]
         shapes = self.shape | {d: self.shape[v] for v, d in self.adjoint.items()}
         out: list[TExpr] = []
-        for r in _all_reads(c):
+        for r in reads(c):
             for sub, extent in zip(r.indices, shapes[r.tensor]):
                 a = affine(sub)
                 if a is None or not set(a.vars) & set(subst):
@@ -620,7 +573,7 @@ class Gradient:
         # ranges narrowed from the forward ones (or the extent) may be empty for some
         # sizes, which only an explicit `where` range may be
         whole = {v: f.ranges[v] if v in f.ranges else (Const(0), shape[lhs.index(v)]) for v in ranges}
-        explicit = {v for v, rng in ranges.items() if v in f.explicit or not _same(rng, whole[v])}
+        explicit = {v for v, rng in ranges.items() if v in f.explicit or not same_range(rng, whole[v])}
         if subst:
             c = _substitute(c, subst)
         cond: TExpr | None = None
@@ -638,7 +591,7 @@ class Gradient:
             self._zero(x, target)
             op = "+="
         self.ready.add(x)
-        self.outs.append(Out(target, lhs, op, c, ranges, explicit, exact=x not in self.grads))
+        self.outs.append(SourceStmt(target, lhs, op, c, ranges, explicit, exact=x not in self.grads))
 
 
 def _operands(s: SizeExpr, op: str) -> list[SizeExpr]:
@@ -800,19 +753,6 @@ def _substitute(e: TExpr, subst: dict[str, Affine]) -> TExpr:
     return e
 
 
-def _all_reads(e: TExpr) -> list[TRead]:
-    out: list[TRead] = []
-
-    def walk(x: TExpr) -> None:
-        if isinstance(x, TRead):
-            out.append(x)
-        for c in children(x):
-            walk(c)
-
-    walk(e)
-    return out
-
-
 def _scalars(e: TExpr) -> set[str]:
     found: set[str] = set()
 
@@ -829,10 +769,6 @@ def _scalars(e: TExpr) -> set[str]:
 # 4. assembling and checking ------------------------------------------------------------
 
 
-def _sig_dims(shape) -> str:
-    return ", ".join(str(s) for s in shape)
-
-
 def gradient_source(d: CheckedDef, wrt: list[str], filename: str) -> str:
     g = Gradient(d, wrt, filename)
     g.version()
@@ -841,90 +777,19 @@ def gradient_source(d: CheckedDef, wrt: list[str], filename: str) -> str:
     # prune the forward statements the reverse part does not read
     needed: set[str] = set()
     for o in outs:
-        needed |= o.reads()
+        needed |= _reads(o.rhs)
     fwd: list[FStmt] = []
     for f in reversed(g.fwd):
         if f.target in needed:
             fwd.append(f)
             needed |= _reads(f.rhs)
     fwd.reverse()
-    forward = [Out(f.target, f.lhs, _op(f), f.rhs, dict(f.ranges), set(f.explicit)) for f in fwd]
-    params = []
-    for t in d.inputs:
-        if t.role == "scalar":
-            params.append(f"{t.dtype.name} {t.name}")
-        else:
-            params.append(f"{t.dtype.name}({_sig_dims(t.shape)}) {t.name}")
-    for pname, o, dims in g.params:
-        params.append(f"{o.dtype.name}({_sig_dims(dims)}) {pname}" if dims else f"{o.dtype.name}() {pname}")
-    results = []
-    for x in wrt:
-        t = d.tensors[x]
-        if t.role == "scalar":
-            results.append(f"{t.dtype.name} {g.grads[x]}")
-        else:
-            results.append(f"{t.dtype.name}({_sig_dims(t.shape)}) {g.grads[x]}")
-    header = f"def {g.name}({', '.join(params)})\n    -> ({', '.join(results)}) {{"
-    return _settle(header, forward, outs, g.name, filename)
-
-
-def _op(f: FStmt) -> str:
-    if f.kind == "=":
-        return "="
-    return f"{f.kind}=" + ("!" if f.init else "")
-
-
-def _render(header: str, forward: list[Out], reverse: list[Out]) -> tuple[str, dict[int, Out]]:
-    lines = header.split("\n")
-    at: dict[int, Out] = {}
-    if forward:
-        lines.append("    # forward: the values the gradient needs, recomputed")
-    for section, stmts in (("forward", forward), ("reverse", reverse)):
-        if section == "reverse":
-            lines.append("    # reverse: adjoints, last statement first")
-        for o in stmts:
-            if o.comment:
-                lines.append(f"    # {o.comment}")
-            lhs = f"{o.target}({', '.join(o.lhs)})" if o.lhs else o.target
-            text = f"    {lhs} {o.op} {expr_source(o.rhs, o.exact)}"
-            where = [f"{v} in {size_source(lo)}:{size_source(hi)}" for v, (lo, hi) in o.ranges.items()
-                     if v in o.explicit]
-            if where:
-                text += " where " + ", ".join(where)
-            lines.append(text)
-            at[len(lines)] = o
-    lines.append("}")
-    return "\n".join(lines) + "\n", at
-
-
-def _settle(header: str, forward: list[Out], reverse: list[Out], name: str, filename: str) -> str:
-    """Add `where` ranges until every statement checks with the intended domain."""
-    stmts = forward + reverse
-    for _ in range(4 * len(stmts) + 4):
-        text, at = _render(header, forward, reverse)
-        changed = False
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                program = check_source(text, f"{filename} (gradient)")
-            except TcError as err:
-                o = at.get(err.loc.line) if err.loc else None
-                if o is None or o.explicit >= set(o.ranges):
-                    raise TcError(f"internal error: the generated gradient does not check: {err}\n{text}") from None
-                o.explicit |= set(o.ranges)
-                continue
-        for w in caught:
-            if issubclass(w.category, TcWarning) and getattr(w.message, "loc", None) is not None:
-                o = at.get(w.message.loc.line)
-                if o is not None and not o.explicit >= set(o.ranges):
-                    o.explicit |= set(o.ranges)
-                    changed = True
-        checked = program.defs[name].stmts
-        for o, cs in zip(stmts, checked):
-            for v, rng in o.ranges.items():
-                if v not in o.explicit and (v not in cs.ranges or not _same(cs.ranges[v], rng)):
-                    o.explicit.add(v)
-                    changed = True
-        if not changed:
-            return text
-    raise TcError(f"internal error: the ranges of the generated gradient do not settle\n{text}")
+    forward = [SourceStmt(f.target, f.lhs, statement_op(f.kind, f.init), f.rhs, dict(f.ranges), set(f.explicit))
+               for f in fwd]
+    params = [parameter_source(t) for t in d.inputs]
+    params += [parameter_source(TensorInfo(pname, o.dtype, dims, "output", o.loc)) for pname, o, dims in g.params]
+    results = [parameter_source(TensorInfo(g.grads[x], d.tensors[x].dtype, d.tensors[x].shape, d.tensors[x].role,
+                                           d.tensors[x].loc)) for x in wrt]
+    sections = [("forward: the values the gradient needs, recomputed", forward),
+                ("reverse: adjoints, last statement first", outs)]
+    return settle(header_source(g.name, params, results), sections, g.name, f"{filename} (gradient)")[0]

@@ -111,6 +111,33 @@ def children(e: TExpr) -> tuple[TExpr, ...]:
     return ()
 
 
+def reads(e: TExpr) -> list[TRead]:
+    """Every tensor read in `e`, outermost first (the reads inside a subscript too)."""
+    found = [e] if isinstance(e, TRead) else []
+    for c in children(e):
+        found += reads(c)
+    return found
+
+
+def rebuild(e: TExpr, f) -> TExpr:
+    """`e` rebuilt bottom-up, each node `x` replaced by `f(x)` (or kept where `f`
+    returns None)."""
+    if isinstance(e, TRead):
+        e = TRead(e.type, e.tensor, tuple(rebuild(i, f) for i in e.indices))
+    elif isinstance(e, TUnary):
+        e = TUnary(e.type, e.op, rebuild(e.operand, f))
+    elif isinstance(e, TCast):
+        e = TCast(e.type, rebuild(e.operand, f))
+    elif isinstance(e, TBinary):
+        e = TBinary(e.type, e.op, rebuild(e.lhs, f), rebuild(e.rhs, f))
+    elif isinstance(e, TSelect):
+        e = TSelect(e.type, rebuild(e.cond, f), rebuild(e.then, f), rebuild(e.otherwise, f))
+    elif isinstance(e, TCall):
+        e = TCall(e.type, e.fn, tuple(rebuild(a, f) for a in e.args))
+    r = f(e)
+    return e if r is None else r
+
+
 # Definitions ------------------------------------------------------------------------
 
 

@@ -60,7 +60,7 @@ from itertools import product
 
 from ..bounds import concrete_ranges, shapes
 from ..errors import TcError
-from ..frontend.checked import CheckedDef, CheckedStmt, TExpr, TRead, children, index_value
+from ..frontend.checked import CheckedDef, CheckedStmt, TExpr, TRead, children, index_value, reads
 from ..frontend.ranges import affine_form
 from ..mapping_options import FUSION_STRATEGIES, MappingOptions
 
@@ -172,18 +172,11 @@ class _Nest:
         return -(-self.extents[0] // tile[0]) if tile and tile[0] > 0 else self.extents[0]
 
 
-def _reads(e: TExpr):
-    if isinstance(e, TRead):
-        yield e
-    for c in children(e):
-        yield from _reads(c)
-
-
 def _nest(d: CheckedDef, stmt: CheckedStmt, sizes: Mapping[str, int], shape_of: dict) -> _Nest:
     ranges = concrete_ranges(stmt, sizes)
     position = {v: p for p, v in enumerate(stmt.iterators)}
     written = (stmt.target, tuple(index_value(v) for v in stmt.lhs))
-    subscripts = dict.fromkeys([written] + [(r.tensor, r.indices) for r in _reads(stmt.rhs)])
+    subscripts = dict.fromkeys([written] + [(r.tensor, r.indices) for r in reads(stmt.rhs)])
     accesses = []
     for tensor, indices in subscripts:
         dims = []

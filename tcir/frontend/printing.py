@@ -1,4 +1,5 @@
-"""Printing checked TC back to source: typed expressions, size expressions, names.
+"""Printing checked TC back to source: typed expressions, size expressions, statements
+and defs (for the programs that tcir writes: gradients, mixed-precision defs).
 
 The checked tree (`tcir.frontend.checked`) has every conversion explicit and every
 literal folded to the type it is used at. Printed naively (as `expr_text` does for
@@ -12,12 +13,18 @@ literal is written bare where its context gives it its type); otherwise it is wr
 
 from __future__ import annotations
 
-from ..frontend.builtins import ARITY
-from ..frontend.checked import (
-    COMPARISONS, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary, children,
-)
-from ..frontend.types import FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
+import warnings
+from dataclasses import dataclass, field
+
+from ..errors import TcError, TcWarning
 from ..sizeexpr import BinOp, Const, SizeExpr, Sym
+from . import check_source
+from .builtins import ARITY
+from .checked import (
+    COMPARISONS, CheckedDef, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary,
+    TensorInfo, children,
+)
+from .types import FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
 
 # Words that cannot name a tensor, a size or an index variable.
 RESERVED = frozenset({"def", "where", "in", "exists", "min", "max"}) | frozenset(TYPE_NAMES) | frozenset(ARITY)
@@ -188,3 +195,104 @@ def _size(s: SizeExpr) -> tuple[str, int]:
 def _paren(s: SizeExpr, context: int) -> str:
     text, prec = _size(s)
     return f"({text})" if prec < context else text
+
+
+# Statements and defs -------------------------------------------------------------------
+
+Range = tuple[SizeExpr, SizeExpr]
+
+
+@dataclass
+class SourceStmt:
+    """A statement of a def being written: its right side is a checked expression and
+    its intended domain `ranges`; `explicit` names the ranges written as `where`
+    clauses (`settle` adds more until the front end infers exactly `ranges`)."""
+
+    target: str
+    lhs: list[str]
+    op: str  # "=", "+=", "+=!" ...
+    rhs: TExpr
+    ranges: dict[str, Range]
+    explicit: set[str] = field(default_factory=set)
+    exact: bool = True  # the right side's text has exactly its type (the target takes it)
+    comment: str | None = None
+
+    def text(self) -> str:
+        lhs = f"{self.target}({', '.join(self.lhs)})" if self.lhs else self.target
+        text = f"{lhs} {self.op} {expr_source(self.rhs, self.exact)}"
+        where = [f"{v} in {size_source(lo)}:{size_source(hi)}" for v, (lo, hi) in self.ranges.items()
+                 if v in self.explicit]
+        return text + (" where " + ", ".join(where) if where else "")
+
+
+def statement_op(kind: str, init: bool) -> str:
+    """The assignment operator of a checked statement's `kind` and `init`."""
+    return "=" if kind == "=" else f"{kind}=" + ("!" if init else "")
+
+
+def parameter_source(t: TensorInfo) -> str:
+    """A parameter or typed output of a signature: `float(M, N) A`, `float alpha`."""
+    if t.role == "scalar":
+        return f"{t.dtype.name} {t.name}"
+    return f"{t.dtype.name}({', '.join(str(s) for s in t.shape or [])}) {t.name}"
+
+
+def header_source(name: str, params: list[str], results: list[str]) -> str:
+    return f"def {name}({', '.join(params)})\n    -> ({', '.join(results)}) {{"
+
+
+def render(header: str, sections: list[tuple[str | None, list[SourceStmt]]]) -> tuple[str, dict[int, SourceStmt]]:
+    """The text of a def (`header`, then each section's comment and statements) and the
+    statement printed on each line."""
+    lines = header.split("\n")
+    at: dict[int, SourceStmt] = {}
+    for comment, stmts in sections:
+        if comment and stmts:
+            lines.append(f"    # {comment}")
+        for s in stmts:
+            if s.comment:
+                lines.append(f"    # {s.comment}")
+            lines.append("    " + s.text())
+            at[len(lines)] = s
+    lines.append("}")
+    return "\n".join(lines) + "\n", at
+
+
+def same_range(a: Range, b: Range) -> bool:
+    return str(a[0]) == str(b[0]) and str(a[1]) == str(b[1])
+
+
+def settle(header: str, sections: list[tuple[str | None, list[SourceStmt]]], name: str,
+           filename: str) -> tuple[str, CheckedDef]:
+    """Add `where` ranges until every statement checks with its intended domain; the
+    text and its checked def."""
+
+    stmts = [s for _, section in sections for s in section]
+    for _ in range(4 * len(stmts) + 4):
+        text, at = render(header, sections)
+        changed = False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                program = check_source(text, filename)
+            except TcError as err:
+                s = at.get(err.loc.line) if err.loc else None
+                if s is None or s.explicit >= set(s.ranges):
+                    raise TcError(f"internal error: the generated def does not check: {err}\n{text}") from None
+                s.explicit |= set(s.ranges)
+                continue
+        for w in caught:
+            if issubclass(w.category, TcWarning) and getattr(w.message, "loc", None) is not None:
+                s = at.get(w.message.loc.line)
+                if s is not None and not s.explicit >= set(s.ranges):
+                    s.explicit |= set(s.ranges)
+                    changed = True
+        checked = program.defs[name]
+        for s, cs in zip(stmts, checked.stmts):
+            for v, rng in s.ranges.items():
+                if v not in s.explicit and (v not in cs.ranges or not same_range(cs.ranges[v], rng)):
+                    s.explicit.add(v)
+                    changed = True
+        if not changed:
+            return text, checked
+    raise TcError(f"internal error: the ranges of the generated def do not settle\n{text}")
