@@ -17,6 +17,10 @@ from xdsl.transforms import get_all_passes as get_xdsl_passes
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Pass name -> a function importing and returning its class, in pipeline order."""
 
+    def assign_precision():
+        from tcir.passes.assign_precision import AssignPrecisionPass
+        return AssignPrecisionPass
+
     def lower_lowp():
         from tcir.passes.lower_lowp import LowerLowpPass
         return LowerLowpPass
@@ -62,6 +66,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         return ConvertFuncToLlvmPass
 
     return {
+        "assign-precision": assign_precision,
         "convert-tc-to-affine": convert_tc_to_affine,
         "convert-tc-to-loops": convert_tc_to_loops,
         "convert-tc-to-gpu": convert_tc_to_gpu,

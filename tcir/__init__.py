@@ -14,7 +14,7 @@ from .cache import cache_info, clear_cache
 from .errors import Location, TcError, TcWarning
 from .mapping_options import MappingOptions
 
-__all__ = ["define", "compile", "autotune", "grad", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
+__all__ = ["define", "compile", "autotune", "grad", "mixed_precision", "accuracy_report", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
            "cache_info", "clear_cache", "lowp"]
 
 
@@ -28,5 +28,13 @@ def __getattr__(name: str):
         from .autodiff import grad
 
         return grad
+    if name == "mixed_precision":  # number formats across a def (docs/mixed-precision.md)
+        from .precision import mixed_precision
+
+        return mixed_precision
+    if name == "accuracy_report":
+        from .accuracy import accuracy_report
+
+        return accuracy_report
     raise AttributeError(f"module 'tcir' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -18,12 +18,13 @@ PACKAGES = {"tcir": "tcir", "dialects": "tcir.dialects", "passes": "tcir.passes"
 
 LAYERS = [
     ("front end", ["tcir.errors", "tcir.sizeexpr", "tcir.frontend", "tcir.mapping_options"]),
-    ("dialects", ["tcir.dialects", "tcir.irgen"]),
+    ("dialects", ["tcir.dialects", "tcir.irgen", "tcir.checked_from_ir"]),
     ("polyhedral and passes", ["tcir.polyhedral", "tcir.passes"]),
     ("backends", ["tcir.backends"]),
     ("driver", ["tcir.driver", "tcir.cache", "tcir.options_cache"]),
     ("API and tools", ["tcir.api", "tcir.arguments", "tcir.bounds", "tcir.device_arrays", "tcir.tools",
-                       "tcir.universe", "tcir.tuning", "tcir.host_arrays", "tcir.lowp", "tcir"]),
+                       "tcir.universe", "tcir.tuning", "tcir.host_arrays", "tcir.lowp", "tcir.accuracy",
+                       "tcir.precision", "tcir"]),
     ("test oracles", ["tcir.testing"]),
 ]
 

@@ -111,12 +111,16 @@ def children(e: TExpr) -> tuple[TExpr, ...]:
     return ()
 
 
+def nodes(e: TExpr):
+    """`e` and every expression inside it, outermost first."""
+    yield e
+    for c in children(e):
+        yield from nodes(c)
+
+
 def reads(e: TExpr) -> list[TRead]:
     """Every tensor read in `e`, outermost first (the reads inside a subscript too)."""
-    found = [e] if isinstance(e, TRead) else []
-    for c in children(e):
-        found += reads(c)
-    return found
+    return [x for x in nodes(e) if isinstance(x, TRead)]
 
 
 def rebuild(e: TExpr, f) -> TExpr:

@@ -21,10 +21,12 @@ from ..sizeexpr import BinOp, Const, SizeExpr, Sym
 from . import check_source
 from .builtins import ARITY
 from .checked import (
-    COMPARISONS, CheckedDef, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary,
+    COMPARISONS, CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary,
     TensorInfo, children,
 )
-from .types import FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, promote
+from .types import (
+    FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, mixed_formats, promote,
+)
 
 # Words that cannot name a tensor, a size or an index variable.
 RESERVED = frozenset({"def", "where", "in", "exists", "min", "max"}) | frozenset(TYPE_NAMES) | frozenset(ARITY)
@@ -35,7 +37,7 @@ _PREC = {"||": 2, "&&": 3, **{op: 4 for op in COMPARISONS}, "+": 5, "-": 5, "*":
 def _promote(a: ScalarType, b: ScalarType) -> ScalarType | None:
     if a.is_bool or b.is_bool:
         return a if a == b else None
-    return promote(a, b)
+    return None if mixed_formats(a, b) else promote(a, b)
 
 
 def _has_division(e: TExpr) -> bool:
@@ -235,6 +237,12 @@ def parameter_source(t: TensorInfo) -> str:
     if t.role == "scalar":
         return f"{t.dtype.name} {t.name}"
     return f"{t.dtype.name}({', '.join(str(s) for s in t.shape or [])}) {t.name}"
+
+
+def source_statements(stmts: list[CheckedStmt], rhs=None) -> list[SourceStmt]:
+    """Checked statements to be written back, each right side through `rhs` if given."""
+    return [SourceStmt(s.target, list(s.lhs), statement_op(s.kind, s.init), rhs(s.rhs) if rhs else s.rhs,
+                       dict(s.ranges), set(s.explicit)) for s in stmts]
 
 
 def header_source(name: str, params: list[str], results: list[str]) -> str:

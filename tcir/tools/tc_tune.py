@@ -26,14 +26,10 @@ import argparse
 import difflib
 import json
 import re
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import Location, TcError
+from ..errors import TcError
 from ..frontend import check_source
 from ..frontend.checked import CheckedDef
 from ..frontend.parser import parse
@@ -42,6 +38,7 @@ from ..tuning import TuningResult, autotune
 from ..tuning.plot import plot_curves
 from ..tuning.strategies import STRATEGIES
 from ..tuning.tuner import DEFAULT_STRATEGY
+from .cli import random_inputs, read_program, run_command
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -74,28 +71,6 @@ def _arguments() -> argparse.ArgumentParser:
     return parser
 
 
-def random_inputs(definition: CheckedDef, sizes: dict[str, int], seed: int) -> list:
-    """Random inputs of `definition` for `sizes`, in parameter order."""
-    missing = sorted({s for t in definition.inputs if t.shape for e in t.shape for s in e.symbols()} - set(sizes))
-    if missing:
-        raise TcError(f"`{definition.name}` needs --sizes for " + ", ".join(f"`{n}`" for n in missing))
-    rng = np.random.default_rng(seed)
-    inputs = []
-    for t in definition.inputs:
-        dtype = t.dtype.numpy_dtype
-        if t.role == "scalar":
-            inputs.append(dtype.type(1))
-            continue
-        shape = tuple(e.evaluate(sizes) for e in t.shape)
-        if dtype.kind == "b":
-            inputs.append(rng.random(shape) < 0.5)
-        elif dtype.kind in "iu":
-            inputs.append(rng.integers(0, 8, shape).astype(dtype))
-        else:
-            inputs.append(rng.random(shape).astype(dtype))
-    return inputs
-
-
 def retyped(source: str, filename: str, entry: str, dtypes: str) -> str:
     """`source` with the declared types of `entry`'s parameters replaced as `dtypes`
     (`A=half,B=float`) says; the result is checked by the caller like any source."""
@@ -124,13 +99,7 @@ def result_json(result: TuningResult) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    try:
-        source = Path(args.file).read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise TcError(f"cannot read it ({getattr(err, 'strerror', None) or err})", Location(args.file, 1, 1)) from None
-    program = check_source(source, args.file)
-    if args.entry not in program.defs:
-        raise TcError(f"no def named `{args.entry}`; the source defines " + ", ".join(f"`{n}`" for n in program.defs))
+    source, program = read_program(args.file, args.entry)
     if args.dtypes:
         source = retyped(source, args.file, args.entry, args.dtypes)
         program = check_source(source, args.file)
@@ -151,21 +120,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _arguments().parse_args(argv)
-    try:
-        run(args)
-    except TcError as err:
-        print(str(err), file=sys.stderr)
-        sys.exit(1)
-    except OSError as err:  # writing --json or --plot
-        print(f"{err.filename or ''}: error: {err.strerror or err}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as err:  # noqa: BLE001 - the CLI never shows a traceback
-        if os.environ.get("TCIR_DEBUG"):
-            raise
-        print(f"error: internal error: {type(err).__name__}: {err} (set TCIR_DEBUG=1 for a traceback and report it)",
-              file=sys.stderr)
-        sys.exit(1)
+    run_command(run, _arguments().parse_args(argv))
 
 
 if __name__ == "__main__":
