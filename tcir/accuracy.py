@@ -273,10 +273,11 @@ def accuracy_report(source: str, entry: str, *inputs, assignment=None, filename:
     elif assignment is not None:
         result = assign_precision(d, "keep", overrides=assignment, filename=filename)
     else:
-        return measure(d, inputs, filename, _statement_texts(d))
-    return measure(result.checked, inputs, filename, _statement_texts(result.checked))
+        return measure(d, inputs, filename, statement_texts(d))
+    return measure(result.checked, inputs, filename, statement_texts(result.checked))
 
 
-def _statement_texts(d: CheckedDef):
+def statement_texts(d: CheckedDef):
+    """Statement index -> its TC text, for report rows."""
     stmts = source_statements(d.stmts)
     return lambda i: stmts[i].text()

@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .accuracy import AccuracyReport, measure, run_probe, value_errors
+from .accuracy import AccuracyReport, measure, run_probe, statement_texts, value_errors
 from .api import Kernel, define
 from .arguments import bind_sizes
 from .errors import TcError
 from .frontend import check_source
 from .frontend.checked import CheckedDef
-from .passes.assign_precision import Assignment, Planner, Result, assign_precision, parse_overrides, resolve_type, rewrite
+from .passes.assign_precision import (
+    Assignment, Planner, Result, assign_precision, parse_overrides, resolve_type, rewrite,
+)
 
 POLICIES = ("amp", "keep", "auto")
 DEFAULT_FORMATS = ("float8_e4m3fn", "float8_e5m2", "bfloat16", "half")
@@ -78,15 +80,8 @@ def mixed_precision(source: str, entry: str, *sample_inputs, policy: str = "amp"
             raise TcError(f"a budget (`max_rel_error`, `min_snr_db`) is for policy `auto`, not `{policy}`")
         result = assign_precision(d, policy, low, accumulate, overrides, sizes, filename)
     kernel = getattr(define(result.source, f"{filename} (mixed precision)"), entry)
-    report = measure(result.checked, sample_inputs, filename, _texts(result))
+    report = measure(result.checked, sample_inputs, filename, statement_texts(result.checked))
     return MixedPrecision(entry, result.source, result.assignment, kernel, report, trials)
-
-
-def _texts(result: Result):
-    from .frontend.printing import source_statements
-
-    stmts = source_statements(result.checked.stmts)
-    return lambda i: stmts[i].text()
 
 
 def _sizes(d: CheckedDef, inputs) -> dict[str, int]:

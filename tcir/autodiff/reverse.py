@@ -27,11 +27,9 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..errors import Location, TcError, TcWarning
-from ..frontend import check_source
+from ..errors import Location, TcError
 from ..frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize,
     TUnary, TensorInfo, children, reads, rebuild,

@@ -60,7 +60,7 @@ from itertools import product
 
 from ..bounds import concrete_ranges, shapes
 from ..errors import TcError
-from ..frontend.checked import CheckedDef, CheckedStmt, TExpr, TRead, children, index_value, reads
+from ..frontend.checked import CheckedDef, CheckedStmt, index_value, reads
 from ..frontend.ranges import affine_form
 from ..mapping_options import FUSION_STRATEGIES, MappingOptions
 
