@@ -406,3 +406,19 @@ def test_tc_precision_errors(args, message):
 def test_tc_precision_unreadable_file(tmp_path):
     out = _tc_precision(str(tmp_path / "missing.tc"), "--entry", "f")
     assert out.returncode == 1 and "missing.tc:1:1: error: cannot read it" in out.stderr
+
+
+def test_a_user_format_as_low():
+    tcir.lowp.float_format("fp7_e3m3", exponent=3, mantissa=3, kind="fn")
+    x = [np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6), np.linspace(1, -1, 18, dtype=np.float32).reshape(3, 6),
+         np.zeros(3, np.float32)]
+    mp = tcir.mixed_precision(FCRELU, "fcrelu", *x, low="fp7_e3m3")
+    assert "W1_fp7_e3m3(i0, i1) = fp7_e3m3(W1(i0, i1))" in mp.source
+    # the operands rounded to e3m3 (3 fraction bits, bias 3), the sum exact in float64
+    def e3m3(v):
+        v = np.asarray(v, np.float64)
+        e = np.floor(np.log2(np.maximum(np.abs(v), 2.0**-2)))
+        step = 2.0 ** (e - 3)
+        return np.round(v / step) * step  # to nearest even; every value here is far below the largest
+    want = np.maximum(e3m3(x[0]) @ e3m3(x[1]).T + x[2], 0)
+    np.testing.assert_allclose(mp.kernel(*x), want, rtol=1e-6, atol=1e-6)
