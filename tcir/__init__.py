@@ -14,8 +14,8 @@ from .cache import cache_info, clear_cache
 from .errors import Location, TcError, TcWarning
 from .mapping_options import MappingOptions
 
-__all__ = ["define", "compile", "autotune", "grad", "mixed_precision", "accuracy_report", "Kernel", "TcError", "TcWarning", "Location", "MappingOptions",
-           "cache_info", "clear_cache", "lowp"]
+__all__ = ["define", "compile", "autotune", "grad", "mixed_precision", "accuracy_report", "gpu_report", "Kernel",
+           "TcError", "TcWarning", "Location", "MappingOptions", "cache_info", "clear_cache", "lowp"]
 
 
 def __getattr__(name: str):
@@ -36,5 +36,9 @@ def __getattr__(name: str):
         from .accuracy import accuracy_report
 
         return accuracy_report
+    if name == "gpu_report":  # a performance model of the CUDA kernels, without a GPU (docs/gpu.md)
+        from .gpu_model import gpu_report
+
+        return gpu_report
     raise AttributeError(f"module 'tcir' has no attribute {name!r}")
 __version__ = "0.1.0"

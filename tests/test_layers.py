@@ -24,7 +24,7 @@ LAYERS = [
     ("driver", ["tcir.driver", "tcir.cache", "tcir.options_cache"]),
     ("API and tools", ["tcir.api", "tcir.arguments", "tcir.bounds", "tcir.device_arrays", "tcir.tools",
                        "tcir.universe", "tcir.tuning", "tcir.host_arrays", "tcir.lowp", "tcir.accuracy",
-                       "tcir.precision", "tcir"]),
+                       "tcir.precision", "tcir.gpu_model", "tcir"]),
     ("test oracles", ["tcir.testing"]),
 ]
 

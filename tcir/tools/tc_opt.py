@@ -8,6 +8,9 @@
                                                # kernels and their launches (docs/gpu.md)
     tc-opt prog.tc --sizes M=64,N=64,K=64 --emit=ptx --arch sm_80
                                                # PTX text
+    tc-opt prog.tc --sizes M=64,N=64,K=64 --emit=ptx --gpu-report
+                                               # and the performance model after it, as
+                                               # PTX comments (tcir.gpu_report, docs/gpu.md)
     tc-opt ir.mlir --emit=llvm                 # IR of a stage (tc-opt's or MLIR 19's),
                                                # carried on from the stage it is at
     tc-opt ir.mlir -p some-pass                # explicit passes on IR
@@ -43,6 +46,7 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 from .. import driver
 from ..backends.nvptx import ARCHS
 from ..errors import Location, TcError, TcWarning
+from ..gpu_model import format_report, module_report
 from ..mapping_options import MappingOptions
 from ..universe import TCIR_UNIVERSE
 from .mlir_io import IrReader, affine_lowering_problems, export_to_mlir19, load_upstream_ops
@@ -112,6 +116,10 @@ class TcOptMain(xDSLOptMain):
                                      "tc -> loops (with --sizes); with --emit=gpu|ptx, the GPU mapping")
         arg_parser.add_argument("--arch", choices=ARCHS, default=ARCHS[-1],
                                 help="the GPU architecture of --emit=ptx (default: %(default)s)")
+        arg_parser.add_argument("--gpu-report", action="store_true",
+                                help="with --emit=ptx: print the kernels' performance model (registers, spills, "
+                                     "occupancy, coalescing, bank conflicts; tcir.gpu_report) after the PTX, "
+                                     "as PTX comments")
 
     def setup_pipeline(self):
         try:
@@ -182,6 +190,8 @@ class TcOptMain(xDSLOptMain):
         """The stages of `--emit` (timed and printed between, as xdsl-opt does passes),
         then the passes of `-p`."""
         self.text = None
+        if self.args.gpu_report and self.args.emit != "ptx":
+            raise TcError("--gpu-report describes the kernels of --emit=ptx; add --emit=ptx (and --sizes)")
         after = driver.stage_of(prog) if self.args.emit else "tc"
         target, job = self.pipeline_for(after)
         stages = driver.stages_between(prog, target, self.args.emit or "tc", job, after)
@@ -203,6 +213,10 @@ class TcOptMain(xDSLOptMain):
         if isinstance(artifact, str):  # llvm-ir, ptx: text, not IR
             if self.pipeline.passes:
                 raise TcError(f"-p runs passes on IR; --emit={self.args.emit} is text")
+            if self.args.gpu_report:  # `prog` is the gpu stage the PTX was made of
+                options = str(job.mapping) if after == "tc" else None
+                report = format_report(module_report(prog, self.args.arch, artifact, options=options))
+                artifact = artifact.rstrip("\n") + "\n\n" + "".join(f"// {line}\n" for line in report.splitlines())
             self.text = artifact
             return
         if any(p.name == "lower-affine" for p in self.pipeline.passes):

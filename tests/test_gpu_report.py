@@ -1,0 +1,252 @@
+"""`tcir.gpu_report`: the performance model of the CUDA kernels, on hand-computed cases.
+
+The occupancy formula and the memory analysis of hand-built gpu-stage IR need nothing;
+the reports of compiled defs need ptxas (registers and spills), not a GPU.
+"""
+
+
+import numpy as np
+import pytest
+from xdsl.parser import Parser
+
+import tcir
+from tcir.backends.nvptx import assemble, find_ptxas
+from tcir.dialects import default_context
+from tcir.tools.tc_opt import run
+
+from tcir import gpu_model as report_module
+from tcir.gpu_model import format_report, gpu_report, memory_report, occupancy, occupancy_limits
+
+needs_ptxas = pytest.mark.skipif(find_ptxas() is None, reason="ptxas not found (pip install nvidia-cuda-nvcc-cu12)")
+
+COPY = "def copy(float(N) A) -> (O) { O(i) = A(i) }"
+STRIDED = "def strided(float(M) A) -> (O) { O(i) = A(32 * i) }"
+TRANSPOSE = "def transpose(float(N, M) A) -> (O) { O(m, n) = A(n, m) }"
+MATMUL = "def matmul(float(M, K) A, float(K, N) B) -> (C) { C(m, n) +=! A(m, r_k) * B(r_k, n) }"
+# C is indexed (n, m): threads x walk m, so the shared copy of A is read down a column
+COLUMNS = "def columns(float(M, K) A, float(K, N) B) -> (C) { C(n, m) +=! A(m, k) * B(k, n) }"
+SHARED = "tile=16,16,16 mapToThreads=16,16 useSharedMemory=true"
+
+
+def f32(*shape):
+    return np.zeros(shape, np.float32)
+
+
+# Occupancy: the CUDA occupancy calculator's formula on given numbers -----------------------
+
+
+@pytest.mark.parametrize("registers, threads, shared, arch, expected", [
+    (32, 256, 0, "sm_90", 1.0),       # 8 blocks of 8 warps: all 64 warps
+    (128, 256, 0, "sm_90", 0.25),     # 128 * 32 = 4096 registers a warp: 4 warps per sub-partition
+    (33, 256, 0, "sm_90", 0.75),      # 1056 rounded to 1280 a warp: 12 per sub-partition, 6 blocks
+    (64, 256, 0, "sm_80", 0.5),       # 2048 a warp: 32 warps, 4 blocks
+    (16, 32, 0, "sm_90", 0.5),        # one-warp blocks: at most 32 blocks, 32 of 64 warps
+    (32, 128, 48 * 1024, "sm_90", 0.25),  # 49 KiB a block (1 KiB reserved): 4 blocks of 4 warps
+    (32, 256, 0, "sm_86", 1.0),       # 48 warps: 6 blocks
+    (32, 256, 0, "sm_75", 1.0),       # 32 warps: 4 blocks
+    (32, 256, 48 * 1024, "sm_70", 0.25),  # 96 KiB a SM, no reserve: 2 blocks of 8 of 64 warps
+])
+def test_occupancy_is_hand_computed(registers, threads, shared, arch, expected):
+    assert occupancy(registers, threads, shared, arch) == expected
+
+
+def test_occupancy_names_its_limits():
+    limits = occupancy_limits(128, 256, 0, "sm_90")
+    assert limits["blocks_per_sm"] == 2 and limits["limited_by"] == ["registers"]
+    assert limits["limits"] == {"warps": 8, "blocks": 32, "registers": 2, "shared": 228}
+    assert occupancy_limits(16, 32)["limited_by"] == ["blocks"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((32, 256, 0, "sm_12"), "unknown GPU architecture 'sm_12'"),
+    ((300, 256, 0, "sm_90"), "300 registers per thread; sm_90 allows 255"),
+    ((32, 2048, 0, "sm_90"), "2048 threads per block"),
+    ((32, 256, 300 * 1024, "sm_90"), "bytes of shared memory per block"),
+])
+def test_occupancy_errors(args, message):
+    with pytest.raises(tcir.TcError, match=message):
+        occupancy(*args)
+
+
+# The memory analysis of hand-built gpu-stage IR -----------------------------------------------
+
+TILE_READ = """
+builtin.module attributes {gpu.container_module} {
+  func.func @f(%O: memref<32xf32>) attributes {tcir.gpu} {
+    %one = arith.constant 1 : index
+    %n = arith.constant 32 : index
+    "gpu.launch_func"(%one, %one, %one, %n, %one, %one, %O) <{kernel = @f_kernels::@f_part0,
+        operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>}>
+        : (index, index, index, index, index, index, memref<32xf32>) -> ()
+    func.return
+  }
+  "gpu.module"() <{sym_name = "f_kernels"}> ({
+    "memref.global"() <{sym_name = "tile", type = memref<32xROWxf32, 3 : i64>, initial_value,
+                        sym_visibility = "private"}> : () -> ()
+    "gpu.func"() <{function_type = (memref<32xf32>) -> (), kernel}> ({
+    ^bb0(%O: memref<32xf32>):
+      %tx = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+      %c0 = arith.constant 0 : index
+      %s = memref.get_global @tile : memref<32xROWxf32, 3 : i64>
+      %v = memref.load %s[%tx, %c0] : memref<32xROWxf32, 3 : i64>
+      %w = memref.load %s[%tx, %c0] : memref<32xROWxf32, 3 : i64>
+      %p = arith.mulf %v, %w : f32
+      memref.store %p, %O[%tx] : memref<32xf32>
+      "gpu.return"() : () -> ()
+    }) {sym_name = "f_part0", gpu.known_block_size = array<i32: 32, 1, 1>,
+        gpu.known_grid_size = array<i32: 1, 1, 1>, gpu.kernel} : () -> ()
+  }) : () -> ()
+}
+"""
+
+
+def _parsed(text: str):
+    return Parser(default_context(), text).parse_module()
+
+
+@pytest.mark.parametrize("row, conflicts", [(32, 31.0), (33, 0.0)])
+def test_a_column_of_a_shared_tile_conflicts_unless_padded(row, conflicts):
+    """32 threads read tile[tx][0]: with rows of 32 words all in bank 0 (31 extra
+    wavefronts), with rows of 33 in 32 banks."""
+    (kernel,) = memory_report(_parsed(TILE_READ.replace("ROW", str(row))))
+    assert kernel["shared_bank_conflicts"] == conflicts
+    assert kernel["shared_bytes"] == 32 * row * 4 and kernel["block"] == [32, 1, 1]
+    assert kernel["global_store_efficiency"] == 1.0 and kernel["global_sectors_per_request"] == 4.0
+    # the second load of the same element is the first's value (LLVM's GVN): one request
+    shared = kernel["accesses"]["shared_load"]
+    assert (shared["static"], shared["redundant"], shared["warp_requests"]) == (2, 1, 1.0)
+    assert kernel["fma_per_shared_load"] == 1.0
+
+
+def test_an_indirect_address_is_unknown_not_guessed():
+    text = TILE_READ.replace("ROW", "32").replace(
+        "%v = memref.load %s[%tx, %c0]", "%i = memref.load %O[%tx] : memref<32xf32>\n"
+        "      %j = arith.fptosi %i : f32 to i32\n      %k = arith.index_cast %j : i32 to index\n"
+        "      %v = memref.load %s[%k, %c0]")
+    (kernel,) = memory_report(_parsed(text))
+    assert kernel["unknown_accesses"] == 1 and kernel["accesses"]["shared_load"]["unknown"] == 1
+    assert any("depends on a loaded value" in note for note in kernel["notes"])
+
+
+# Reports of compiled defs ----------------------------------------------------------------------
+
+
+@needs_ptxas
+def test_a_coalesced_copy():
+    report = tcir.gpu_report(COPY, "copy", f32(1024))
+    assert report["global_load_efficiency"] == 1.0 and report["global_store_efficiency"] == 1.0
+    assert report["global_sectors_per_request"] == 4.0  # 32 lanes * 4 bytes: 4 sectors
+    assert report["registers"] > 0 and report["spills"] == 0
+    (kernel,) = report["kernels"]
+    assert kernel["name"] == "copy_part0" and kernel["shared_bytes"] == 0
+    assert report["occupancy"] == occupancy(kernel["registers"], int(np.prod(kernel["block"])), 0, "sm_90")
+    assert report["shared_bank_conflicts"] is None and report["fma_per_shared_load"] is None
+
+
+@needs_ptxas
+@pytest.mark.parametrize("source, inputs", [(STRIDED, (f32(32 * 1024),)), (TRANSPOSE, (f32(64, 64),))])
+def test_an_uncoalesced_read(source, inputs):
+    """Lanes 128 and 256 bytes apart: each uses 4 bytes of its own 32-byte sector."""
+    report = gpu_report(source, source.split()[1].split("(")[0], *inputs)
+    assert report["global_load_efficiency"] == 4 / 32
+    assert report["global_store_efficiency"] == 1.0
+
+
+@needs_ptxas
+def test_shared_tiles_conflicting_and_padded_by_the_tile_size():
+    """The copy of A is read down a column: rows of 32 floats put the 32 lanes in one
+    bank; a reduction tile of 33 pads the rows."""
+    a, b = f32(64, 66), f32(66, 64)
+    reads = {}
+    for k in (32, 33):
+        report = gpu_report(COLUMNS, "columns", a, b, options=f"tile=32,32,{k} mapToThreads=32,8 useSharedMemory=true")
+        (kernel,) = report["kernels"]
+        reads[k] = [d["bank_conflicts"] for d in kernel["access_details"] if d["kind"] == "shared_load"]
+    assert reads[32] == [31.0, 0.0] and reads[33] == [0.0, 0.0]
+
+
+@needs_ptxas
+def test_matmul_with_shared_memory():
+    report = gpu_report(MATMUL, "matmul", f32(64, 64), f32(64, 64), options=SHARED)
+    assert report["fma_per_shared_load"] == 0.5  # one multiply per A and B element loaded
+    assert report["shared_bank_conflicts"] == 0.0 and report["global_load_efficiency"] == 1.0
+    (kernel,) = report["kernels"]
+    assert kernel["shared_bytes"] == 2 * 16 * 16 * 4 and kernel["block"] == [16, 16, 1]
+    assert kernel["grid"] == [4, 4, 1] and report["spills"] == 0
+    assert report["occupancy"] == occupancy(kernel["registers"], 256, 2048, "sm_90")
+    # a 4 x 4 register tile uses each loaded element 4 times
+    tiled = gpu_report(MATMUL, "matmul", f32(64, 64), f32(64, 64),
+                       options="tile=64,64,8 mapToThreads=16,16 useSharedMemory=true usePrivateMemory=true")
+    assert tiled["fma_per_shared_load"] == 2.0
+    text = format_report(report)
+    assert text.startswith("gpu-report @matmul for sm_90") and "fma per shared load 0.50" in text
+
+
+@needs_ptxas
+def test_architectures():
+    report = gpu_report(COPY, "copy", f32(256), arch="sm_86")  # sm_80 PTX, assembled for sm_86
+    assert report["arch"] == "sm_86" and report["registers"] > 0
+    with pytest.raises(tcir.TcError, match="needs sm_80 or newer; sm_75 is older"):
+        gpu_report(COPY, "copy", f32(256), arch="sm_75")
+    with pytest.raises(tcir.TcError, match="unknown GPU architecture 'sm_91'"):
+        gpu_report(COPY, "copy", f32(256), arch="sm_91")
+
+
+@needs_ptxas
+@pytest.mark.parametrize("entry, inputs, options, message", [
+    ("nope", (f32(4),), None, "no def named `nope`"),
+    ("copy", (f32(4, 4),), None, "rank"),
+    ("copy", (), None, r"`copy` takes 1 input \(A\), got 0"),
+    ("copy", (f32(4),), "tile=banana", "tile"),
+    ("copy", (f32(4),), 3, "options= must be"),
+])
+def test_errors(entry, inputs, options, message):
+    with pytest.raises(tcir.TcError, match=message):
+        gpu_report(COPY, entry, *inputs, options=options)
+
+
+def test_without_ptxas_it_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(report_module, "find_ptxas", lambda: None)
+    with pytest.raises(tcir.TcError, match="ptxas not found: pip install nvidia-cuda-nvcc-cu12"):
+        gpu_report(COPY, "copy", f32(4))
+
+
+def test_tcir_gpu_report_is_the_function():
+    assert tcir.gpu_report is gpu_report
+
+
+# tc-opt --gpu-report ---------------------------------------------------------------------------
+
+
+@needs_ptxas
+def test_tc_opt_prints_the_report_after_the_ptx(tmp_path, capsys):
+    path = tmp_path / "matmul.tc"
+    path.write_text(MATMUL)
+    assert run([str(path), "--sizes", "M=64,N=64,K=64", "--mapping", SHARED, "--emit=ptx", "--gpu-report"]) == 0
+    out = capsys.readouterr().out
+    ptx, _, report = out.partition("// gpu-report @matmul for sm_90\n")
+    assert ".visible .entry matmul_part0(" in ptx
+    assert "shared bank conflicts 0.00 per request, fma per shared load 0.50" in report
+    assert "kernel matmul_part0: block 16x16x1, grid 4x4x1, shared 2048 bytes" in report
+    assert all(line.startswith("//") for line in report.splitlines())
+    assemble(out, "sm_90")  # the report is PTX comments: the output still assembles
+
+
+@needs_ptxas
+def test_tc_opt_reports_a_gpu_stage_input(tmp_path, capsys):
+    path = tmp_path / "tile.mlir"
+    path.write_text(TILE_READ.replace("ROW", "32"))
+    assert run([str(path), "--emit=ptx", "--gpu-report"]) == 0
+    assert "shared bank conflicts 31.00 per request" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sizes", "M=4,N=4,K=4", "--emit=gpu", "--gpu-report"],
+     "error: --gpu-report describes the kernels of --emit=ptx"),
+    (["--emit=ptx", "--gpu-report"], "error: lowering to `ptx` needs every size specialized"),
+])
+def test_tc_opt_errors(tmp_path, capsys, args, message):
+    path = tmp_path / "matmul.tc"
+    path.write_text(MATMUL)
+    assert run([str(path), *args]) == 1
+    assert message in capsys.readouterr().err
