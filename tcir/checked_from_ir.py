@@ -339,7 +339,7 @@ def _unsigned_scalars(trees: list[TExpr], names: set[str]) -> set[str]:
             continue
         seen.add(id(e))
         if (isinstance(e, TCast) and isinstance(e.operand, TScalar) and e.type.kind == "uint"
-                and e.type.bits == e.operand.type.bits):
+                and e.operand.type.kind == "int" and e.type.bits == e.operand.type.bits):
             cast.add(e.operand.name)
             continue
         if isinstance(e, TScalar):
@@ -659,8 +659,8 @@ class _StmtRaiser:
         """trunci, fptosi/fptoui (the result says the signedness), extf, truncf."""
         value = op.input
         widened = _op(value, arith.ExtFOp)
-        if isinstance(op, arith.TruncFOp) and widened is not None and widened.input.type in (f16, bf16) \
-                and value.type == f32 and op.result.type in (f16, bf16):
+        if isinstance(op, arith.TruncFOp) and widened is not None and value.type == f32 \
+                and {widened.input.type, op.result.type} == {f16, bf16}:
             value = widened.input  # irgen's half <-> bfloat16, through float
         return TCast(t, self.value(value))
 

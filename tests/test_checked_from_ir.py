@@ -186,7 +186,7 @@ def f(float(N) A, double(N) B, half(N) H) -> (O, P, Q) {
     "scalars": """
 def f(float(N) A, float alpha, int32 k, bool flag, uint16 u, double d) -> (O, P) {
     O(i) = flag ? alpha * A(i) + k : d + u
-    P(i) = A(i) / u + float(u < uint16(k))
+    P(i) = A(i) / u + float(u < uint16(k)) + uint32(alpha)
 }""",
     "where_and_reductions": """
 def f(float(M, K) A, float(K, N) B) -> (C, X, Y, P, S) {
@@ -198,7 +198,7 @@ def f(float(M, K) A, float(K, N) B) -> (C, X, Y, P, S) {
 }""",
     "casts": """
 def f(float(N) A, half(N) H, bfloat16(N) G, int8(N) I, uint8(N) U, bool(N) Z) -> (O, P, Q, R, S) {
-    O(i) = bfloat16(H(i)) + half(G(i)) + G(i) + H(i) + bfloat16(float(H(i)))
+    O(i) = bfloat16(H(i)) + half(G(i)) + G(i) + H(i) + bfloat16(float(H(i))) + half(float(H(i)))
     P(i) = int8(U(i)) + int32(I(i)) + uint8(I(i)) + int8(A(i)) + uint16(A(i)) + int64(U(i))
     Q(i) = bool(A(i)) && bool(I(i)) || !Z(i) ? 1 : 0
     R(i) = float(Z(i)) + int32(Z(i)) + double(U(i)) + float(I(i))
