@@ -63,8 +63,9 @@ def close(got, want, rtol=2e-5, atol=1e-5):
 
 # The canonical examples ---------------------------------------------------------------
 
+# the canonical examples of tc-language.md, and the three-layer MLP of docs/mixed-precision.md
 CANONICAL = {"matmul", "tmm", "C3", "batch_matmul", "group_convolution", "fcrelu", "softmax",
-             "kronecker3_1", "group_normalization", "2LUT", "maxpool2x2"}
+             "kronecker3_1", "group_normalization", "2LUT", "maxpool2x2", "mlp3"}
 
 
 def canonical(name):
@@ -107,6 +108,16 @@ def test_fcrelu(rng, B, M, N):
     i, w1, b1 = rand(rng, (B, M)), rand(rng, (N, M)), rand(rng, (N,))
     (o,) = evaluate(canonical("fcrelu"), i, w1, b1)
     close(o, np.maximum(i.astype(np.float64) @ w1.T + b1, 0))
+
+
+@pytest.mark.parametrize("B,M,N1,N2,N3", [(1, 1, 1, 1, 1), (3, 5, 4, 6, 2)])
+def test_mlp3(rng, B, M, N1, N2, N3):
+    x = [rand(rng, shape) for shape in ((B, M), (N1, M), (N1,), (N2, N1), (N2,), (N3, N2), (N3,))]
+    (o,) = evaluate(canonical("mlp3"), *x)
+    i, w1, b1, w2, b2, w3, b3 = (v.astype(np.float64) for v in x)
+    h1 = np.maximum(i @ w1.T + b1, 0)
+    h2 = np.maximum(h1 @ w2.T + b2, 0)
+    close(o, h2 @ w3.T + b3)
 
 
 @pytest.mark.parametrize("N,D", [(1, 1), (3, 7), (5, 2)])
