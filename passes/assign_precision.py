@@ -88,15 +88,15 @@ from tcir.dialects import tc
 from tcir.errors import TcError
 from tcir.frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize,
-    TensorInfo, TUnary, nodes, reads, rebuild,
+    TUnary, nodes, reads, rebuild,
 )
 from tcir.frontend.format_names import lookup_type, type_names
 from tcir.frontend.printing import (
-    RESERVED, SourceStmt, header_source, parameter_source, settle, statement_op,
+    RESERVED, SourceStmt, header_source, parameter_source, result_source, settle, statement_op,
 )
 from tcir.frontend.types import BFLOAT16, FLOAT, INT32, ScalarType, at_least_float, converts_implicitly
 from tcir.irgen import build_def
-from tcir.sizeexpr import Const, Sym
+from tcir.sizeexpr import Const
 
 from .tc_lowering import parse_assignments, parse_sizes
 
@@ -549,25 +549,10 @@ def rewrite(d: CheckedDef, assignment: Assignment, sizes: Mapping[str, int] | No
     assignment = Assignment(dict(assignment.tensors), dict(assignment.statements), dict(assignment.classes))
     sections = Rewriter(d, assignment, sizes).statements()
     params = [parameter_source(t) for t in d.inputs]
-    text, checked = settle(header_source(d.name, params, _results(d, assignment)), sections, d.name,
+    text, checked = settle(header_source(d.name, params, [result_source(d, t.name, assignment.tensors.get(t.name, t.dtype))
+                                                    for t in d.outputs]), sections, d.name,
                            f"{filename} (mixed precision)")
     return Result(text, checked, assignment)
-
-
-def _results(d: CheckedDef, a: Assignment) -> list[str]:
-    """The outputs of the signature: by name (their statements give them their types),
-    typed where a statement reads one no earlier statement wrote (`O = O`)."""
-    results = []
-    for t in d.outputs:
-        first = next((s for s in d.stmts if s.target == t.name), None)
-        early = first is None or any(r.tensor == t.name for s in d.stmts[:d.stmts.index(first) + 1]
-                                     for r in reads(s.rhs))
-        if early and all(dim.as_constant() is not None or isinstance(dim, Sym) for dim in t.shape or []):
-            typed = TensorInfo(t.name, a.tensors.get(t.name, t.dtype), t.shape, "output", t.loc)
-            results.append(parameter_source(typed) if t.shape else f"{typed.dtype.name} {t.name}")
-        else:
-            results.append(t.name)
-    return results
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import TcError
+from .errors import TcError, TcWarning
 from .frontend import check_source
 from .frontend.checked import CheckedDef, TCast, TensorInfo, TIndex, TRead, rebuild
-from .frontend.printing import SourceStmt, header_source, parameter_source, settle, source_statements
+from .frontend.printing import (
+    SourceStmt, header_source, parameter_source, result_source, settle, source_statements,
+)
 from .frontend.types import DOUBLE, INT32, ScalarType
 from .sizeexpr import Const
 from .passes.assign_precision import Assignment, assign_precision, rewrite
@@ -181,9 +184,11 @@ def probe(d: CheckedDef, in_double: bool, filename: str, results: list[str] | No
             body.append(_copy(snapshots[i], d.tensors[s.target], taken))
     if results is None:
         results = list(dict.fromkeys(s.target for s in d.stmts)) + list(snapshots.values())
+    signature = [result_source(d, n, _double(d.tensors[n].dtype) if in_double else d.tensors[n].dtype)
+                 if n in d.tensors else n for n in results]
     inputs = [TensorInfo(t.name, _double(t.dtype) if in_double else t.dtype, t.shape, t.role, t.loc)
               for t in d.inputs]
-    text, _ = settle(header_source(name, [parameter_source(t) for t in inputs], results), [(None, body)], name,
+    text, _ = settle(header_source(name, [parameter_source(t) for t in inputs], signature), [(None, body)], name,
                      f"{filename} (accuracy probe)")
     return Probe(name, text, results, snapshots)
 
@@ -227,7 +232,10 @@ def run_probe(d: CheckedDef, inputs, filename: str, in_double: bool,
     p = probe(d, in_double, filename, results)
     args = [as_float64(x, t.dtype) if in_double and (t.dtype.is_float or t.dtype.is_lowp) else x
             for x, t in zip(inputs, d.inputs)]
-    values = getattr(define(p.text, f"{filename} (accuracy probe)"), p.name)(*args)
+    with warnings.catch_warnings():  # the def's own warnings were shown when it was checked
+        warnings.simplefilter("ignore", TcWarning)
+        kernel = getattr(define(p.text, f"{filename} (accuracy probe)"), p.name)
+    values = kernel(*args)
     return p, dict(zip(p.results, values if isinstance(values, tuple) else (values,)))
 
 

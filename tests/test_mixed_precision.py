@@ -422,3 +422,14 @@ def test_a_user_format_as_low():
         return np.round(v / step) * step  # to nearest even; every value here is far below the largest
     want = np.maximum(e3m3(x[0]) @ e3m3(x[1]).T + x[2], 0)
     np.testing.assert_allclose(mp.kernel(*x), want, rtol=1e-6, atol=1e-6)
+
+
+def test_an_output_read_before_it_is_written_keeps_its_declared_type():
+    src = "def f(float(N) A) -> (float O0, O1) {\n    O0 = O0 + 1.0\n    O1(i) = A(i) * O0\n}"
+    a = np.arange(4, dtype=np.float32)
+    mp = tcir.mixed_precision(src, "f", a, overrides={"O1": "bfloat16"})
+    assert "-> (float O0, O1)" in mp.source and "O1(i) = bfloat16(A(i) * O0)" in mp.source
+    o0, o1 = mp.kernel(a)
+    np.testing.assert_array_equal(o1.astype(np.float64), rounded(a * (float(o0) if np.ndim(o0) == 0 else o0),
+                                                                 ml_dtypes.bfloat16))
+    assert mp.report.row("O1")["format"] == "bfloat16"

@@ -22,7 +22,7 @@ from . import check_source
 from .builtins import ARITY
 from .checked import (
     COMPARISONS, CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary,
-    TensorInfo, children,
+    TensorInfo, children, reads,
 )
 from .types import (
     FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, mixed_formats, promote,
@@ -243,6 +243,18 @@ def source_statements(stmts: list[CheckedStmt], rhs=None) -> list[SourceStmt]:
     """Checked statements to be written back, each right side through `rhs` if given."""
     return [SourceStmt(s.target, list(s.lhs), statement_op(s.kind, s.init), rhs(s.rhs) if rhs else s.rhs,
                        dict(s.ranges), set(s.explicit)) for s in stmts]
+
+
+def result_source(d: CheckedDef, name: str, dtype: ScalarType) -> str:
+    """An output in a signature: its name (its statements give it its type), or typed
+    (`float O`, `float(N) O`) where a statement reads it before any statement writes it
+    (`O = O`) and its shape is written with sizes alone."""
+    t = d.tensors[name]
+    first = next((i for i, s in enumerate(d.stmts) if s.target == name), None)
+    early = first is None or any(r.tensor == name for s in d.stmts[:first + 1] for r in reads(s.rhs))
+    if not early or not all(dim.as_constant() is not None or isinstance(dim, Sym) for dim in t.shape or []):
+        return name
+    return parameter_source(TensorInfo(name, dtype, t.shape, "output", t.loc)) if t.shape else f"{dtype.name} {name}"
 
 
 def header_source(name: str, params: list[str], results: list[str]) -> str:
