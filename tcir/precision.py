@@ -58,7 +58,8 @@ def mixed_precision(source: str, entry: str, *sample_inputs, policy: str = "amp"
                     min_snr_db: float | None = None, formats=DEFAULT_FORMATS, margin: float = 0.5,
                     filename: str = "<string>") -> MixedPrecision:
     """The def `entry` of `source` with number formats assigned by `policy` (module
-    docstring), its kernel and its accuracy report on `sample_inputs`."""
+    docstring), its kernel and its accuracy report on `sample_inputs`. `low` is `amp`'s
+    operand format; `auto` tries `formats` instead."""
     if policy not in POLICIES:
         raise TcError(f"unknown policy `{policy}`; expected " + ", ".join(f"`{p}`" for p in POLICIES))
     program = check_source(source, filename)
@@ -73,6 +74,8 @@ def mixed_precision(source: str, entry: str, *sample_inputs, policy: str = "amp"
     if policy == "auto":
         if max_rel_error is None and min_snr_db is None:
             raise TcError("policy `auto` needs a budget: `max_rel_error=` and/or `min_snr_db=`")
+        if not 0 < margin <= 1:
+            raise TcError(f"`margin` is the share of the budget a trial may use, in (0, 1]; got {margin}")
         result = Search(d, sample_inputs, sizes, accumulate, overrides, max_rel_error, min_snr_db, formats,
                         margin, filename).run(trials)
     else:
@@ -104,6 +107,11 @@ class Search:
 
     def run(self, trials: list[dict]) -> Result:
         best = self._result(self.pins)
+        within, worst = self._within(best)
+        if not within:
+            raise TcError(f"`{self.d.name}` as written{' with the overrides' if self.pins else ''} already misses "
+                          f"the budget on the sample inputs (max rel error {worst['max_rel_error']:.3g}, SNR "
+                          f"{worst['snr_db']:.1f} dB, against {self._budget()}); nothing to lower", self.d.loc)
         for name in self._candidates():
             current = best.assignment.tensors.get(name, self.d.tensors[name].dtype)
             for t in self.formats:
@@ -117,6 +125,14 @@ class Search:
                     self.pins, best = pins, result
                     break
         return best
+
+    def _budget(self) -> str:
+        parts = []
+        if self.max_rel is not None:
+            parts.append(f"max rel error {self.margin * self.max_rel:.3g}")
+        if self.min_snr is not None:
+            parts.append(f"SNR {self.min_snr - 20 * math.log10(self.margin):.1f} dB")
+        return " and ".join(parts) + f" with the margin {self.margin}"
 
     def _result(self, pins) -> Result:
         plan = Planner(self.d, "keep", self.formats[0], self.accumulate, pins, self.stmt_pins).plan()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -343,11 +344,19 @@ def test_exact_value_reports_infinite_snr():
     ({"overrides": ["W1"]}, "overrides must map"),
     ({"policy": "auto"}, "needs a budget"),
     ({"max_rel_error": 0.1}, "for policy `auto`"),
+    ({"policy": "auto", "max_rel_error": 0.1, "margin": 2}, "in (0, 1]"),
 ])
 def test_errors(kwargs, message):
     x = [np.ones((2, 3), np.float32), np.ones((4, 3), np.float32), np.ones(4, np.float32)]
-    with pytest.raises(tcir.TcError, match=message.replace("(", r"\(").replace("`", "`")):
+    with pytest.raises(tcir.TcError, match=re.escape(message)):
         tcir.mixed_precision(FCRELU, "fcrelu", *x, **kwargs)
+
+
+def test_auto_refuses_a_start_that_misses_the_budget():
+    x = [np.full((2, 3), 0.3, np.float32), np.full((4, 3), 0.3, np.float32), np.zeros(4, np.float32)]
+    with pytest.raises(tcir.TcError, match="with the overrides already misses the budget"):
+        tcir.mixed_precision(FCRELU, "fcrelu", *x, policy="auto", max_rel_error=1e-6,
+                             overrides={"W1": "float8_e4m3fn"})
 
 
 def test_input_errors():
