@@ -302,17 +302,23 @@ def ptx_for_module(module: ModuleOp, arch: str = "sm_90") -> str:
 def assemble(ptx: str, arch: str = "sm_90") -> bytes:
     """The cubin ptxas makes of `ptx` for `arch`; a TcError with ptxas's message if it
     rejects it or there is no ptxas."""
+    return run_ptxas(ptx, arch)[0]
+
+
+def run_ptxas(ptx: str, arch: str = "sm_90", *flags: str) -> tuple[bytes, str]:
+    """(the cubin, ptxas's messages) of assembling `ptx` for `arch` with extra `flags`
+    (`-v` for the resource usage); a TcError as `assemble`'s."""
     ptxas = find_ptxas()
     if ptxas is None:
         raise TcError("ptxas not found: pip install nvidia-cuda-nvcc-cu12, or set CUDA_HOME")
     with tempfile.TemporaryDirectory(prefix="tcir-ptxas-") as tmp:
         source, cubin = Path(tmp, "kernels.ptx"), Path(tmp, "kernels.cubin")
         source.write_text(ptx)
-        done = subprocess.run([ptxas, f"-arch={arch}", "-o", str(cubin), str(source)],
+        done = subprocess.run([ptxas, f"-arch={arch}", *flags, "-o", str(cubin), str(source)],
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise TcError(f"ptxas rejected the PTX for {arch}: {(done.stderr or done.stdout).strip()}")
-        return cubin.read_bytes()
+        return cubin.read_bytes(), done.stderr + done.stdout
 
 
 # Command line ------------------------------------------------------------------------------

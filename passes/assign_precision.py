@@ -92,11 +92,11 @@ from tcir.frontend.checked import (
 )
 from tcir.frontend.format_names import lookup_type, type_names
 from tcir.frontend.printing import (
-    RESERVED, SourceStmt, header_source, parameter_source, result_source, settle, statement_op,
+    RESERVED, SourceStmt, fresh_name, header_source, parameter_source, result_source, settle, statement_op,
+    whole_tensor_statement,
 )
 from tcir.frontend.types import BFLOAT16, FLOAT, INT32, ScalarType, at_least_float, converts_implicitly
 from tcir.irgen import build_def
-from tcir.sizeexpr import Const
 
 from .tc_lowering import parse_assignments, parse_sizes
 
@@ -368,12 +368,7 @@ class Rewriter:
             v for s in d.stmts for v in s.iterators}
 
     def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self.taken:
-            k += 1
-            name = f"{base}_{k}"
-        self.taken.add(name)
-        return name
+        return fresh_name(base, self.taken)
 
     def rhs(self, i: int, s: CheckedStmt) -> TExpr:
         """The right side of statement `i` in the target's format (before hoisting)."""
@@ -459,13 +454,8 @@ class Rewriter:
         return before[-1]
 
     def _cast_stmt(self, temp: str, name: str, src_type: ScalarType, t: ScalarType) -> SourceStmt:
-        shape = self.d.tensors[name].shape
-        idx = [f"i{k}" for k in range(len(shape))]
-        while set(idx) & self.taken:
-            idx = ["_" + v for v in idx]
-        ranges = {v: (Const(0), n) for v, n in zip(idx, shape)}
-        read = TRead(src_type, name, tuple(TIndex(INT32, v) for v in idx))
-        return SourceStmt(temp, idx, "=", TCast(t, read), ranges, comment=f"{name} rounded to {t} once")
+        return whole_tensor_statement(temp, name, self.d.tensors[name].shape, src_type, self.taken, convert=t,
+                                      comment=f"{name} rounded to {t} once")
 
     def _hoists(self, name: str, t: ScalarType, found) -> bool:
         s_src, s_t = found[0][1].type.numpy_dtype.itemsize, t.numpy_dtype.itemsize

@@ -35,12 +35,12 @@ import numpy as np
 
 from .errors import TcError, TcWarning
 from .frontend import check_source
-from .frontend.checked import CheckedDef, TCast, TensorInfo, TIndex, TRead, rebuild
+from .frontend.checked import CheckedDef, TCast, TensorInfo, rebuild
 from .frontend.printing import (
-    SourceStmt, header_source, parameter_source, result_source, settle, source_statements,
+    SourceStmt, fresh_name, header_source, parameter_source, result_source, settle, source_statements,
+    whole_tensor_statement,
 )
-from .frontend.types import DOUBLE, INT32, ScalarType
-from .sizeexpr import Const
+from .frontend.types import DOUBLE, ScalarType
 from .passes.assign_precision import Assignment, assign_precision, rewrite
 
 METRICS = ("max_abs_error", "max_rel_error", "mean_ulp_error", "snr_db")
@@ -180,8 +180,9 @@ def probe(d: CheckedDef, in_double: bool, filename: str, results: list[str] | No
     for i, (s, st) in enumerate(zip(d.stmts, stmts)):
         body.append(st)
         if results is None and any(t.target == s.target for t in d.stmts[i + 1:]):
-            snapshots[i] = _fresh(f"{s.target}_after{i}", taken)
-            body.append(_copy(snapshots[i], d.tensors[s.target], taken))
+            snapshots[i] = fresh_name(f"{s.target}_after{i}", taken)
+            t = d.tensors[s.target]
+            body.append(whole_tensor_statement(snapshots[i], t.name, t.shape or [], t.dtype, taken))
     if results is None:
         results = list(dict.fromkeys(s.target for s in d.stmts)) + list(snapshots.values())
     signature = [result_source(d, n, _double(d.tensors[n].dtype) if in_double else d.tensors[n].dtype)
@@ -191,24 +192,6 @@ def probe(d: CheckedDef, in_double: bool, filename: str, results: list[str] | No
     text, _ = settle(header_source(name, [parameter_source(t) for t in inputs], signature), [(None, body)], name,
                      f"{filename} (accuracy probe)")
     return Probe(name, text, results, snapshots)
-
-
-def _fresh(base: str, taken: set[str]) -> str:
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
-
-
-def _copy(name: str, t: TensorInfo, taken: set[str]) -> SourceStmt:
-    """`name(i0, ...) = T(i0, ...)` over the whole of `t`."""
-    idx = [f"i{k}" for k in range(t.rank)]
-    while set(idx) & taken:
-        idx = ["_" + v for v in idx]
-    read = TRead(t.dtype, t.name, tuple(TIndex(INT32, v) for v in idx))
-    return SourceStmt(name, idx, "=", read, {v: (Const(0), n) for v, n in zip(idx, t.shape or [])})
 
 
 def as_float64(x, t: ScalarType) -> np.ndarray | float:

@@ -74,7 +74,7 @@ How the memory metrics are computed (from the mapped IR, `memory_report`):
   loop, and blocks other than block 0 are not modeled.
 
 Resources:
-  `ptxas_usage(ptx, arch)` runs `ptxas -v --gpu-name ARCH` and reads, per kernel,
+  `ptxas_usage(ptx, arch)` runs `ptxas -v -arch=ARCH` and reads, per kernel,
   "Used N registers", "N bytes spill stores", "N bytes spill loads" and "N bytes
   smem". PTX is generated for the newest of tcir's PTX targets (sm_80, sm_90) that
   `arch` runs (sm_86 and sm_89: sm_80 PTX assembled for them); sm_70 and sm_75 have
@@ -114,11 +114,8 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,7 +125,7 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from .api import Kernel
 from .backends import gpu_plan
-from .backends.nvptx import ARCHS, arch_for, find_ptxas
+from .backends.nvptx import ARCHS, arch_for, find_ptxas, run_ptxas
 from .driver import CudaTarget, GpuMachine, Job, lower, tc_module
 from .errors import TcError
 from .frontend import check_source
@@ -251,18 +248,11 @@ def _ptxas() -> str:
 
 
 def ptxas_usage(ptx: str, arch: str = "sm_90") -> dict[str, dict[str, int]]:
-    """Per kernel of `ptx`, what `ptxas -v --gpu-name ARCH` says it uses: registers,
+    """Per kernel of `ptx`, what `ptxas -v -arch=ARCH` says it uses: registers,
     spill_stores and spill_loads (bytes), stack (bytes) and shared_bytes (static)."""
     _limits(arch)
-    ptxas = _ptxas()
-    with tempfile.TemporaryDirectory(prefix="tcir-report-") as tmp:
-        source = Path(tmp, "kernels.ptx")
-        source.write_text(ptx)
-        done = subprocess.run([ptxas, "-v", "--gpu-name", arch, "-o", str(Path(tmp, "kernels.cubin")), str(source)],
-                              capture_output=True, text=True)
-    text = done.stderr + done.stdout
-    if done.returncode != 0:
-        raise TcError(f"ptxas rejected the PTX for {arch}: {text.strip()}")
+    _ptxas()
+    _, text = run_ptxas(ptx, arch, "-v")
     usage: dict[str, dict[str, int]] = {}
     current: dict[str, int] | None = None
     for line in text.splitlines():

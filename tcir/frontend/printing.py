@@ -227,6 +227,28 @@ class SourceStmt:
         return text + (" where " + ", ".join(where) if where else "")
 
 
+def fresh_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_2`, `base_3` ... the first not in `taken` (which then holds it)."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
+def whole_tensor_statement(target: str, source: str, shape: list[SizeExpr], dtype: ScalarType, taken: set[str],
+                           convert: ScalarType | None = None, comment: str | None = None) -> SourceStmt:
+    """`target(i0, ...) = source(i0, ...)` over the whole of `shape` (the read of type
+    `dtype` converted to `convert` if given), its index names clear of `taken`."""
+    idx = [f"i{k}" for k in range(len(shape))]
+    while set(idx) & taken:
+        idx = ["_" + v for v in idx]
+    read = TRead(dtype, source, tuple(TIndex(INT32, v) for v in idx))
+    return SourceStmt(target, idx, "=", TCast(convert, read) if convert else read,
+                      {v: (Const(0), n) for v, n in zip(idx, shape)}, comment=comment)
+
+
 def statement_op(kind: str, init: bool) -> str:
     """The assignment operator of a checked statement's `kind` and `init`."""
     return "=" if kind == "=" else f"{kind}=" + ("!" if init else "")
