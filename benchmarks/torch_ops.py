@@ -1,6 +1,7 @@
 """TC layers through `tcir.torch` against the same layers in PyTorch eager, on the CPU.
 
-For fcrelu, group normalization and softmax (examples/*.tc), prints a markdown table:
+For fcrelu, group normalization, softmax and 2LUT (two embedding bags, whose backward
+is a scatter-add) from examples/*.tc, prints a markdown table:
 the median milliseconds of forward + backward through the registered custom op (the
 backward runs tcir.grad's gradient def) and through the equivalent PyTorch expression,
 and the overhead of calling the custom op instead of the bare tcir kernel (forward
@@ -54,6 +55,15 @@ def softmax_eager(x):
     return e / s[:, None], s, m
 
 
+def two_lut_eager(lut1, i1, lut2, i2):
+    return lut1[i1].sum(1), lut2[i2].sum(1)
+
+
+def two_lut_inputs(e, d, b, l):
+    return (torch.randn(e, d), torch.randint(0, e, (b, l), dtype=torch.int32),
+            torch.randn(e, d), torch.randint(0, e, (b, l), dtype=torch.int32))
+
+
 def groupnorm_inputs(n, g, d, h, w):
     x = torch.randn(n, g, d, h, w)
     return (x, torch.randn(g, d), torch.randn(g, d), x.mean((2, 3, 4)), x.var((2, 3, 4)) + 0.5)
@@ -68,6 +78,9 @@ CASES = [  # (label, file, entry, sizes text, inputs, eager)
      lambda: groupnorm_inputs(4, 8, 8, 16, 16), groupnorm_eager),
     ("softmax", "softmax", "softmax", "N=128 D=512",
      lambda: (torch.randn(128, 512),), softmax_eager),
+    # embedding bags: the backward is a scatter-add into the tables
+    ("2LUT", "2LUT", "_2LUT", "E1=E2=100000 D=64 B=128 L1=L2=16",
+     lambda: two_lut_inputs(100_000, 64, 128, 16), two_lut_eager),
 ]
 
 

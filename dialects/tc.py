@@ -35,6 +35,10 @@ Operations
     (``=``, ``+``, ``*``, ``min``, ``max``), ``init``, ``write_map``, ``lower_bounds``,
     ``upper_bounds``. The body's block arguments are the iterators (``index``); it ends
     with ``tc.yield``. Iterators missing from the write map are reduction iterators.
+    A **scatter-add** (TC's ``T(I(b), d) += ...``) writes at indices its body computes:
+    ``%T[at(0), %d] +=`` with ``tc.yield %v at [%e] : f32``; ``at(k)`` is the k-th
+    index yielded, dimension ``n + k`` of ``write_map`` after the ``n`` iterators.
+    Its kind is ``+`` without ``!`` (verified).
 ``%v = tc.read %A[2 * %h + %r_kh, %w] : f32``
     Reads an argument of the enclosing def; the result is the element type made
     signless (``ui8`` reads as ``i8``).
@@ -42,7 +46,7 @@ Operations
 ``%r = tc.builtin "erfinv"(%x) : (f32) -> f32``
     A TC builtin math function that has no ``math`` dialect op; arguments and result
     share one float type.
-``tc.yield %v : f32``
+``tc.yield %v : f32`` (``tc.yield %v at [%e] : f32`` in a scatter-add)
 
 Example::
 
@@ -68,13 +72,14 @@ Python builders
     ``def_op.body.block.add_op(stmt)``. Accessors: ``inputs``, ``outputs``,
     ``temporaries`` (block-argument tuples), ``arg(name)``, ``role(arg)``,
     ``size_names()``, ``check_sizes(exprs, what)``.
-``StmtOp.create_stmt(target, kind, iterators, write, init=False) -> StmtOp``
+``StmtOp.create_stmt(target, kind, iterators, write, init=False, yielded=0) -> StmtOp``
     ``kind`` is one of ``KINDS``; ``iterators``: sequence of ``(name, lower, upper)``
     with bounds as in ``size_attr``; ``write``: one subscript per target dimension, an
-    iterator name or an ``AffineExpr`` whose dimension ``d<i>`` is iterator ``i``. The
+    iterator name or an ``AffineExpr`` whose dimension ``d<i>`` is iterator ``i`` (or,
+    for ``i >= n``, the ``i - n``-th of the ``yielded`` indices of a scatter-add). The
     body block has the iterators as arguments (``stmt.iterators``) and no ops: build
-    the scalar computation in it and end with ``YieldOp(value)``. Accessors:
-    ``iterators``, ``reduction_iterators()``, ``is_init``.
+    the scalar computation in it and end with ``YieldOp(value, indices=())``.
+    Accessors: ``iterators``, ``reduction_iterators()``, ``is_init``, ``yielded_indices``.
 ``ReadOp(tensor, indices, map=None, result_type=None)``
     ``map`` (``AffineMap``, dims only) gives the subscripts with ``d<i>`` standing for
     ``indices[i]``; the default is the identity (one index per dimension). Index
@@ -657,13 +662,16 @@ class StmtOp(IRDLOperation):
         iterators: Sequence[tuple[str, SizeLike, SizeLike]],
         write: Sequence[str | AffineExpr],
         init: bool = False,
+        yielded: int = 0,
     ) -> StmtOp:
-        """A statement whose body block has the iterators as (named) arguments, no ops."""
+        """A statement whose body block has the iterators as (named) arguments, no ops;
+        ``yielded``: how many write subscripts its tc.yield will compute (a scatter-add;
+        dimension ``d<n + k>`` of a ``write`` expression is the k-th)."""
         names = [name for name, _, _ in iterators]
         block = Block(arg_types=[IndexType()] * len(names))
         for arg, name in zip(block.args, names, strict=True):
             arg.name_hint = name_hint(name)
-        write_map = AffineMap(len(names), 0, tuple(_write_subscript(s, names) for s in write))
+        write_map = AffineMap(len(names) + yielded, 0, tuple(_write_subscript(s, names) for s in write))
         lower = [lo for _, lo, _ in iterators]
         upper = [hi for _, _, hi in iterators]
         return cls(target, kind, init, write_map, lower, upper, Region(block))
@@ -675,6 +683,13 @@ class StmtOp(IRDLOperation):
     @property
     def is_init(self) -> bool:
         return self.init is not None
+
+    @property
+    def yielded_indices(self) -> tuple[SSAValue, ...]:
+        """The write subscripts the body computes (a scatter-add), dims ``n..`` of the
+        write map after the ``n`` iterators."""
+        last = self.body.block.last_op
+        return tuple(last.indices) if isinstance(last, YieldOp) else ()
 
     def reduction_iterators(self) -> tuple[BlockArgument, ...]:
         """Iterators that the write subscripts do not use."""
@@ -721,10 +736,16 @@ class StmtOp(IRDLOperation):
         map = self.write_map.data
         assert isinstance(self.target.type, TensorType)
         _verify_subscripts(map, f"{self.title}: write_map")
-        if map.num_dims != len(self.iterators):
+        computed = len(self.yielded_indices)
+        if map.num_dims != len(self.iterators) + computed:
             raise VerifyException(
                 f"{self.title}: write_map has {map.num_dims} dims but the statement has "
-                f"{len(self.iterators)} iterators"
+                f"{len(self.iterators)} iterators and yields {computed} indices"
+            )
+        if computed and (self.kind.data != "+" or self.is_init):
+            raise VerifyException(
+                f"{self.title}: a write at yielded indices is a scatter-add: its kind must be "
+                f"`+=`, not `{assignment_text(self.kind.data, self.is_init)}`"
             )
         if len(map.results) != self.target.type.rank:
             raise VerifyException(
@@ -778,7 +799,8 @@ class StmtOp(IRDLOperation):
             )
         printer.print_string(" ")
         printer.print_ssa_value(self.target)
-        print_subscripts(printer, self.write_map.data, self.iterators)
+        computed = [f"at({k})" for k in range(len(self.yielded_indices))]
+        print_subscripts(printer, self.write_map.data, [*self.iterators, *computed])
         printer.print_string(" " + assignment_text(self.kind.data, self.is_init))
         printer.print_op_attributes(self.attributes, print_keyword=True)
         printer.print_string(" ")
@@ -809,11 +831,23 @@ class StmtOp(IRDLOperation):
                 )
             return AffineExpr.dimension(positions[operand.operand_name])
 
-        write = parse_subscripts(parser, iterator_dim)
+        # `at(k)`: the k-th index the body's tc.yield computes (a scatter-add)
+        computed: list[int] = []
+
+        def yielded_dim() -> AffineExpr | None:
+            if parser.parse_optional_keyword("at") is None:
+                return None
+            parser.parse_punctuation("(", " after `at` (`at(k)`: the k-th index tc.yield computes)")
+            k = parser.parse_integer(allow_negative=False, allow_boolean=False)
+            parser.parse_punctuation(")", " to end `at(k)`")
+            computed.append(k)
+            return AffineExpr.dimension(len(iterators) + k)
+
+        write = parse_subscripts(parser, iterator_dim, yielded_dim)
         kind, init = parse_assignment(parser)
         attributes = parser.parse_optional_attr_dict_with_keyword()
         body = parser.parse_region(iterators)
-        write_map = AffineMap(len(iterators), 0, tuple(write))
+        write_map = AffineMap(len(iterators) + max(computed, default=-1) + 1, 0, tuple(write))
         lower = [lo for _, lo, _ in domain]
         upper = [hi for _, _, hi in domain]
         op = cls(target, kind, init, write_map, lower, upper, body)
@@ -970,18 +1004,46 @@ class SizeOp(IRDLOperation):
 
 @irdl_op_definition
 class YieldOp(IRDLOperation):
-    """Terminator of a tc.stmt body: the value to store (or to combine with)."""
+    """Terminator of a tc.stmt body: the value to store (or to combine with), and for a
+    scatter-add the write subscripts it computes (``tc.yield %v at [%e] : f32``)."""
 
     name = "tc.yield"
 
     value = operand_def()
+    indices = var_operand_def(IndexType)
 
     traits = traits_def(IsTerminator(), HasParent(StmtOp), Pure())
 
-    assembly_format = "$value attr-dict `:` type($value)"
+    def __init__(self, value: SSAValue | Operation, indices: Sequence[SSAValue] = ()):
+        super().__init__(operands=[value, indices])
 
-    def __init__(self, value: SSAValue | Operation):
-        super().__init__(operands=[value])
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_ssa_value(self.value)
+        if self.indices:
+            printer.print_string(" at ")
+            with printer.in_square_brackets():
+                printer.print_list(self.indices, printer.print_ssa_value)
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.value.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> YieldOp:
+        value = parser.parse_unresolved_operand()
+        indices = []
+        if parser.parse_optional_keyword("at") is not None:
+            indices = parser.parse_comma_separated_list(
+                parser.Delimiter.SQUARE, parser.parse_unresolved_operand
+            )
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":", " before the type of tc.yield's value")
+        op = cls(
+            parser.resolve_operand(value, parser.parse_type()),
+            [parser.resolve_operand(i, IndexType()) for i in indices],
+        )
+        op.attributes |= attributes
+        return op
 
 
 _FLOATS = (f16, bf16, f32, f64)

@@ -140,9 +140,9 @@ _PRIMARY = 3
 
 
 def print_affine_expr(
-    printer: Printer, expr: AffineExpr, values: Sequence[SSAValue], min_prec: int = 0
+    printer: Printer, expr: AffineExpr, values: Sequence[SSAValue | str], min_prec: int = 0
 ) -> None:
-    """Print ``expr`` with ``d<i>`` shown as ``values[i]``.
+    """Print ``expr`` with ``d<i>`` shown as ``values[i]`` (a value, or text as is).
 
     A right operand of equal precedence is parenthesized, so that the left-associative
     parser rebuilds exactly the same tree. ``a + b * -1`` prints as ``a - b`` and
@@ -151,6 +151,8 @@ def print_affine_expr(
     match expr:
         case AffineConstantExpr(value=value):
             printer.print_string(str(value))
+        case AffineDimExpr(position=position) if isinstance(values[position], str):
+            printer.print_string(values[position])
         case AffineDimExpr(position=position):
             printer.print_ssa_value(values[position])
         case AffineBinaryOpExpr(
@@ -196,19 +198,22 @@ def _print_binary(
         print_affine_expr(printer, rhs, values, prec + 1)
 
 
-def print_subscripts(printer: Printer, map: AffineMap, values: Sequence[SSAValue]) -> None:
+def print_subscripts(printer: Printer, map: AffineMap, values: Sequence[SSAValue | str]) -> None:
     with printer.in_square_brackets():
         printer.print_list(map.results, lambda e: print_affine_expr(printer, e, values))
 
 
 def parse_subscripts(
-    parser: Parser, leaf: Callable[[UnresolvedOperand], AffineExpr]
+    parser: Parser,
+    leaf: Callable[[UnresolvedOperand], AffineExpr],
+    other_leaf: Callable[[], AffineExpr | None] = lambda: None,
 ) -> list[AffineExpr]:
-    """Parse ``[e, ...]`` where ``leaf`` turns each ``%name`` into a dimension."""
+    """Parse ``[e, ...]`` where ``leaf`` turns each ``%name`` into a dimension and
+    ``other_leaf`` parses any other leaf it knows (None: not one)."""
 
     def parse_leaf() -> AffineExpr | None:
         operand = parser.parse_optional_unresolved_operand()
-        return None if operand is None else leaf(operand)
+        return other_leaf() if operand is None else leaf(operand)
 
     return parser.parse_comma_separated_list(
         parser.Delimiter.SQUARE, lambda: _AFFINE_SYNTAX.parse(parser, parse_leaf)

@@ -324,6 +324,14 @@ class DefLowering:
         amap, operands = self.size_map([e])
         return self.builder.insert(affine.ApplyOp(operands, AffineMapAttr(amap))).result
 
+    def extent(self, e: SizeExpr) -> SSAValue:
+        """A tensor's extent as an index value: the size expression, 0 if below 0 (as in
+        `memref_type`)."""
+        if self.sizes is not None:
+            return constant(self.builder, max(0, e.evaluate(self.sizes)), IndexType())
+        zero = constant(self.builder, 0, IndexType())
+        return self.builder.insert(arith.MaxSIOp(self.size_value(e), zero)).result
+
     def size_map(self, exprs: list[SizeExpr]) -> tuple[AffineMap, list[SSAValue]]:
         """A map over the size arguments the expressions use (dims only, see design.md)."""
         used = [n for n in self.size_names if any(n in e.symbols() for e in exprs)]
@@ -434,14 +442,40 @@ class StmtLowering:
         # The cloned tc.yield kept its operand up to date through the rewrites above.
         yield_op = cloned[-1]
         assert isinstance(yield_op, tc.YieldOp)
-        yielded = yield_op.value
+        yielded, computed = yield_op.value, list(yield_op.indices)
         yield_op.detach()
         yield_op.erase()
+        if computed:
+            self.emit_scatter(yielded, computed, ivs)
+            return
         kind = self.stmt.kind.data
         if kind != "=":
             op = combine(kind, self.load_target(ivs), yielded, self.unsigned)
             yielded = self.p.builder.insert(op).results[0]
         self.store(yielded, ivs)
+
+    def emit_scatter(self, value: SSAValue, computed: list[SSAValue], ivs: dict[int, SSAValue]) -> None:
+        """A scatter-add's update at the indices its body computed: skipped where an index
+        is outside the target, so an out-of-range index never writes outside a tensor
+        (docs/language.md). The updates run in the schedule's order, one at a time: the
+        dependences over the whole target keep them from running in parallel."""
+        n = len(self.stmt.iterators)
+        at = {**ivs, **{n + k: value for k, value in enumerate(computed)}}
+        inside = None
+        for k, expr in enumerate(self.write_map.data.results):
+            if not expr.used_dims() & set(range(n, n + len(computed))):
+                continue
+            index = indices_of(self.p.builder, *reversed(self.access(AffineMap(
+                self.write_map.data.num_dims, 0, (expr,)), at)))[0]
+            extent = self.p.extent(self.tensor_type.dims[k])
+            below = self.p.builder.insert(arith.CmpiOp(index, extent, "ult")).result
+            inside = below if inside is None else self.p.builder.insert(arith.AndIOp(inside, below)).result
+        assert inside is not None
+        block = Block([scf.YieldOp()])
+        self.p.builder.insert(scf.IfOp(inside, [], Region(block)))
+        outer, self.p.builder = self.p.builder, Builder(InsertPoint.before(block.last_op))
+        self.store(self.p.builder.insert(combine("+", self.load_target(at), value, self.unsigned)).results[0], at)
+        self.p.builder = outer
 
     def lower_read(self, op: tc.ReadOp, ivs: dict[int, SSAValue]) -> None:
         builder = Builder(InsertPoint.before(op))
@@ -569,7 +603,9 @@ def check_accesses(pass_name: str, def_op: tc.DefOp, sizes: Mapping[str, int]) -
         # `!` sets the written box whenever it is not empty, even if the body never runs
         if runs or (stmt.is_init and all(ranges[i][0] <= ranges[i][1] for i in range(len(ranges))
                                          if i not in reductions)):
-            accesses.append(("writes", stmt.target, stmt.write_map.data, stmt.iterators, ranges))
+            # an index a scatter-add computes is not checked (the update skips it if outside)
+            accesses.append(("writes", stmt.target, stmt.write_map.data, [*stmt.iterators, *stmt.yielded_indices],
+                             ranges + [None] * len(stmt.yielded_indices)))
         if runs:
             for read in stmt.body.block.ops:  # not those nested under an scf.if
                 if isinstance(read, tc.ReadOp):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .errors import TcError
-from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TIndex, TRead, TSize, children, index_value
+from .frontend.checked import CheckedDef, CheckedStmt, TExpr, TIndex, TRead, TSize, children
 from .frontend.guards import guard_limits, reads_with_guards
 from .frontend.ranges import AffineForm, affine_form
 from .sizeexpr import box_extremes
@@ -67,7 +67,7 @@ def _int32_values(e: TExpr) -> Iterator[TSize | TIndex]:
 
 def _check_int32_values(stmt: CheckedStmt, ranges: dict[str, tuple[int, int]], sizes: dict[str, int]) -> None:
     """A size or an index variable used as a value must fit int32, or it would wrap."""
-    for use in _int32_values(stmt.rhs):
+    for use in (u for e in [stmt.rhs, *stmt.scatter.values()] for u in _int32_values(e)):
         if isinstance(use, TSize):
             value = sizes[use.name]
             if value > INT32_MAX:
@@ -105,7 +105,7 @@ def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
     for stmt in d.stmts:
         ranges = concrete_ranges(stmt, sizes)
         accesses = [(r.tensor, [affine_form(i) for i in r.indices], "reads", facts)
-                    for r, facts in reads_with_guards(stmt.rhs)]
+                    for e in [stmt.rhs, *stmt.scatter.values()] for r, facts in reads_with_guards(e)]
         if any(high <= low for low, high in ranges.values()):
             # No point of the domain runs, but `!` still sets the left-side box to the
             # identity when only a reduction range is empty: check that write. (Skipping
@@ -115,7 +115,9 @@ def check_call(d: CheckedDef, sizes: dict[str, int]) -> None:
             accesses = []
         else:  # the right side is evaluated
             _check_int32_values(stmt, ranges, sizes)
-        accesses.append((stmt.target, [affine_form(index_value(v)) for v in stmt.lhs], "writes", None))
+        # a scatter-add's indirect subscripts: its updates skip an index outside the target
+        accesses.append((stmt.target, [None if k in stmt.scatter else affine_form(x)
+                                       for k, x in enumerate(stmt.write_subscripts())], "writes", None))
         for tensor, forms, verb, facts in accesses:
             limits = [None if form is None else guard_limits(form, facts, sizes, *_extremes(form, ranges, sizes))
                       for form in forms]  # None: indirect, the caller's responsibility (language.md)

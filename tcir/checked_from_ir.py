@@ -373,17 +373,26 @@ class _StmtRaiser:
         if target is None:
             raise self.error(op, "writes a value that is not an argument of the tc.def")
         names = list(self.iterators.values())
-        lhs = []
-        for expr in op.write_map.data.results:
-            if not isinstance(expr, AffineDimExpr) or names[expr.position] in lhs:
-                raise self.error(op, f"writes {op.write_map.data}: TC writes at a list of distinct iterators")
-            lhs.append(names[expr.position])
-        ranges = {name: (lo.data, hi.data) for name, lo, hi in zip(names, op.lower_bounds, op.upper_bounds)}
         yielded = op.body.block.last_op
         if not isinstance(yielded, tc.YieldOp):
             raise self.error(op, "has a body that does not end with tc.yield")
+        lhs, computed = [], {}
+        for k, expr in enumerate(op.write_map.data.results):
+            if isinstance(expr, AffineDimExpr) and expr.position >= len(names):  # a scatter-add's
+                computed[k] = yielded.indices[expr.position - len(names)]
+            elif not isinstance(expr, AffineDimExpr) or names[expr.position] in lhs:
+                raise self.error(op, f"writes {op.write_map.data}: TC writes at a list of distinct iterators "
+                                     "or at indices the body computes")
+            else:
+                lhs.append(names[expr.position])
+        ranges = {name: (lo.data, hi.data) for name, lo, hi in zip(names, op.lower_bounds, op.upper_bounds)}
         rhs = self.value(yielded.value, scalar_type(op.target.type.element_type))
-        return CheckedStmt(target, lhs, op.kind.data, op.is_init, names, ranges, rhs, self.d.where(op))
+        scatter = {}
+        for k, index in computed.items():
+            scatter[k] = self.computed_index(index)
+            self.emitted(index.owner)  # the index_cast, after the value
+        return CheckedStmt(target, lhs, op.kind.data, op.is_init, names, ranges, rhs, self.d.where(op),
+                           scatter=scatter)
 
     def check_ops(self) -> None:
         """Every op of the body is one irgen emits (even one whose value is unused)."""

@@ -158,14 +158,21 @@ class _StmtBuilder:
 
     def build(self) -> tc.StmtOp:
         s = self.s
+        # a scatter-add's indirect subscripts are computed in the body and yielded
+        computed = [s.scatter[k] for k in sorted(s.scatter)]
+        direct = iter(s.lhs)
+        write = [AffineExpr.dimension(len(s.iterators) + sorted(s.scatter).index(k)) if k in s.scatter
+                 else next(direct) for k in range(len(s.lhs) + len(s.scatter))]
         stmt = tc.StmtOp.create_stmt(
             self.args[s.target], s.kind,
             [(v, *s.ranges[v]) for v in s.iterators],
-            write=list(s.lhs), init=s.init,
+            write=write, init=s.init, yielded=len(computed),
         )
         self.iterators = dict(zip(s.iterators, stmt.iterators))
         self.builder = Builder(InsertPoint.at_end(stmt.body.block))
-        self.builder.insert(tc.YieldOp(self.emit(s.rhs)))
+        value = self.emit(s.rhs)
+        indices = [self.to_index(self.emit(e), e.type) for e in computed]
+        self.builder.insert(tc.YieldOp(value, indices))
         return stmt
 
     def op(self, op):

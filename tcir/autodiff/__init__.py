@@ -40,8 +40,8 @@ What is differentiated (`rules.py` has the rules):
   `d_I(n, c, h_in)` after the change of variables `r_kh = h_in - h`, whose range
   becomes a `?:` guard; the forward `where` ranges are kept, written explicitly
   wherever the inference of the generated statement would give another domain. An
-  indirect or non-affine subscript (`LUT(I(i))`) gets a one-hot scatter-add,
-  `d_LUT(e) +=! I(i) == e ? ... : 0`, as a TC left side takes index variables only.
+  indirect or non-affine subscript (`LUT(I(i))`) gets a scatter-add at it,
+  `d_LUT(e) = 0` then `d_LUT(I(i)) += ...`; a forward scatter-add gets a gather.
 
 The gradient def is ordinary TC, so `grad` of it gives second derivatives
 (`tcir.torch` uses that for double backward).

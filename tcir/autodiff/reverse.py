@@ -27,12 +27,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import Location, TcError
 from ..frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize,
-    TUnary, TensorInfo, children, reads, rebuild,
+    TUnary, TensorInfo, children, reads, rebuild, write_subscripts,
 )
 from ..frontend.printing import (
     RESERVED, SourceStmt, expr_source, header_source, parameter_source, same_range, settle, statement_op,
@@ -60,6 +60,11 @@ class FStmt:
     loc: Location
     copy: bool = False
     prev: str | None = None  # `*= min= max=` without `!`: the version it combines with
+    scatter: dict[int, TExpr] = field(default_factory=dict)  # a scatter-add's indirect subscripts
+
+    @property
+    def subscripts(self) -> tuple[TExpr, ...]:
+        return tuple(write_subscripts(self.lhs, self.scatter))
 
     @property
     def reduction_vars(self) -> list[str]:
@@ -70,8 +75,8 @@ class FStmt:
         return self.kind == "=" or self.init
 
 
-def _reads(e: TExpr) -> set[str]:
-    return {r.tensor for r in reads(e)}
+def _reads(*es: TExpr) -> set[str]:
+    return {r.tensor for e in es for r in reads(e)}
 
 
 # Affine subscripts ---------------------------------------------------------------------
@@ -224,7 +229,7 @@ class Gradient:
             if init and not s.reduction_vars:
                 kind, init = "=", False
             combines = t in current and kind != "=" and not init
-            if combines and not s.reduction_vars:
+            if combines and not s.reduction_vars and not s.scatter:
                 # one combination per point: `O(l) op= E` is `O(l) = O_prev(l) op E`
                 rhs = _combine(kind, TRead(self.dtype[t], current[t], tuple(TIndex(INT32, v) for v in s.lhs)), rhs)
                 kind = "="
@@ -233,7 +238,8 @@ class Gradient:
             name = t if last else self.names.fresh(f"{t}_{done[t]}")
             self.dtype[name] = self.dtype[t]
             self.shape[name] = self.shape[t]
-            self.lhs_names[name] = list(s.lhs)
+            if not s.scatter:  # index names for the adjoint's statements, one per dimension
+                self.lhs_names[name] = list(s.lhs)
             ranges = {v: s.ranges[v] for v in s.iterators}
             full = self._covers(s.lhs, ranges, self.shape[t])
             if t not in current:
@@ -247,7 +253,8 @@ class Gradient:
             elif not (full and (kind == "=" or init)):
                 self._copy(name, current[t], s)
             prev = current[t] if combines and kind in ("*", "min", "max") else None
-            self.fwd.append(FStmt(name, list(s.lhs), kind, init, ranges, rhs, set(s.explicit), s.loc, prev=prev))
+            self.fwd.append(FStmt(name, list(s.lhs), kind, init, ranges, rhs, set(s.explicit), s.loc, prev=prev,
+                                  scatter=dict(s.scatter)))
             current[t] = name
         self.final = current
 
@@ -375,7 +382,7 @@ class Gradient:
         v = f.target
         if v not in self.active or v not in self.ready:
             return
-        idx = tuple(TIndex(INT32, x) for x in f.lhs)
+        idx = f.subscripts  # of a scatter-add: its adjoint is a gather
         g: TExpr = TRead(self.dtype[v], self.adjoint[v], idx)
         guard: TExpr | None = None
         to_prev: TExpr | None = None  # the adjoint of the previous version where `f` combines with it
@@ -475,7 +482,7 @@ class Gradient:
         self._over_lhs(f, self.adjoint[f.target], "=", adjoint)
 
     def _text(self, f: FStmt) -> str:
-        lhs = f"{f.target}({', '.join(f.lhs)})" if f.lhs else f.target
+        lhs = f"{f.target}({', '.join(expr_source(x) for x in f.subscripts)})" if f.subscripts else f.target
         op = f.kind + "=" + ("!" if f.init else "") if f.kind != "=" else "="
         return f"{lhs} {op} {expr_source(f.rhs)}"
 
@@ -520,15 +527,12 @@ class Gradient:
         ranges: dict[str, Range] = {}
         subst: dict[str, Affine] = {}
         conds: list[TExpr] = []
+        indirect: dict[int, TExpr] = {}
         red = f.reduction_vars
         for k, sub in enumerate(subs):
             a = affine(sub)
-            if a is None:
-                # an indirect or non-affine subscript: a one-hot sum, `y == I(b, r)`
-                y = self._new_index(shape[k], k, local)
-                lhs.append(y)
-                ranges[y] = (Const(0), shape[k])
-                conds.append(_equal(sub, TIndex(INT32, y)))
+            if a is None:  # an indirect or non-affine subscript: a scatter-add at it
+                indirect[k] = sub
                 continue
             for w, form in subst.items():
                 a = a.substitute(w, form)
@@ -574,6 +578,7 @@ class Gradient:
         explicit = {v for v, rng in ranges.items() if v in f.explicit or not same_range(rng, whole[v])}
         if subst:
             c = _substitute(c, subst)
+            indirect = {k: _substitute(sub, subst) for k, sub in indirect.items()}
         cond: TExpr | None = None
         for k in conds:
             cond = both(cond, _substitute(k, subst))
@@ -583,13 +588,14 @@ class Gradient:
         reductions = [w for w in ranges if w not in lhs]
         if x in self.ready:
             op = "+="
-        elif self._covers(lhs, ranges, shape):
+        elif self._covers(lhs, ranges, shape) and not indirect:
             op = "+=!" if reductions else "="
-        else:
+        else:  # a scatter-add adds into values an earlier statement set
             self._zero(x, target)
             op = "+="
         self.ready.add(x)
-        self.outs.append(SourceStmt(target, lhs, op, c, ranges, explicit, exact=x not in self.grads))
+        self.outs.append(SourceStmt(target, lhs, op, c, ranges, explicit, exact=x not in self.grads,
+                                    scatter=indirect))
 
 
 def _operands(s: SizeExpr, op: str) -> list[SizeExpr]:
@@ -775,15 +781,15 @@ def gradient_source(d: CheckedDef, wrt: list[str], filename: str) -> str:
     # prune the forward statements the reverse part does not read
     needed: set[str] = set()
     for o in outs:
-        needed |= _reads(o.rhs)
+        needed |= _reads(o.rhs, *o.scatter.values())
     fwd: list[FStmt] = []
     for f in reversed(g.fwd):
         if f.target in needed:
             fwd.append(f)
-            needed |= _reads(f.rhs)
+            needed |= _reads(f.rhs, *f.scatter.values())
     fwd.reverse()
-    forward = [SourceStmt(f.target, f.lhs, statement_op(f.kind, f.init), f.rhs, dict(f.ranges), set(f.explicit))
-               for f in fwd]
+    forward = [SourceStmt(f.target, f.lhs, statement_op(f.kind, f.init), f.rhs, dict(f.ranges), set(f.explicit),
+                          scatter=dict(f.scatter)) for f in fwd]
     params = [parameter_source(t) for t in d.inputs]
     params += [parameter_source(TensorInfo(pname, o.dtype, dims, "output", o.loc)) for pname, o, dims in g.params]
     results = [parameter_source(TensorInfo(g.grads[x], d.tensors[x].dtype, d.tensors[x].shape, d.tensors[x].role,

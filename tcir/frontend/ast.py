@@ -113,7 +113,8 @@ class Equivalent(Node):
 @dataclass
 class Stmt(Node):
     target: str
-    indices: list[IndexName]
+    # An index variable, or an indirect subscript (`T(I(b), d) += ...`: a scatter-add).
+    indices: list[IndexName | Expr]
     op: str  # "=", "+=", "*=", "min=", "max=" (without the `!`)
     init: bool  # the `!` forms
     rhs: Expr

@@ -96,6 +96,13 @@ def index_value(name: str) -> TIndex:
     return TIndex(INT32, name)
 
 
+def write_subscripts(lhs: list[str], scatter: dict[int, TExpr]) -> list[TExpr]:
+    """A target's subscripts, one per dimension: the left-side index variables `lhs` in
+    order, and the indirect subscripts of a scatter-add at their dimensions."""
+    direct = iter(lhs)
+    return [scatter[k] if k in scatter else index_value(next(direct)) for k in range(len(lhs) + len(scatter))]
+
+
 def children(e: TExpr) -> tuple[TExpr, ...]:
     """The direct sub-expressions of a typed expression."""
     if isinstance(e, TRead):
@@ -169,10 +176,16 @@ class CheckedStmt:
     rhs: TExpr  # of the target's element type
     loc: Location
     explicit: frozenset[str] = frozenset()  # variables ranged by `where v in lo:hi`
+    # A scatter-add (`T(I(b), d) += ...`): target dimension -> its indirect subscript, an
+    # integer expression; `lhs` then lists the index variables of the other dimensions.
+    scatter: dict[int, TExpr] = field(default_factory=dict)
 
     @property
     def reduction_vars(self) -> list[str]:
         return [v for v in self.iterators if v not in self.lhs]
+
+    def write_subscripts(self) -> list[TExpr]:
+        return write_subscripts(self.lhs, self.scatter)
 
 
 @dataclass

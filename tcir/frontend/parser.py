@@ -173,7 +173,7 @@ class Parser:
         target = self.expect("ident", "a statement (`NAME(indices) = expression`)")
         indices = []
         if self.accept("("):
-            indices = self.comma_list(self.parse_index_name, ")")
+            indices = self.comma_list(self.parse_lhs_subscript, ")")
         op_tok = self.tok
         if op_tok.kind == "assign" or op_tok.kind == "=":
             self.advance()
@@ -194,11 +194,11 @@ class Parser:
                 clauses.append(self.parse_clause())
         return ast.Stmt(target.loc, target.text, indices, op, op_tok.text.endswith("!"), rhs, clauses, equivalent)
 
-    def parse_index_name(self) -> ast.IndexName:
-        tok = self.tok
-        if not self.accept("ident"):
-            self.error(f"expected an index variable on the left side, found {self.describe(tok)}")
-        return ast.IndexName(tok.loc, tok.text)
+    def parse_lhs_subscript(self) -> ast.IndexName | ast.Expr:
+        """An index variable, or any expression (semantic analysis accepts only an
+        indirect subscript there, `T(I(b), d) += ...`)."""
+        e = self.parse_expr()
+        return ast.IndexName(e.loc, e.name) if isinstance(e, ast.Ident) else e
 
     def parse_clause(self) -> ast.Clause:
         loc = self.tok.loc

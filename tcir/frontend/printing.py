@@ -22,7 +22,7 @@ from . import check_source
 from .builtins import ARITY
 from .checked import (
     COMPARISONS, CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect, TSize, TUnary,
-    TensorInfo, children, reads,
+    TensorInfo, children, reads, write_subscripts,
 )
 from .types import (
     FLOAT, INT32, TYPE_NAMES, ScalarType, at_least_float, converts_implicitly, mixed_formats, promote,
@@ -218,9 +218,11 @@ class SourceStmt:
     explicit: set[str] = field(default_factory=set)
     exact: bool = True  # the right side's text has exactly its type (the target takes it)
     comment: str | None = None
+    scatter: dict[int, TExpr] = field(default_factory=dict)  # as CheckedStmt.scatter
 
     def text(self) -> str:
-        lhs = f"{self.target}({', '.join(self.lhs)})" if self.lhs else self.target
+        subscripts = [expr_source(x) for x in write_subscripts(self.lhs, self.scatter)]
+        lhs = f"{self.target}({', '.join(subscripts)})" if subscripts else self.target
         text = f"{lhs} {self.op} {expr_source(self.rhs, self.exact)}"
         where = [f"{v} in {size_source(lo)}:{size_source(hi)}" for v, (lo, hi) in self.ranges.items()
                  if v in self.explicit]
@@ -264,7 +266,7 @@ def parameter_source(t: TensorInfo) -> str:
 def source_statements(stmts: list[CheckedStmt], rhs=None) -> list[SourceStmt]:
     """Checked statements to be written back, each right side through `rhs` if given."""
     return [SourceStmt(s.target, list(s.lhs), statement_op(s.kind, s.init), rhs(s.rhs) if rhs else s.rhs,
-                       dict(s.ranges), set(s.explicit)) for s in stmts]
+                       dict(s.ranges), set(s.explicit), scatter=dict(s.scatter)) for s in stmts]
 
 
 def result_source(d: CheckedDef, name: str, dtype: ScalarType) -> str:

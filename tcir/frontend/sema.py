@@ -18,7 +18,7 @@ from .builtins import ARITY, SUGGESTIONS
 from .parser import MAX_DEPTH, did_you_mean
 from .checked import (
     COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
-    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, expr_text,
+    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, expr_text, reads,
 )
 from .guards import guard_slack, reads_with_guards
 from .format_names import lookup_type, type_names
@@ -216,7 +216,11 @@ class DefChecker:
         lhs = self._lhs_indices(s)
         scope = self.scope = _StmtScope(self._lets(s, lhs))
         explicit = self._explicit_ranges(s, scope)
+        scatter = self._scatter_subscripts(s, scope)
         rhs = self._resolve(s.rhs, scope)
+        if scatter and any(r.tensor == s.target for e in [rhs, *scatter.values()] for r in reads(e)):
+            raise TcError(f"a scatter-add may not read its own target `{s.target}` (the result would "
+                          "depend on the order of the updates); read a copy instead", s.loc)
         for c in s.clauses:
             if isinstance(c, ast.ExistsClause):
                 before = set(scope.index_vars)
@@ -229,7 +233,8 @@ class DefChecker:
         if s.equivalent is not None:
             self._equivalent(s.equivalent, scope, lhs, explicit)
         for idx in s.indices:  # an index used only on the left is reported there
-            scope.first_use.setdefault(idx.name, idx.loc)
+            if isinstance(idx, ast.IndexName):
+                scope.first_use.setdefault(idx.name, idx.loc)
         variables = list(lhs)
         variables += [v for v in scope.index_vars if v not in variables]
         variables += [v for v in explicit if v not in variables]
@@ -243,16 +248,19 @@ class DefChecker:
         if init and not reductions:
             kind, init = "=", False  # `+=!` without a reduction index is plain `=`
         rhs = self._assign_type(s, target, kind, rhs)
-        ranges = self._ranges(s, target, lhs, variables, explicit, scope, rhs)
+        stmt = CheckedStmt(s.target, lhs, kind, init, variables, {}, rhs, s.loc, frozenset(explicit), scatter)
+        stmt.ranges = self._ranges(s, target, stmt, explicit, scope)
         if target.shape is None:
-            target.shape = [ranges[v][1] for v in lhs]
+            target.shape = [stmt.ranges[v][1] for v in lhs]
         if kind != "=" and not init and s.target not in self.written:
             self.warn(f"`{s.op}` reduces into `{s.target}`, which no earlier statement writes: its initial "
                       f"values are undefined; use `{s.op}!` to start from the identity", s.loc)
-        self._record_write(s.target, [ranges[v] for v in lhs])
+        direct = iter(lhs)  # a scatter-add may write anywhere along its indirect dimensions
+        self._record_write(s.target, [(const(0), extent) if k in scatter else stmt.ranges[next(direct)]
+                                      for k, extent in enumerate(target.shape)])
         self.written.add(s.target)
         self.scope = None
-        return CheckedStmt(s.target, lhs, kind, init, variables, ranges, rhs, s.loc, frozenset(explicit))
+        return stmt
 
     def _record_write(self, tensor: str, box: list[tuple[SizeExpr, SizeExpr]]) -> None:
         """Widen the box `tensor` holds values in by what a statement wrote."""
@@ -289,6 +297,8 @@ class DefChecker:
     def _lhs_indices(self, s: ast.Stmt) -> list[str]:
         names: list[str] = []
         for idx in s.indices:
+            if not isinstance(idx, ast.IndexName):
+                continue  # an indirect subscript (_scatter_subscripts)
             if idx.name in names:
                 raise TcError(f"index `{idx.name}` appears twice on the left side", idx.loc)
             if idx.name in self.sizes or idx.name in self.tensors:
@@ -296,6 +306,34 @@ class DefChecker:
                 raise TcError(f"`{idx.name}` is {what}, not an index variable", idx.loc)
             names.append(idx.name)
         return names
+
+    def _scatter_subscripts(self, s: ast.Stmt, scope: _StmtScope) -> dict[int, TExpr]:
+        """The computed (indirect or other non-affine) subscripts on the left, by target
+        dimension: `T(I(b), d) += e` adds `e` at the element `I(b)` names (a scatter-add,
+        docs/language.md)."""
+        out: dict[int, TExpr] = {}
+        for k, idx in enumerate(s.indices):
+            if isinstance(idx, ast.IndexName):
+                continue
+            e = self._resolve(idx, scope)
+            if affine_form(e) is not None:
+                raise TcError(f"expected an index variable on the left side, found `{expr_text(e)}`; the left "
+                              "side takes distinct index variables, or computed subscripts that are not affine "
+                              "(`T(I(b), d) += X(b, d)` reading an integer tensor, `T(i / 2) += X(i)`: a "
+                              "scatter-add)", idx.loc)
+            if not e.type.is_integer:
+                raise TcError(f"a subscript of `{s.target}` must be an integer, found `{e.type}`", idx.loc)
+            out[k] = e
+        if not out:
+            return out
+        if s.op != "+=" or s.init:
+            raise TcError(f"an indirect subscript on the left is a scatter-add, which takes `+=` (not "
+                          f"`{s.op}{'!' if s.init else ''}`): set `{s.target}` in an earlier statement, "
+                          "then add into it", s.loc)
+        if s.target not in self.written:
+            raise TcError(f"the scatter-add adds into `{s.target}`, but no earlier statement writes it; set "
+                          f"it first (for example to 0, with a statement writing all of `{s.target}`)", s.loc)
+        return out
 
     def _lets(self, s: ast.Stmt, lhs: list[str]) -> dict[str, ast.LetClause]:
         lets: dict[str, ast.LetClause] = {}
@@ -353,14 +391,17 @@ class DefChecker:
             _check_identity(s, kind, target)
         return self._implicit(rhs, target.dtype)
 
-    def _ranges(self, s, target, lhs, variables, explicit, scope, rhs) -> dict[str, tuple[SizeExpr, SizeExpr]]:
+    def _ranges(self, s: ast.Stmt, target: TensorInfo, stmt: CheckedStmt, explicit: dict[str, tuple[SizeExpr, SizeExpr]],
+                scope: _StmtScope) -> dict[str, tuple[SizeExpr, SizeExpr]]:
+        lhs, variables = stmt.lhs, stmt.iterators
         for read, loc in scope.reads:
             info = self.tensors[read.tensor]
             if read.tensor not in self.written and info.role in ("output", "temporary"):
                 self.warn(f"`{read.tensor}` is read before any statement writes it", loc)
         accesses = []
         guarded: list[tuple[str, Access]] = []  # subscripts a guard keeps in bounds, for messages
-        for expr, kind in [(rhs, "read")] + [(x, "exists") for x in scope.exists]:
+        sources = [(stmt.rhs, "read")] + [(x, "read") for x in stmt.scatter.values()]
+        for expr, kind in sources + [(x, "exists") for x in scope.exists]:
             for read, facts in reads_with_guards(expr):
                 info = self.tensors[read.tensor]
                 if info.shape is None or not read.indices:
@@ -380,8 +421,10 @@ class DefChecker:
                     if f is not None and sides == (None, None):
                         guarded.extend((v, access) for v, _ in f.vars)
         if target.shape is not None:
-            accesses.append(Access(target.name, target.shape, [affine_form(TIndex(INT32, v)) for v in lhs],
-                                   s.loc, kind="write", text=f"{target.name}({', '.join(lhs)})"))
+            subscripts = stmt.write_subscripts()  # an indirect one bounds nothing (form None)
+            accesses.append(Access(target.name, target.shape,
+                                   [None if k in stmt.scatter else affine_form(x) for k, x in enumerate(subscripts)],
+                                   s.loc, kind="write", text=expr_text(TRead(target.dtype, target.name, tuple(subscripts)))))
 
         def hint(var: str) -> str:
             text = ""

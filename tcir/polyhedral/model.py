@@ -17,7 +17,10 @@
 - indirect subscripts (an index operand that is neither an iterator nor a ``tc.size``
   result, e.g. ``LUT(I(b, r), d)``): every subscript that uses such a value is
   over-approximated by the whole extent of that tensor dimension, ``0 <= x < dim``; the
-  read relation is then a may-access (never used to kill anything);
+  read relation is then a may-access (never used to kill anything). A scatter-add's
+  write at indices its body computes is over-approximated the same way
+  (``exact_writes`` false); as it also reads what it may write, treating it as a
+  must-write kills no flow that does not pass through it;
 - the original schedule: statement order (init statements first), then lexicographic
   iterator order: ``S[i0..in] -> [p, i0, ..., in, 0...]`` padded to a common depth.
 
@@ -37,7 +40,7 @@ original schedule:
   (PPCG's default);
 - ``reduction``: the subset of all three that relates two instances of the same
   reduction statement through the element it updates (the dependences a parallel
-  reduction would break).
+  reduction would break); never those of a scatter-add, whose updates stay in order.
 
 ``specialize(model, sizes)`` is TC's ``fixParametersBeforeScheduling``: it fixes the
 given parameters to their values in every domain, access and the context (they stay
@@ -96,6 +99,7 @@ class Statement:
     writes: isl.UnionMap
     reads: isl.UnionMap
     exact_reads: bool  # False if some read is over-approximated (indirect or conditional)
+    exact_writes: bool = True  # False for a scatter-add (its write is over-approximated)
 
     @property
     def is_reduction(self) -> bool:
@@ -342,7 +346,8 @@ def extract(def_op: DefOp) -> Model:
             position += 1
         name = e["name"]
         dom = _domain(ctx, params, name, iters, e["bounds"], context)
-        wtext, _ = _access(names, params, name, iters, e["target"], e["wmap"], iters)
+        computed = [None] * (e["wmap"].num_dims - len(iters))  # a scatter-add's indices
+        wtext, exact_write = _access(names, params, name, iters, e["target"], e["wmap"], iters + computed)
         writes = _restrict(ctx, wtext, dom)
         reads = isl.UnionMap.empty(context.get_space())
         exact = True
@@ -354,7 +359,8 @@ def extract(def_op: DefOp) -> Model:
             reads = reads.union(_restrict(ctx, rtext, dom))
         statements.append(Statement(
             name=name, index=k, position=position, is_init=False, kind=kind, target=tname,
-            iterators=tuple(iters), domain=dom, writes=writes, reads=reads, exact_reads=exact))
+            iterators=tuple(iters), domain=dom, writes=writes, reads=reads, exact_reads=exact,
+            exact_writes=exact_write))
         position += 1
 
     schedule = _original_schedule(statements, context)
@@ -432,7 +438,9 @@ def dependences(model: Model) -> Dependences:
 
     same = isl.UnionMap.empty(model.context.get_space())
     for s in model.statements:
-        if s.is_reduction:
+        # Two updates of a scatter-add may hit the same element only through the data:
+        # they stay ordered (no tree or parallel reduction over them).
+        if s.is_reduction and s.exact_writes:
             same = same.union(s.writes.apply_range(s.writes.reverse()))
     all_deps = flow.union(anti).union(output)
     return Dependences(flow=flow.coalesce(), anti=anti.coalesce(), output=output.coalesce(),

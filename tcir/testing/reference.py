@@ -106,7 +106,7 @@ import numpy as np
 from tcir.errors import TcError
 from tcir.frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect,
-    TSize, TUnary, TensorInfo, children,
+    TSize, TUnary, TensorInfo, children, expr_text,
 )
 from tcir.frontend.types import ScalarType
 
@@ -341,7 +341,8 @@ class _Statement:
         red_bounds = [self.bounds[v] for v in s.reduction_vars]
         if any(hi <= lo for lo, hi in lhs_bounds):
             return
-        for k, (v, (lo, hi)) in enumerate(zip(s.lhs, lhs_bounds)):
+        dims = [k for k in range(self.target.ndim) if k not in s.scatter]
+        for k, v, (lo, hi) in zip(dims, s.lhs, lhs_bounds):
             extent = self.target.shape[k]
             if lo < 0 or hi > extent:
                 raise TcError(f"the statement writes `{s.target}` out of bounds: `{v}` ranges over "
@@ -394,6 +395,9 @@ class _Statement:
             self._bind(list(s.iterators), {})
             shape = tuple(hi - lo for lo, hi in box)
             values = np.broadcast_to(self._eval(s.rhs, None), shape)
+            if s.scatter:
+                self._scatter(values)
+                return
         finally:
             self.bounds = saved
         nl = len(s.lhs)
@@ -414,6 +418,32 @@ class _Statement:
         else:
             axes = tuple(range(nl, len(box)))
             self.target[sub] = op(acc, op.reduce(values, axis=axes, dtype=self.dtype))
+
+    def _scatter(self, values: np.ndarray) -> None:
+        """A scatter-add over the bound box: every update added at the element its indirect
+        subscripts name, in lexicographic order; an index outside the target is an error."""
+        s, shape = self.s, values.shape
+        direct = iter(s.lhs)
+        where = []
+        for k, extent in enumerate(self.target.shape):
+            if k not in s.scatter:
+                where.append(np.broadcast_to(self.env[next(direct)], shape).astype(np.int64))
+                continue
+            index = np.broadcast_to(self._eval(s.scatter[k], None), shape).astype(np.int64)
+            bad = (index < 0) | (index >= extent)
+            if bad.any():
+                point = np.unravel_index(int(np.argmax(bad)), shape)
+                at = ", ".join(f"{v}={lo + p}" for v, p, (lo, _) in
+                               zip(s.iterators, point, (self.bounds[v] for v in s.iterators)))
+                raise TcError(f"the scatter-add writes `{s.target}` at index {index[point]} of dimension {k} "
+                              f"(subscript `{expr_text(s.scatter[k])}` at {at}), outside [0, {extent})", s.loc)
+            where.append(index)
+        if self.type.is_lowp or self.dtype in (_F16, _BF16):  # round after every step, in order
+            for point in np.ndindex(*shape):
+                element = tuple(int(w[point]) for w in where)
+                self.target[element] = self.combine(self.target[element], values[point])
+        else:
+            np.add.at(self.target, tuple(where), values)
 
     def _run_reductions_in_order(self) -> None:
         """The right side reads the element being written: loop over the reduction points

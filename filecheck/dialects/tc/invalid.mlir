@@ -372,3 +372,37 @@ func.func @f() {
   %0 = arith.constant 0.0 : f32
   tc.yield %0 : f32
 }
+
+// -----
+
+// CHECK: tc.stmt writing %T: a write at yielded indices is a scatter-add: its kind must be `+=`, not `+=!`
+tc.def @f(%W : !tc.tensor<[E], f32>, %I : !tc.tensor<[N], i32>) -> (%T : !tc.tensor<[E], f32>) {
+  tc.stmt (%n in 0 to N) %T[at(0)] +=! {
+    %0 = arith.constant 1.000000e+00 : f32
+    %1 = tc.read %I[%n] : i32
+    %2 = arith.index_cast %1 : i32 to index
+    tc.yield %0 at [%2] : f32
+  }
+}
+
+// -----
+
+// CHECK: tc.stmt writing %T: a write at yielded indices is a scatter-add: its kind must be `+=`, not `max=`
+tc.def @f(%W : !tc.tensor<[E], f32>, %I : !tc.tensor<[N], i32>) -> (%T : !tc.tensor<[E], f32>) {
+  tc.stmt (%n in 0 to N) %T[at(0)] max= {
+    %0 = arith.constant 1.000000e+00 : f32
+    %1 = tc.read %I[%n] : i32
+    %2 = arith.index_cast %1 : i32 to index
+    tc.yield %0 at [%2] : f32
+  }
+}
+
+// -----
+
+// CHECK: tc.stmt writing %T: write_map has 2 dims but the statement has 1 iterators and yields 0 indices
+tc.def @f(%W : !tc.tensor<[E], f32>, %I : !tc.tensor<[N], i32>) -> (%T : !tc.tensor<[E], f32>) {
+  tc.stmt (%n in 0 to N) %T[at(0)] += {
+    %0 = arith.constant 1.000000e+00 : f32
+    tc.yield %0 : f32
+  }
+}

@@ -232,3 +232,27 @@ tc.def @builtins(%A : !tc.tensor<[N], f64>) -> (%B : !tc.tensor<[N], f64>) {
 // CHECK-NEXT:  }
 tc.def @empty(%A : !tc.tensor<[N], i1>) -> () {
 }
+
+// A scatter-add: `at(0)` in the write subscripts is the first index tc.yield computes.
+// CHECK-LABEL: tc.def @embed_grad(%W : !tc.tensor<[E, D], f32>, %I : !tc.tensor<[B, L], i32>, %G : !tc.tensor<[B, D], f32>) -> (%T : !tc.tensor<[E, D], f32>) {
+// CHECK:         tc.stmt (%d in 0 to D, %b in 0 to B, %l in 0 to L) %T[at(0), %d] += {
+// CHECK-NEXT:      %[[G:.*]] = tc.read %G[%b, %d] : f32
+// CHECK-NEXT:      %[[I:.*]] = tc.read %I[%b, %l] : i32
+// CHECK-NEXT:      %[[E:.*]] = arith.index_cast %[[I]] : i32 to index
+// CHECK-NEXT:      tc.yield %[[G]] at [%[[E]]] : f32
+// CHECK-NEXT:    }
+// GENERIC-LABEL: "tc.def"() <{sym_name = "embed_grad"
+// GENERIC:         "tc.stmt"(%T) <{kind = "+", write_map = affine_map<(d0, d1, d2, d3) -> (d3, d0)>
+// GENERIC:           "tc.yield"(%{{.*}}, %{{.*}}) : (f32, index) -> ()
+tc.def @embed_grad(%W : !tc.tensor<[E, D], f32>, %I : !tc.tensor<[B, L], i32>, %G : !tc.tensor<[B, D], f32>) -> (%T : !tc.tensor<[E, D], f32>) {
+  tc.stmt (%e in 0 to E, %d in 0 to D) %T[%e, %d] = {
+    %0 = arith.constant 0.000000e+00 : f32
+    tc.yield %0 : f32
+  }
+  tc.stmt (%d in 0 to D, %b in 0 to B, %l in 0 to L) %T[at(0), %d] += {
+    %0 = tc.read %G[%b, %d] : f32
+    %1 = tc.read %I[%b, %l] : i32
+    %2 = arith.index_cast %1 : i32 to index
+    tc.yield %0 at [%2] : f32
+  }
+}
