@@ -12,7 +12,11 @@ formats cost at compile time (issue 15 items 5 and 6), measured in one run.
 3. Compile time and object size of a kernel against the number of distinct formats it
    uses (1, 2, 4, 8, 16: `Y(i) = float(f1(X(i))) + ... + float(fk(X(i)))`), and of a
    kernel using no format before and after 256 more formats are registered (it must not
-   grow). The compilation cache is off for these (TCIR_CACHE=0 in `compile_def`).
+   grow). Each row's formats are new to the process, so its first compile builds their
+   routines; compiled again, the kernel clones them from lower-lowp's process-wide table.
+   `lower-lowp` alone is timed on the loops stage of three kernels of other new formats of
+   the same shape: each kernel's first lowering builds the routines, three more clone
+   them (medians). The persistent compilation cache is not used (`compile_def`).
 
     .venv/bin/python benchmarks/lowp.py [--repeat 5] [--no-write]
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import statistics
 import time
@@ -33,9 +38,10 @@ from cpu import machine
 from report import write_section
 
 import tcir
-from tcir.driver import CpuTarget, Layout, compile_def
+from tcir.driver import CpuTarget, Job, Layout, compile_def, lower, tc_module
 from tcir.frontend import check_source
 from tcir.mapping_options import MappingOptions
+from tcir.passes.lower_lowp import lower_lowp, routine_cache_info
 from tcir.testing import exact_formats as exact
 
 HEADING = "## Number formats (tcir.lowp)"
@@ -132,30 +138,68 @@ def fp8_matmul(repeat: int, b: int = 256, n: int = 1024, k: int = 1024) -> list[
             "else the naive preset)."]
 
 
+COMPILE_LAYOUT = Layout.of(sizes={"N": 4096})
+COMPILE_COLUMNS = (
+    "Each row's formats are new to the process (float formats e4m3fn with distinct biases). `routines built`: by a "
+    "kernel's first lowering and by a later one (lower-lowp builds each routine once per process and clones it into "
+    "every module). `lower-lowp ms`: the pass alone on the kernel's loops stage, the median over three kernels of "
+    "its first run (building) and of three more (cloning). `compile s`: the whole compilation (`compile_def`, "
+    "no persistent cache) the first time and again in the same process, one run each; the xDSL passes after "
+    "lower-lowp, which lower the routines' ops to the llvm dialect in every module, take most of it.")
+
+
 def _compile(source: str, entry: str) -> tuple[float, int]:
     program = check_source(source)
     start = time.perf_counter()
-    compiled = compile_def(program, entry, CpuTarget(), Layout.of(sizes={"N": 4096}), MappingOptions("naive"))
+    compiled = compile_def(program, entry, CpuTarget(), COMPILE_LAYOUT, MappingOptions("naive"))
     return time.perf_counter() - start, len(compiled.binary)
 
 
+def _lower_lowp_ms(sources: list[str], entry: str) -> tuple[float, float, int, int]:
+    """lower-lowp on the loops stage of kernels whose formats are new to the process: the
+    median ms of each kernel's first lowering and of three more, and the routines that one
+    kernel's first and a later lowering built."""
+    first, again = [], []
+    for source in sources:
+        loops = lower(tc_module(check_source(source), entry), CpuTarget(), "loops",
+                      Job(COMPILE_LAYOUT, MappingOptions("naive")))
+        built = [routine_cache_info().misses]
+        for times in (first, again, again, again):
+            module = loops.clone()
+            start = time.perf_counter()
+            lower_lowp(module)
+            times.append((time.perf_counter() - start) * 1e3)
+            built.append(routine_cache_info().misses)
+    return statistics.median(first), statistics.median(again), built[1] - built[0], built[2] - built[1]
+
+
 def compile_costs() -> list[str]:
-    formats = [tcir.lowp.float_format(f"bench_f{k}", exponent=4, mantissa=3, bias=k + 1, kind="fn")
-               for k in range(16)]
-    rows = ["| kernel | compile s | object bytes |", "|---|---:|---:|"]
+    fresh = (tcir.lowp.float_format(f"bench_f{k}", exponent=4, mantissa=3, bias=k + 1, kind="fn")
+             for k in itertools.count())
+
+    def uses(count: int) -> str:  # a kernel of `count` formats new to this process
+        body = " + ".join(f"float({next(fresh).name}(X(i)))" for _ in range(count))
+        return f"def uses(float(N) X) -> (Y) {{ Y(i) = {body} }}"
+
+    rows = ["| kernel | routines built, first / again | lower-lowp ms, first | lower-lowp ms, again | "
+            "compile s, first | compile s, again | object bytes |", "|---|---:|---:|---:|---:|---:|---:|"]
     plain = "def plain(float(N) X) -> (Y) { Y(i) = X(i) * 2 + 1 }"
     _compile(plain, "plain")  # imports and first-compile costs out of the table
     before = _compile(plain, "plain")
-    rows.append(f"| no format | {before[0]:.2f} | {before[1]} |")
+    rows.append(f"| no format | 0 / 0 | – | – | {before[0]:.2f} | – | {before[1]} |")
     for count in (1, 2, 4, 8, 16):
-        body = " + ".join(f"float({f.name}(X(i)))" for f in formats[:count])
-        t, size = _compile(f"def uses(float(N) X) -> (Y) {{ Y(i) = {body} }}", "uses")
-        rows.append(f"| {count} format{'s' if count > 1 else ''} (a cast to it and back each) | {t:.2f} | {size} |")
+        first_ms, again_ms, built_first, built_again = _lower_lowp_ms([uses(count) for _ in range(3)], "uses")
+        source = uses(count)
+        first, size = _compile(source, "uses")
+        again, _ = _compile(source, "uses")
+        rows.append(f"| {count} format{'s' if count > 1 else ''} (a cast to it and back each) | "
+                    f"{built_first} / {built_again} | "
+                    f"{first_ms:.0f} | {again_ms:.0f} | {first:.2f} | {again:.2f} | {size} |")
     for k in range(256):
         tcir.lowp.fixed_format(f"bench_q{k}", integer=1 + k % 16, fraction=k // 16, signed=True)
     after = _compile(plain, "plain")
-    rows.append(f"| no format, {len(tcir.lowp.registered_formats())} formats registered | {after[0]:.2f} | "
-                f"{after[1]} |")
+    rows.append(f"| no format, {len(tcir.lowp.registered_formats())} formats registered | 0 / 0 | – | – | "
+                f"{after[0]:.2f} | – | {after[1]} |")
     return rows
 
 
@@ -171,7 +215,8 @@ def main() -> None:
              f"load average {os.getloadavg()[0]:.1f} at the start.", "",
              f"### Conversions of {N_VALUES // 2**20}M values", "", *conversions(args.repeat), "",
              "### An fp8-weight matmul", "", *fp8_matmul(args.repeat), "",
-             "### Compile time and object size against the formats a kernel uses", "", *compile_costs(), ""]
+             "### Compile time and object size against the formats a kernel uses", "", *compile_costs(), "",
+             COMPILE_COLUMNS, ""]
     section = "\n".join(parts)
     print(section)
     if not args.no_write:

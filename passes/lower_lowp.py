@@ -13,9 +13,14 @@ Summary:
     -1; `tcir.frontend.formats` documents the same for user formats). Routines read only
     the low `bits` bits of an operand, so any extension of the pattern reads the same.
   - Ops: each lowp op becomes a `func.call` of a `func.func private` routine, one per
-    (op, types, rounding, overflow, signedness), generated once per symbol table (the
+    (op, types, rounding, overflow, signedness), emitted once per symbol table (the
     module, or the `gpu.module` holding the call: kernels call routines of their own
-    gpu.module) and shared by every use. Routines are branch-free single blocks, carry
+    gpu.module) and shared by every use. A routine's body is built once per process
+    (issue 15, item 5): the built `func.func` is kept in a process-wide table keyed by
+    its `RoutineSpec` (everything its text depends on; at most `ROUTINE_CACHE_SIZE`,
+    least recently used dropped first) and each symbol table gets a clone, so no module
+    shares an op with the table or with another module (`routine_cache_info()` counts
+    builds and reuses). Routines are branch-free single blocks, carry
     `llvm.linkage = #llvm.linkage<internal>` and `passthrough = ["alwaysinline"]`
     (which the CPU and NVPTX backends apply to the LLVM function), so LLVM inlines
     them and vectorizes a loop of casts. Names are readable and deterministic:
@@ -1259,8 +1264,26 @@ def _symbol_table(op: Operation) -> Operation:
     return table
 
 
+# About 100 KiB of ops per routine; a kernel using 16 formats needs 32 routines.
+ROUTINE_CACHE_SIZE = 512
+
+
+@lru_cache(maxsize=ROUTINE_CACHE_SIZE)
+def _built_routine(spec: RoutineSpec) -> func.FuncOp:
+    """The routine of `spec`, built once per process. Never inserted anywhere: modules
+    get clones, so that rewriting one module never changes another's routines."""
+    return build_routine(spec)
+
+
+def routine_cache_info():
+    """The process-wide table of built routines: `functools` cache info, where misses
+    count the routines built and hits the reuses of an earlier build."""
+    return _built_routine.cache_info()
+
+
 class _Routines:
-    """The routines of each symbol table, generated on first use."""
+    """The routines of each symbol table, cloned from the process-wide table on first
+    use."""
 
     def __init__(self):
         self._made: dict[tuple[int, str], func.FuncOp] = {}
@@ -1277,7 +1300,7 @@ class _Routines:
                     self._made[key] = existing  # type: ignore[assignment]
                     return existing  # type: ignore[return-value]
                 raise TcError(f"{PASS_NAME}: the symbol @{spec.name} is taken; it names a generated routine")
-        routine = build_routine(spec)
+        routine = _built_routine(spec).clone()
         body.add_op(routine)
         self._made[key] = routine
         return routine

@@ -1012,6 +1012,51 @@ func.func @three(%x: f32) -> {t} {{
     assert str(module) == before
 
 
+def test_routines_are_built_once_per_process_and_cloned():
+    """A second module using a format builds no routine: it gets clones of those built
+    for the first (the same text as a fresh build), sharing no op with the first module
+    or with the process-wide table."""
+    from tcir.passes.lower_lowp import LowerLowpPass, RoutineSpec, build_routine, describe, routine_cache_info
+
+    fmt = LowpFloatType(3, 3, "fnuz", 9)  # in no other test: its routines are first built here
+    t = text(fmt)
+    source = f"""
+func.func @f(%x: f32, %y: f32) -> {t} {{
+  %a = lowp.cast %x : f32 to {t}
+  %b = lowp.cast %y : f32 to {t}
+  %p = lowp.mul %a, %b : {t}
+  func.return %p : {t}
+}}"""
+    ctx = default_context()
+
+    def lowered():
+        module = Parser(ctx, source).parse_module()
+        before = routine_cache_info()
+        LowerLowpPass().apply(ctx, module)
+        module.verify()
+        after = routine_cache_info()
+        return module, after.misses - before.misses, after.hits - before.hits
+
+    first, built, reused = lowered()
+    assert (built, reused) == (2, 0)
+    second, built, reused = lowered()
+    assert (built, reused) == (0, 2)
+    assert str(second) == str(first)
+    assert not {id(op) for op in first.walk()} & {id(op) for op in second.walk()}
+    mul = next(op for op in first.ops if op.sym_name.data == "__lowp_mul_e3m3b9fnuz_rne")
+    spec = RoutineSpec("mul", describe(fmt), None, "nearest_even", "format")
+    assert str(mul) == str(build_routine(spec))
+    # cutting into one module's routine changes neither the table nor later modules
+    expected = str(second)
+    ret = mul.body.block.last_op
+    assert ret is not None
+    ret.detach()
+    ret.erase()
+    third, built, reused = lowered()
+    assert (built, reused) == (0, 2)
+    assert str(third) == expected
+
+
 def test_modules_without_lowp_are_untouched():
     from tcir.passes.lower_lowp import LowerLowpPass
 
