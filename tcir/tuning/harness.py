@@ -8,6 +8,12 @@ Summary:
   compiler, or runs past `timeout_s`, kills only its worker and is recorded as an
   error); `tcir.tuning.ray_executor.RayExecutor` runs the same requests as Ray tasks.
 
+  For the `model` strategy on `cuda`, `report_request` compiles a candidate in a
+  worker and describes it (`tcir.gpu_model.module_report` on its gpu stage and PTX:
+  ptxas's registers and spills, occupancy, coalescing, bank conflicts); it returns the
+  compilation too, which is `compile_request`'s, so that a candidate reported and then
+  measured is compiled once. Executors run these as they run compilations.
+
   `measure` runs a compiled candidate on the inputs: warm-up, then up to `repeats`
   timed runs, the median, with Tensor Comprehensions' pruning (a first run 100x the
   best time so far, or a later one 5x, stops the timing: the candidate is slow, its
@@ -38,9 +44,10 @@ import numpy as np
 import pebble
 
 from ..api import Kernel
-from ..driver import Compiled, CpuTarget, CudaTarget, Layout, compile_def, load
+from ..driver import Compiled, CpuTarget, CudaTarget, Job, Layout, compile_def, load, lower, tc_module
 from ..errors import TcError
 from ..frontend import check_source
+from ..gpu_model import module_report
 from ..mapping_options import MappingOptions
 
 # TC's pruning: stop timing a candidate whose first run is this many times the best so
@@ -67,6 +74,17 @@ def compile_request(request: CompileRequest) -> Compiled:
     """Compile one candidate (in a worker process)."""
     program = check_source(request.source, request.filename)
     return compile_def(program, request.entry, request.target, request.layout, request.mapping)
+
+
+def report_request(request: CompileRequest, arch: str) -> tuple[dict[str, Any], Compiled]:
+    """The GPU report (`tcir.gpu_report`'s, for `arch`) of one CUDA candidate and its
+    compilation, equal to `compile_request`'s (in a worker process)."""
+    program = check_source(request.source, request.filename)
+    job = Job(request.layout, request.mapping)
+    module = lower(tc_module(program, request.entry), request.target, "gpu", job)
+    ptx = lower(module, request.target, "ptx", job, after="gpu")
+    report = module_report(module, arch, ptx, request.entry, request.options)
+    return report, Compiled(ptx.encode(), {"plan": job.metadata["plans"][request.entry]})
 
 
 @dataclass(frozen=True)
@@ -139,10 +157,11 @@ class LocalExecutor:
     """Compiles in worker processes on this machine, measures in this process."""
 
     def __init__(self, workers: int | None = None, timeout_s: float = 300.0,
-                 compile_fn: Callable[[CompileRequest], Compiled] = compile_request):
+                 compile_fn: Callable[[CompileRequest], Compiled] = compile_request,
+                 report_fn: Callable[[CompileRequest, str], tuple[dict[str, Any], Compiled]] = report_request):
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.timeout_s = timeout_s
-        self.compile_fn = compile_fn
+        self.compile_fn, self.report_fn = compile_fn, report_fn
         self._pool: pebble.ProcessPool | None = None
 
     def _workers(self) -> pebble.ProcessPool:
@@ -152,7 +171,17 @@ class LocalExecutor:
 
     def compile(self, requests: Sequence[CompileRequest]) -> Iterator[tuple[CompileRequest, Compiled | str]]:
         """Each request with its `Compiled`, or the error text, in the requests' order."""
-        futures = [self._workers().schedule(self.compile_fn, (r,), timeout=self.timeout_s) for r in requests]
+        return self._run(self.compile_fn, requests)
+
+    def report(self, requests: Sequence[CompileRequest], arch: str
+               ) -> Iterator[tuple[CompileRequest, tuple[dict[str, Any], Compiled] | str]]:
+        """Each CUDA request with its GPU report for `arch` and its `Compiled`
+        (`report_request`), or the error text, in the requests' order."""
+        return self._run(self.report_fn, requests, arch)
+
+    def _run(self, function: Callable, requests: Sequence[CompileRequest], *args
+             ) -> Iterator[tuple[CompileRequest, Any]]:
+        futures = [self._workers().schedule(function, (r, *args), timeout=self.timeout_s) for r in requests]
         for request, future in zip(requests, futures):
             try:
                 yield request, future.result()

@@ -5,7 +5,8 @@ Summary:
   compiles a batch of candidates at once; measurement runs as one Ray task at a time,
   placed on a node with the target's device (a GPU for `cuda`; for `cpu`, a node with
   the CPUs the kernel's threads use), so timings never share a device. Candidates that
-  crash or pass `timeout_s` are recorded as errors, as with `LocalExecutor`. The nodes
+  crash or pass `timeout_s` are recorded as errors, as with `LocalExecutor`. The GPU
+  reports of the `model` strategy on `cuda` run as compilations do. The nodes
   must run the same tcir and have the same kind of CPU as the one tuning for
   (`CpuTarget`'s machine facts are the tuning process's).
 
@@ -19,12 +20,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import ray
 
 from ..driver import Compiled, CudaTarget
 from ..errors import TcError
-from .harness import CompileRequest, Measured, MeasureRequest, compile_request, describe, measure
+from .harness import CompileRequest, Measured, MeasureRequest, compile_request, describe, measure, report_request
 
 
 class RayExecutor:
@@ -36,12 +38,21 @@ class RayExecutor:
                 raise TcError(f"cannot join the Ray cluster{f' at {address}' if address else ''}: {err}") from None
         self.timeout_s = timeout_s
         self._compile = ray.remote(num_cpus=1)(compile_request)
+        self._report = ray.remote(num_cpus=1)(report_request)
         self._measure_cpus = measure_cpus
         self._measure = ray.remote(measure)
 
     def compile(self, requests: Sequence[CompileRequest]) -> Iterator[tuple[CompileRequest, Compiled | str]]:
         """Each request with its `Compiled`, or the error text, in the requests' order."""
-        refs = [self._compile.remote(r) for r in requests]
+        return self._results(requests, [self._compile.remote(r) for r in requests])
+
+    def report(self, requests: Sequence[CompileRequest], arch: str
+               ) -> Iterator[tuple[CompileRequest, tuple[dict[str, Any], Compiled] | str]]:
+        """Each CUDA request with its GPU report for `arch` and its `Compiled`
+        (`harness.report_request`), or the error text, in the requests' order."""
+        return self._results(requests, [self._report.remote(r, arch) for r in requests])
+
+    def _results(self, requests: Sequence[CompileRequest], refs: list) -> Iterator[tuple[CompileRequest, Any]]:
         ready, late = ray.wait(refs, num_returns=len(refs), timeout=self.timeout_s)
         for ref in late:
             ray.cancel(ref, force=True)

@@ -60,7 +60,7 @@ from itertools import product
 
 from ..bounds import concrete_ranges, shapes
 from ..errors import TcError
-from ..frontend.checked import CheckedDef, CheckedStmt, index_value, reads
+from ..frontend.checked import CheckedDef, CheckedStmt, reads
 from ..frontend.ranges import affine_form
 from ..mapping_options import FUSION_STRATEGIES, MappingOptions
 
@@ -175,7 +175,7 @@ class _Nest:
 def _nest(d: CheckedDef, stmt: CheckedStmt, sizes: Mapping[str, int], shape_of: dict) -> _Nest:
     ranges = concrete_ranges(stmt, sizes)
     position = {v: p for p, v in enumerate(stmt.iterators)}
-    written = (stmt.target, tuple(index_value(v) for v in stmt.lhs))
+    written = (stmt.target, tuple(stmt.write_subscripts()))  # a scatter-add's computed ones: whole dimensions
     subscripts = dict.fromkeys([written] + [(r.tensor, r.indices) for r in reads(stmt.rhs)])
     accesses = []
     for tensor, indices in subscripts:

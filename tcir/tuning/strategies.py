@@ -17,7 +17,8 @@ Summary:
   - `genetic` (`GeneticSearch`): Tensor Comprehensions' genetic search.
   - `random` (`RandomSearch`): uniform samples, the base options first.
   - `model` (`ModelSearch`): a cost model learned online ranks many candidates and only
-    the most promising are measured (TVM's Ansor / MetaSchedule).
+    the most promising are measured (TVM's Ansor / MetaSchedule); for `cuda` it
+    re-ranks the best few by their GPU report (`REPORT_FEATURES`, `report_features`).
 
   `make_strategy(name, space, base, rng, **params)` builds one by name (`STRATEGIES`).
 
@@ -35,8 +36,9 @@ from __future__ import annotations
 import inspect
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor
@@ -45,9 +47,22 @@ from ..errors import TcError
 from ..mapping_options import MappingOptions
 from .space import SearchSpace
 
-__all__ = ["STRATEGIES", "GeneticSearch", "ModelSearch", "RandomSearch", "Strategy", "make_strategy"]
+__all__ = ["REPORT_FEATURES", "STRATEGIES", "GeneticSearch", "ModelSearch", "RandomSearch", "Reporter", "Strategy",
+           "make_strategy", "report_features"]
 
 MAX_MISSES = 200  # consecutive random draws of known candidates before giving up
+# the numbers of a `tcir.gpu_report` that the `model` strategy learns from, for `cuda`
+REPORT_FEATURES = ("registers", "spills", "occupancy", "global_load_efficiency", "global_store_efficiency",
+                   "shared_bank_conflicts", "fma_per_shared_load")
+# candidates -> each one's GPU report, or the error text where it has none
+Reporter = Callable[[Sequence[MappingOptions]], Sequence[Mapping[str, Any] | str]]
+
+
+def report_features(report: Mapping[str, Any]) -> list[float]:
+    """The `REPORT_FEATURES` of a GPU report, as floats; a metric that is None (no such
+    access: no shared loads, say) is -1, below every value a metric takes, so that the
+    trees can tell it apart."""
+    return [-1.0 if report[key] is None else float(report[key]) for key in REPORT_FEATURES]
 
 
 def _checked_time(time: float | None) -> float | None:
@@ -248,8 +263,20 @@ class ModelSearch(Strategy):
     a random member of the pool with probability `epsilon` (exploration). Without a
     success to learn from, it proposes random candidates.
 
+    For a `cuda` space, `report` (None: options' features only) describes candidates by
+    what their compilation shows: `report(candidates)` returns, per candidate, its
+    `tcir.gpu_report` (a dict with the keys of `REPORT_FEATURES`) or the error text
+    when it does not compile or assemble. A report costs a compilation and a ptxas run,
+    so each round only the `report_top` best-ranked candidates are reported, those not
+    reported in an earlier round (12: twice the default batch, so that the reports
+    choose which half is measured); a candidate whose report fails is observed as
+    failed (None) and never proposed. Those reported are re-ranked by a second model, from `space.features`
+    and the report's numbers to log(time), fitted on the measured candidates that have
+    a report (those are kept); until it can be fitted they keep the first ranking.
+
     Example:
         strategy = ModelSearch(space, MappingOptions(), random.Random(0), batch_size=6)
+        strategy = ModelSearch(cuda_space, MappingOptions(), random.Random(0), report=reports)
     """
 
     name = "model"
@@ -257,27 +284,34 @@ class ModelSearch(Strategy):
 
     def __init__(self, space: SearchSpace, base: MappingOptions, rng: random.Random, batch_size: int = 6,
                  warmup: int = 8, pool_size: int = 500, parents: int = 8, mutations: int = 16,
-                 mutation_rate: float = 0.25, epsilon: float = 0.15):
+                 mutation_rate: float = 0.25, epsilon: float = 0.15, report: Reporter | None = None,
+                 report_top: int = 12):
         super().__init__(space, base, rng)
         self.batch_size, self.warmup = _positive("batch_size", batch_size), _positive("warmup", warmup)
         self.pool_size, self.parents = _positive("pool_size", pool_size), _positive("parents", parents)
         self.mutations = _positive("mutations", mutations)
         self.mutation_rate = _probability("mutation_rate", mutation_rate)
         self.epsilon = _probability("epsilon", epsilon)
+        if report is not None and space.target != "cuda":
+            raise TcError(f"the GPU report describes CUDA kernels; this space's target is `{space.target}`")
+        self.report, self.report_top = report, _positive("report_top", report_top)
         self._features: dict[MappingOptions, list[float]] = {}
+        self._reports: dict[MappingOptions, list[float]] = {}  # the report features of each candidate reported
 
     def _next_batch(self) -> list[MappingOptions]:
         seen = len(self._times) + len(self._pending)
         if seen < self.warmup:
             first = [self.base] if self._is_new(self.base) else []
             return first + self._random_new(max(self.warmup - seen, self.batch_size) - len(first), exclude=first)
-        model = self._fit()
+        model = self._fit(list(self._times), self._featurize)
         pool = self._pool()
         if model is None or not pool:
             return pool[:self.batch_size]
         predicted = model.predict(np.array([self._featurize(o) for o in pool]))
         ties = [self.rng.random() for _ in pool]
         ranked = [pool[i] for i in sorted(range(len(pool)), key=lambda i: (predicted[i], ties[i]))]
+        if self.report is not None:
+            ranked = self._reranked(ranked)
         batch = []
         while ranked and len(batch) < self.batch_size:
             explore = self.rng.random() < self.epsilon
@@ -289,17 +323,39 @@ class ModelSearch(Strategy):
             self._features[options] = self.space.features(options)
         return self._features[options]
 
-    def _fit(self) -> GradientBoostingRegressor | None:
-        """The model of log(time), or None without two different outcomes to learn."""
+    def _with_report(self, options: MappingOptions) -> list[float]:
+        return self._featurize(options) + self._reports[options]
+
+    def _reranked(self, ranked: list[MappingOptions]) -> list[MappingOptions]:
+        """`ranked` with its first `report_top` members reported and re-ranked by the model
+        with the report's features (a failed report: the candidate observed as failed)."""
+        top = ranked[:self.report_top]
+        new = [o for o in top if o not in self._reports]
+        for options, report in zip(new, self.report(new) if new else []):
+            if isinstance(report, str):
+                self.observe(options, None)
+            else:
+                self._reports[options] = report_features(report)
+        top = [o for o in top if o in self._reports]
+        model = self._fit([o for o in self._times if o in self._reports], self._with_report)
+        if model is not None and top:
+            predicted = model.predict(np.array([self._with_report(o) for o in top]))
+            top = [top[i] for i in sorted(range(len(top)), key=lambda i: predicted[i])]  # stable: ties keep the order
+        return top + ranked[self.report_top:]
+
+    def _fit(self, samples: list[MappingOptions], features: Callable[[MappingOptions], list[float]]
+             ) -> GradientBoostingRegressor | None:
+        """The model of log(time) from `features` of the observed `samples`, or None
+        without two different outcomes to learn."""
         successes = [t for t in self._times.values() if t is not None]
         if not successes:
             return None
         failed = math.log(max(max(successes), 1e-12)) + self.FAILURE_PENALTY
-        targets = [failed if t is None else math.log(max(t, 1e-12)) for t in self._times.values()]
-        if max(targets) == min(targets):
+        targets = [failed if self._times[o] is None else math.log(max(self._times[o], 1e-12)) for o in samples]
+        if not targets or max(targets) == min(targets):
             return None
         model = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.1, random_state=0)
-        return model.fit(np.array([self._featurize(o) for o in self._times]), np.array(targets))
+        return model.fit(np.array([features(o) for o in samples]), np.array(targets))
 
     def _pool(self) -> list[MappingOptions]:
         """Candidates to rank: mutations of the fastest so far, then random ones."""

@@ -13,6 +13,13 @@ Summary:
   has nothing left to propose, or on Ctrl-C (after the current candidate; the best so
   far is kept).
 
+  For `cuda`, the `model` strategy also asks for the GPU reports (`tcir.gpu_report`'s
+  numbers) of its best-ranked few each round: the executor compiles those at the
+  tuning sizes and reports them for the device's architecture; a candidate reported
+  and then measured is not compiled again, and one whose report fails is recorded in
+  the history as a failed compilation is (it counts towards `max_candidates`). Without
+  ptxas it learns from the options alone, with a warning.
+
   The best options found go to the options cache (`tcir.options_cache`), where
   `tcir.define` and `tcir.compile(..., options=None)` find them, and the best kernel's
   code to the compilation cache, so the next call with these inputs' layout loads it.
@@ -34,10 +41,12 @@ from tqdm.auto import tqdm
 
 from .. import options_cache
 from ..api import TARGETS, Kernel
-from ..driver import Compiled, Layout, cache_compiled, target_named
-from ..errors import TcError
+from ..backends.nvptx import find_ptxas
+from ..driver import Compiled, CudaTarget, Layout, cache_compiled, target_named
+from ..errors import TcError, warn
 from ..frontend import check_source
 from ..frontend.checked import CheckedProgram
+from ..gpu_model import ARCH_LIMITS
 from ..mapping_options import MappingOptions
 from .harness import CompileRequest, LocalExecutor, Measured, MeasureRequest
 from .space import SearchSpace
@@ -107,6 +116,7 @@ class _Run:
         self.history: list[Trial] = []
         self.reference: tuple[np.ndarray, ...] | None = None
         self.best: tuple[MappingOptions, float, Compiled] | None = None
+        self.reported: dict[MappingOptions, Compiled] = {}  # compiled for a GPU report, not yet measured
         self.bar = tqdm(desc=f"tuning {entry}", unit="candidate", disable=not progress, leave=False)
 
     def request(self, options: MappingOptions) -> CompileRequest:
@@ -114,15 +124,34 @@ class _Run:
                               self.layout, str(options))
 
     def evaluate(self, batch: Sequence[MappingOptions]) -> list[tuple[MappingOptions, float | None]]:
-        """Compile a batch in parallel, measure each; the (options, time or None)."""
+        """Compile a batch in parallel (but what a GPU report compiled), measure each;
+        the (options, time or None)."""
+        fresh = self.executor.compile([self.request(o) for o in batch if o not in self.reported])
         results = []
-        for request, compiled in self.executor.compile([self.request(o) for o in batch]):
-            options = request.mapping
+        for options in batch:
+            known = self.reported.pop(options, None)
+            request, compiled = (self.request(options), known) if known is not None else next(fresh)
             time_s, error = self._measure(request, compiled)
-            self.history.append(Trial(options, time_s, error, time.perf_counter() - self.start))
+            self._record(options, time_s, error)
             results.append((options, time_s))
-            self._report()
         return results
+
+    def gpu_reports(self, batch: Sequence[MappingOptions]) -> list[dict | str]:
+        """The `model` strategy's `report` for `cuda`: each candidate's GPU report, or the
+        error text (then recorded in the history as a failed compilation)."""
+        reports = []
+        for request, result in self.executor.report([self.request(o) for o in batch], _report_arch(self.kernel_target)):
+            if isinstance(result, str):
+                self._record(request.mapping, None, result)
+                reports.append(result)
+            else:
+                report, self.reported[request.mapping] = result
+                reports.append(report)
+        return reports
+
+    def _record(self, options: MappingOptions, time_s: float | None, error: str | None) -> None:
+        self.history.append(Trial(options, time_s, error, time.perf_counter() - self.start))
+        self._report()
 
     def _measure(self, request: CompileRequest, compiled: Compiled | str) -> tuple[float | None, str | None]:
         if isinstance(compiled, str):
@@ -193,10 +222,29 @@ def _executor(executor):
     return executor
 
 
+def _report_arch(target: CudaTarget) -> str:
+    """The architecture a GPU report models: the device's, or where the model has no
+    limits for it (`ARCH_LIMITS` lacks sm_100, say), that of its PTX."""
+    arch = "sm_{}{}".format(*target.machine.capability)
+    return arch if arch in ARCH_LIMITS else target.machine.arch
+
+
+def _reports(run: _Run, name: str) -> dict:
+    """The GPU reports the strategy learns from: for `model` on `cuda`, where ptxas is
+    (without it every report would fail, so the model learns from the options alone)."""
+    if name != "model" or not isinstance(run.kernel_target, CudaTarget):
+        return {}
+    if find_ptxas() is None:
+        warn("the `model` strategy tunes without GPU reports: ptxas not found (pip install nvidia-cuda-nvcc-cu12, "
+             "or set CUDA_HOME)")
+        return {}
+    return {"report": run.gpu_reports}
+
+
 def _search(run: _Run, name: str, budget: float, seed: int, max_candidates: int | None) -> TuningResult:
     space = SearchSpace.for_def(run.program.defs[run.entry], run.sizes, target=run.kernel_target.name,
                                 device=None)
-    search = make_strategy(name, space, base=MappingOptions(), rng=random.Random(seed))
+    search = make_strategy(name, space, base=MappingOptions(), rng=random.Random(seed), **_reports(run, name))
     base = search.base  # the naive preset, its tiles fitted to the space
     [(_, base_time)] = run.evaluate([base])
     if base_time is None:
@@ -210,9 +258,10 @@ def _search(run: _Run, name: str, budget: float, seed: int, max_candidates: int 
                 search.observe(base, base_time)
                 batch.remove(base)
             if max_candidates is not None:
-                for options in batch[max_candidates - len(run.history):]:
+                room = max(0, max_candidates - len(run.history))  # failed GPU reports count too
+                for options in batch[room:]:
                     search.observe(options, None)  # not measured: the search ends here
-                batch = batch[:max_candidates - len(run.history)]
+                batch = batch[:room]
             for options, time_s in run.evaluate(batch):
                 search.observe(options, time_s)
     except KeyboardInterrupt:

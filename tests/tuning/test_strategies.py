@@ -5,7 +5,8 @@ The synthetic cost of matmul 256^3 on a CPU has a known optimum (tile 32,16,64, 
 4, Max fusion: 1 ms); each strategy must improve on the base options and come near the
 optimum within a budget of evaluations. The other tests check the protocol: proposals
 valid and never repeated, reproducible from the seed, observation in any order, failed
-candidates (all of them, even), a tiny space running out, and the errors."""
+candidates (all of them, even), a tiny space running out, and the errors. For `cuda`,
+the model strategy with GPU reports is driven by a stand-in for `tcir.gpu_report`."""
 
 import math
 import random
@@ -17,8 +18,10 @@ from strategies import examples
 
 from tcir import MappingOptions, TcError
 from tcir.frontend import check_source
+from tcir.gpu_model import occupancy
 from tcir.tuning.space import CpuLimits, GpuLimits, SearchSpace
-from tcir.tuning.strategies import STRATEGIES, GeneticSearch, ModelSearch, RandomSearch, make_strategy
+from tcir.tuning.strategies import (STRATEGIES, GeneticSearch, ModelSearch, RandomSearch, make_strategy,
+                                    report_features)
 
 MATMUL = check_source("def matmul(float(M,K) A, float(K,N) B) -> (C) { C(m,n) +=! A(m,r_k) * B(r_k,n) }").defs["matmul"]
 SCALE = check_source("def scale(float(N) A, float s) -> (B) { B(i) = s * A(i) }").defs["scale"]
@@ -169,6 +172,90 @@ def test_the_model_search_warms_up_then_ranks():
     for options in warmup:
         strategy.observe(options, synthetic_time(options))
     assert len(strategy.propose()) == 4
+
+
+# The model strategy with GPU reports (target cuda). The stand-in report's occupancy
+# follows from the threads per block and registers that grow with the unroll factor (0:
+# too many registers to launch); its bank conflicts are drawn from the options' text,
+# so that no feature of the options predicts them and only the report tells.
+
+def fake_report(options: MappingOptions) -> dict:
+    registers = 24 + 16 * int(math.log2(options["unroll"]))
+    shared = options["useSharedMemory"]
+    return {"registers": registers, "spills": 0,
+            "occupancy": occupancy(registers, math.prod(options["mapToThreads"]), 0),
+            "global_load_efficiency": 1.0, "global_store_efficiency": 1.0,
+            "shared_bank_conflicts": random.Random(str(options)).randrange(32) if shared else None,
+            "fma_per_shared_load": 0.5 if shared else None}
+
+
+def report_time(options: MappingOptions) -> float | None:
+    """1 ms over the occupancy with conflict-free shared memory, a quarter more per bank
+    conflict, 10 ms without shared memory; None where the kernel cannot launch."""
+    report = fake_report(options)
+    if not report["occupancy"]:
+        return None
+    conflicts = report["shared_bank_conflicts"]
+    return 1e-3 * (10 if conflicts is None else 1 + conflicts / 4) / report["occupancy"]
+
+
+class Reports:
+    """A reporter that records its calls; the reports of the candidates `failing` picks
+    fail with an error text."""
+
+    def __init__(self, failing=lambda options: False):
+        self.calls, self.failing = [], failing
+
+    def __call__(self, candidates):
+        self.calls.append(list(candidates))
+        return ["ptxas fatal: Unresolved extern function" if self.failing(o) else fake_report(o)
+                for o in candidates]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_model_search_with_gpu_reports_is_reproducible_and_beats_random(seed):
+    def run(name, **params):
+        strategy = make_strategy(name, CUDA_SPACE, base=MappingOptions(), rng=random.Random(seed), **params)
+        return strategy, [[str(o) for o in batch] for batch in search(strategy, report_time, 40)]
+
+    model, proposals = run("model", pool_size=100, report=Reports())
+    assert run("model", pool_size=100, report=Reports())[1] == proposals
+    assert model.best()[1] <= run("random")[0].best()[1]
+
+
+def test_only_the_best_ranked_candidates_are_reported():
+    reports = Reports()
+    strategy = ModelSearch(CUDA_SPACE, MappingOptions(), random.Random(0), batch_size=3, warmup=6, pool_size=100,
+                           epsilon=0, report=reports, report_top=5)
+    batch = strategy.propose()
+    assert len(batch) == 6 and reports.calls == []  # the warm-up: random, nothing reported
+    for rounds in range(1, 6):
+        for options in batch:
+            strategy.observe(options, report_time(options))
+        batch = strategy.propose()
+        assert len(reports.calls) == rounds and 1 <= len(reports.calls[-1]) <= 5
+        assert len(batch) == 3 and all(o in reports.calls[-1] for o in batch)  # no exploration: all reported
+    reported = [o for call in reports.calls for o in call]
+    assert len(set(reported)) == len(reported)  # never twice
+
+
+def test_a_failed_gpu_report_is_recorded_and_skipped():
+    reports = Reports(failing=lambda options: options["usePrivateMemory"])
+    strategy = ModelSearch(CUDA_SPACE, MappingOptions(), random.Random(0), pool_size=100, report=reports)
+    proposed = [o for batch in search(strategy, report_time, 40) for o in batch]
+    failed = [o for call in reports.calls for o in call if o["usePrivateMemory"]]
+    assert len(proposed) >= 40 and failed
+    assert not set(failed) & set(proposed)
+    history = dict(strategy.history)
+    assert all(history[o] is None for o in failed)
+    assert strategy.best()[1] == min(t for t in history.values() if t is not None)
+
+
+def test_report_features():
+    report = fake_report(MappingOptions().mapToThreads(32, 8).unroll(2))
+    assert report_features(report) == [40.0, 0.0, 0.75, 1.0, 1.0, -1.0, -1.0]  # no shared memory: -1
+    with pytest.raises(TcError, match="CUDA kernels; this space's target is `cpu`"):
+        ModelSearch(SPACE, MappingOptions(), random.Random(0), report=Reports())
 
 
 def test_make_strategy():

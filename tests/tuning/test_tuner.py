@@ -9,18 +9,21 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import tcir
-from tcir import MappingOptions, TcError, TcWarning, options_cache
+from tcir import MappingOptions, TcError, TcWarning, api, options_cache
 from tcir import cache as disk_cache
-from tcir.driver import CpuTarget, Layout, compile_def
+from tcir.backends.nvptx import find_ptxas
+from tcir.driver import CpuTarget, CudaTarget, GpuMachine, Layout, compile_def
 from tcir.frontend import check_source
-from tcir.tuning import autotune
-from tcir.tuning.harness import CompileRequest, LocalExecutor, compile_request
+from tcir.tuning import autotune, tuner
+from tcir.tuning.harness import CompileRequest, LocalExecutor, Measured, compile_request, report_request
 from tcir.tuning.space import SearchSpace
+from tcir.tuning.strategies import REPORT_FEATURES
 
 MATMUL = "def matmul(float(M,K) A, float(K,N) B) -> (C) { C(m,n) +=! A(m,r_k) * B(r_k,n) }"
 WRONG = "def matmul(float(M,K) A, float(K,N) B) -> (C) { C(m,n) +=! A(m,r_k) * B(r_k,n) + 1.0 }"
@@ -274,3 +277,86 @@ def test_compile_request_is_the_driver_compilation():
     request = CompileRequest(MATMUL, "<string>", "matmul", CpuTarget(), layout, str(MappingOptions()))
     direct = compile_def(check_source(MATMUL), "matmul", CpuTarget(), layout, MappingOptions())
     assert compile_request(request).metadata == direct.metadata
+
+
+# target="cuda" without a GPU: a fake device (compute capability 8.6), and an executor
+# that compiles and reports in this process, recording what it does, and "measures" with
+# the injected timer (the outputs are a @ b: nothing runs).
+
+class InProcessExecutor:
+    def __init__(self, outputs, failing):
+        self.outputs, self.failing = outputs, failing
+        self.compiled, self.reported, self.archs = [], [], set()
+
+    def compile(self, requests):
+        for request in requests:
+            self.compiled.append(request.mapping)
+            yield request, compile_request(request)
+
+    def report(self, requests, arch):
+        self.archs.add(arch)
+        for request in requests:
+            self.reported.append(request.mapping)
+            yield request, "ptxas fatal: stand-in" if self.failing(request.mapping) else report_request(request, arch)
+
+    def measure(self, request):
+        return Measured(request.timer(request.compiled_for.mapping), self.outputs)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    device = SimpleNamespace(name="fake", ordinal=0, compute_capability=(8, 6),
+                             driver=SimpleNamespace(cuDriverGetVersion=lambda: 12040))
+    monkeypatch.setattr(api, "require_gpu", lambda: device)
+
+
+needs_ptxas = pytest.mark.skipif(find_ptxas() is None, reason="ptxas not found (pip install nvidia-cuda-nvcc-cu12)")
+
+
+@needs_ptxas
+def test_the_model_strategy_on_cuda_reports_its_best_ranked_candidates(fake_gpu):
+    a, b = inputs()
+    executor = InProcessExecutor((a @ b,), failing=lambda options: options["usePrivateMemory"])
+    result = autotune(MATMUL, "matmul", a, b, target="cuda", strategy="model", max_candidates=16, progress=False,
+                      executor=executor, timer=synthetic_time)
+    assert executor.archs == {"sm_86"}  # the device's architecture, though its PTX is sm_80's
+    assert 0 < len(executor.reported) <= 12  # one round after the warm-up: its best-ranked 12
+    failed = [o for o in executor.reported if o["usePrivateMemory"]]
+    trials = {t.options: t for t in result.history}
+    assert failed and all(trials[o].time_s is None and trials[o].error == "ptxas fatal: stand-in" for o in failed)
+    measured = [t.options for t in result.history if t.time_s is not None]
+    assert set(executor.reported) & set(measured)  # reported, then measured without compiling again
+    assert not set(executor.reported) & set(executor.compiled)
+    assert result.time_s == min(synthetic_time(o) for o in measured)
+
+
+def test_without_ptxas_the_model_strategy_on_cuda_learns_from_the_options_alone(fake_gpu, monkeypatch):
+    monkeypatch.setattr(tuner, "find_ptxas", lambda: None)
+    a, b = inputs()
+    executor = InProcessExecutor((a @ b,), failing=lambda options: False)
+    with pytest.warns(TcWarning, match="tunes without GPU reports: ptxas not found"):
+        result = autotune(MATMUL, "matmul", a, b, target="cuda", strategy="model", max_candidates=9,
+                          progress=False, executor=executor, timer=synthetic_time)
+    assert len(result.history) == 9 and executor.reported == []
+
+
+@needs_ptxas
+def test_gpu_reports_in_workers_are_tcir_gpu_reports_and_their_compilations():
+    a, b = inputs()
+    options = MappingOptions().tile(8, 8, 4).mapToThreads(8, 8).useSharedMemory(True)
+    layout = tcir.compile(MATMUL, "matmul", a, b).prepare((a, b))[3]
+    request = CompileRequest(MATMUL, "<string>", "matmul", CudaTarget(GpuMachine("sm_80", "fake", (8, 6), 12040)),
+                             layout, str(options))
+    executor = LocalExecutor(workers=1)
+    try:
+        [(_, (report, compiled))] = executor.report([request], "sm_86")
+        [(_, error)] = executor.report([request], "sm_75")  # ptxas refuses sm_80 PTX for sm_75
+    finally:
+        executor.close()
+    public = tcir.gpu_report(MATMUL, "matmul", a, b, options=options, arch="sm_86")
+    assert [report[k] for k in REPORT_FEATURES] == [public[k] for k in REPORT_FEATURES]
+    assert compiled == compile_request(request)
+    assert error.startswith("ptxas rejected the PTX for sm_75")
