@@ -21,6 +21,10 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
         from tcir.passes.assign_precision import AssignPrecisionPass
         return AssignPrecisionPass
 
+    def split_reduction():
+        from tcir.passes.split_reduction import SplitReductionPass
+        return SplitReductionPass
+
     def lower_lowp():
         from tcir.passes.lower_lowp import LowerLowpPass
         return LowerLowpPass
@@ -67,6 +71,7 @@ def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 
     return {
         "assign-precision": assign_precision,
+        "split-reduction": split_reduction,
         "convert-tc-to-affine": convert_tc_to_affine,
         "convert-tc-to-loops": convert_tc_to_loops,
         "convert-tc-to-gpu": convert_tc_to_gpu,

@@ -163,6 +163,7 @@ from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 from tcir.dialects import tc
 from tcir.dialects.lowp import is_lowp_type
 from tcir.mapping_options import MappingOptions
+from tcir.passes.split_reduction import split_module
 from tcir.passes.tc_lowering import (
     DefLowering, ScheduledDefLowering, check_sizes, combine, constant, element_bytes, identity, is_unsigned,
     outer_schedule_options, parse_sizes, parse_strides, replace_defs,
@@ -668,6 +669,8 @@ def convert_tc_to_gpu(module: ModuleOp, sizes: Mapping[str, int] | None, strides
     check_sizes(ConvertTcToGpuPass.name, module, sizes,
                 "the polyhedral schedule and the launch sizes are computed for known sizes", strides)
     sizes = sizes or {}
+    if options["splitReduction"] >= 2:  # interleaved slices: neighbouring threads read neighbouring elements
+        split_module(module, sizes, options["splitReduction"], "interleaved")
 
     def lower_def(def_op: tc.DefOp) -> list[Operation]:
         lowering = GpuDefLowering(def_op, sizes, strides, options)

@@ -73,6 +73,7 @@ from xdsl.passes import ModulePass
 
 from tcir.dialects import tc
 from tcir.mapping_options import MappingOptions
+from tcir.passes.split_reduction import split_module
 from tcir.passes.tc_lowering import (
     ScheduledDefLowering, check_sizes, element_bytes, outer_schedule_options, parse_sizes, parse_strides, replace_defs,
 )
@@ -140,6 +141,8 @@ def convert_tc_to_loops(module: ModuleOp, sizes: Mapping[str, int] | None, strid
     check_sizes(ConvertTcToLoopsPass.name, module, sizes, "the polyhedral schedule is computed for known sizes",
                 strides)
     sizes = sizes or {}
+    if options["splitReduction"] >= 2:  # contiguous slices: one core reads one slice
+        split_module(module, sizes, options["splitReduction"], "chunked")
 
     def lower_def(def_op: tc.DefOp) -> list[Operation]:
         lowering = CpuDefLowering(def_op, sizes, strides, options, vector_bytes)

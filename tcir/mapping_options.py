@@ -209,7 +209,7 @@ _UNMAPPED = dict(
     intraTileScheduleAllowSkewing=False, intraTileSchedulePositiveOrthant=True,
     fixParametersBeforeScheduling=False, tileImperfectlyNested=False, matchLibraryCalls=False,
     useSharedMemory=False, usePrivateMemory=False, unrollCopyShared=False, useReadOnlyCache=False,
-    maxSharedMemory=0, privateDepth=0, sharedDepth=0,
+    maxSharedMemory=0, privateDepth=0, sharedDepth=0, splitReduction=0,
 )
 
 # TC's make<Name>MappingOptions, on top of the unmapped ones.
@@ -257,6 +257,9 @@ class MappingOptions:
     privateDepth = _Option(_Int(minimum=0), "Schedule depth of the promotion to registers.")
     sharedDepth = _Option(_Int(minimum=0), "Schedule depth of the promotion to shared memory "
                                            "(0: just below the loops mapped to blocks).")
+    # tcir's extension (CPU and GPU).
+    splitReduction = _Option(_Int(minimum=0), "Partial results per long reduction, combined by a second "
+                                              "reduction (split-K; 0 or 1: no split).")
 
     PRESETS = tuple(_PRESETS)
 

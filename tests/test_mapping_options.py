@@ -36,6 +36,7 @@ UNMAPPED = {
     "maxSharedMemory": 0,
     "privateDepth": 0,
     "sharedDepth": 0,
+    "splitReduction": 0,  # tcir's extension
 }
 
 PRESETS = {
@@ -54,7 +55,7 @@ NAIVE_TEXT = (
     "fixParametersBeforeScheduling=false tile=32,32,32 unroll=1 tileImperfectlyNested=false "
     "matchLibraryCalls=false mapToThreads=32,8 mapToBlocks=256,256 useSharedMemory=false "
     "usePrivateMemory=false unrollCopyShared=false useReadOnlyCache=false maxSharedMemory=0 "
-    "privateDepth=0 sharedDepth=0"
+    "privateDepth=0 sharedDepth=0 splitReduction=0"
 )
 NAMES = [word.split("=")[0] for word in NAIVE_TEXT.split()]
 
@@ -100,6 +101,7 @@ def valid_options(draw):
         "mapToBlocks": st.lists(st.integers(1, 65535), min_size=1, max_size=3),
         "maxSharedMemory": st.integers(0, 1 << 20),
         "privateDepth": st.integers(0, 16), "sharedDepth": st.integers(0, 16),
+        "splitReduction": st.integers(0, 64),
     }
     for name in draw(st.lists(st.sampled_from(NAMES), unique=True)):
         getattr(opts, name)(draw(values.get(name, st.booleans())))

@@ -11,7 +11,9 @@ Summary:
     largest one among the statements' i-th iterators (an approximation: the CPU and GPU
     mappings may reorder band members).
   - `unroll` (1 to 32, powers of two), `outerScheduleFusionStrategy` (Max,
-    Preserve3Coincident, Min) and `fixParametersBeforeScheduling`. Not
+    Preserve3Coincident, Min) and `fixParametersBeforeScheduling`; `splitReduction`
+    (0 and the powers of two up to `MAX_SPLIT` that split some reduction of the def,
+    passes/split_reduction.py) when the def has a reduction long enough. Not
     `intraTileScheduleFusionStrategy`: tcir does not re-schedule point loops, so it
     changes nothing (it would triple the space for nothing).
   - For `cuda` also `mapToThreads[0..2]` and `mapToBlocks[0..2]` (a trailing 1 is an
@@ -63,11 +65,13 @@ from ..errors import TcError
 from ..frontend.checked import CheckedDef, CheckedStmt, reads
 from ..frontend.ranges import affine_form
 from ..mapping_options import FUSION_STRATEGIES, MappingOptions
+from ..passes.split_reduction import split_variable
 
 __all__ = ["CpuLimits", "GpuLimits", "SearchSpace", "TARGETS", "ceil_divisors_and_powers2"]
 
 TARGETS = ("cpu", "cuda")
 UNROLL_CHOICES = (1, 2, 4, 8, 16, 32)
+MAX_SPLIT = 1024  # the most partial results of a split reduction the space tries
 BOOLEANS = (False, True)
 SHARED_MEMORY_STEP = 4096  # the smallest maxSharedMemory tried, in bytes
 # how many times `random`, `mutate` and `crossover` draw before giving up (TC: 1000)
@@ -189,6 +193,13 @@ def _nest(d: CheckedDef, stmt: CheckedStmt, sizes: Mapping[str, int], shape_of: 
     return _Nest(extents, tuple(accesses))
 
 
+def _split_choices(d: CheckedDef, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    """The `splitReduction` values that split some reduction of `d`: powers of two up to
+    `MAX_SPLIT` (none if no reduction is long enough)."""
+    powers = [2**k for k in range(1, MAX_SPLIT.bit_length())]
+    return tuple(p for p in powers if any(split_variable(d, s, p, sizes) for s in d.stmts))
+
+
 def _log2(x: float) -> float:
     return math.log2(max(x, 1))
 
@@ -200,7 +211,8 @@ class SearchSpace:
     `device` (`CpuLimits` or `GpuLimits`), `extents` (the extent of each loop position),
     `size` (the number of distinct candidates)."""
 
-    def __init__(self, nests: Sequence[_Nest], target: str, device: CpuLimits | GpuLimits):
+    def __init__(self, nests: Sequence[_Nest], target: str, device: CpuLimits | GpuLimits,
+                 split_choices: Sequence[int] = ()):
         self.target, self.device, self._nests = target, device, tuple(nests)
         depth = max((len(n.extents) for n in nests), default=0)
         self.extents = tuple(max(n.extents[p] for n in nests if p < len(n.extents)) for p in range(depth))
@@ -210,6 +222,8 @@ class SearchSpace:
             **{f"tile[{p}]": (0,) + _up_to(ceil_divisors_and_powers2(e), e) for p, e in enumerate(self.extents)},
             "unroll": UNROLL_CHOICES,
         }
+        if split_choices:
+            self.genes["splitReduction"] = (0, *split_choices)
         self._threads: list[tuple[int, int, int]] = []  # the feasible mapToThreads[0..2]
         if target == "cuda":
             self.genes.update(self._cuda_genes(device))
@@ -236,7 +250,8 @@ class SearchSpace:
                           + ", ".join(f"`{s}`" for s in missing))
         sizes = {name: int(value) for name, value in sizes.items()}
         shape_of = shapes(definition, sizes)
-        return cls([_nest(definition, s, sizes, shape_of) for s in definition.stmts], target, device)
+        return cls([_nest(definition, s, sizes, shape_of) for s in definition.stmts], target, device,
+                   _split_choices(definition, sizes))
 
     def _cuda_genes(self, gpu: GpuLimits) -> dict[str, tuple]:
         powers = [2**k for k in range(gpu.max_threads_per_block.bit_length())]
@@ -383,6 +398,7 @@ class SearchSpace:
                     for p, e in enumerate(self.extents)}
         features.update({
             "log2 unroll": _log2(options["unroll"]),
+            "log2 splitReduction": _log2(options["splitReduction"]),
             **{f"outer {s}": float(options["outerScheduleFusionStrategy"] == s) for s in FUSION_STRATEGIES},
             "fixParametersBeforeScheduling": float(options["fixParametersBeforeScheduling"]),
             "log2 footprint": _log2(footprint),

@@ -124,9 +124,11 @@ def test_tile_sizes_are_tcs_powers_of_two_and_ceil_divisors_up_to_the_extent():
 
 def test_the_genes_of_each_target():
     cpu, cuda = space_of("matmul", M=64, K=64, N=64), space_of("matmul", "cuda", M=64, K=64, N=64)
-    tiles = [f"tile[{p}]" for p in range(3)]
+    tiles = [f"tile[{p}]" for p in range(3)] + ["splitReduction"]  # K = 64 splits up to 32 ways
     assert sorted(cpu.genes) == sorted(CPU_GENES + tiles)
     assert sorted(cuda.genes) == sorted(CUDA_GENES + tiles)
+    assert cpu.genes["splitReduction"] == (0, 2, 4, 8, 16, 32)
+    assert "splitReduction" not in space_of("matmul", M=64, K=3, N=64).genes  # too short to split
     assert cpu.genes["unroll"] == (1, 2, 4, 8, 16, 32)
     assert cpu.genes["outerScheduleFusionStrategy"] == ("Max", "Preserve3Coincident", "Min")
     assert cuda.genes["mapToThreads[2]"] == (1, 2, 4, 8, 16, 32, 64)
