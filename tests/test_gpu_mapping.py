@@ -111,8 +111,14 @@ def test_extents_below_the_options_tighten_the_launch():
     assert kernel.grid == (2, 1, 1)  # 3 tiles on 2 blocks: a grid-stride loop
 
 
-def test_untiled_members_map_to_threads_only():
+def test_untiled_members_mapped_to_threads_get_blocks_too():
+    """Without tiles, a member mapped to threads is tiled by its thread count, so that
+    blocks map it too (70 columns: 3 blocks of 32 threads); one block only if asked."""
     _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, MappingOptions().tile())
+    assert (kernel.grid, kernel.block) == ((3, 1, 1), (32, 5, 1))
+    _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, MappingOptions().tile(0, 64))
+    assert (kernel.grid, kernel.block) == ((2, 1, 1), (32, 5, 1))  # n: 64 per block, m: all 5 in one
+    _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, MappingOptions().tile().mapToBlocks(1))
     assert (kernel.grid, kernel.block) == ((1, 1, 1), (32, 5, 1))
 
 

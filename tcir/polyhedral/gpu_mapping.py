@@ -9,8 +9,11 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    coincident members first and, among them, the one that walks memory contiguously for
    the most accesses last (it becomes thread x: neighbouring threads touch neighbouring
    elements); the other members (reductions, carried dependences) follow.
-2. The outermost bands are tiled with ``tile``; unrolling is marked with ``unroll`` as on
-   the CPU path.
+2. The outermost bands are tiled with ``tile``. Where ``tile`` tiles none of a band's
+   leading coincident members (``tile=0``, or none given), the members step 3 maps to
+   threads get tiles of their thread counts, so that blocks map them too: no kernel
+   runs a whole tensor in one block unless ``mapToBlocks`` asks for one block (all
+   sizes 1). Unrolling is marked with ``unroll`` as on the CPU path.
 3. Top-level parts: the children of top-level sequences and sets (flattened), or the
    whole tree. A part whose root is a band is mapped:
 
@@ -231,6 +234,24 @@ def _member_filter(band: isl.ScheduleNode, member: int, size: int, name: str,
     values = isl.Set.read_from_str(band.get_ctx(), f"[{name}] -> {{ [v] : v mod {size} = {name} }}")
     member_map = isl.UnionMap.from_union_pw_aff(band.band_get_partial_schedule().get_at(member))
     return instances.intersect(member_map.intersect_range(isl.UnionSet.from_set(values)).domain())
+
+
+def _tile_sizes(options: MappingOptions):
+    """Step 2's tile sizes of a band: `tile`; where it tiles none of the band's leading
+    coincident members (which blocks map), the members mapped to threads get tiles of
+    their thread counts, so that blocks map them too (a whole tensor never runs in one
+    block) unless `mapToBlocks` asks for one block."""
+    one_block = all(b == 1 for b in options["mapToBlocks"])
+
+    def sizes(band: isl.ScheduleNode) -> list[int]:
+        n = band.band_n_member()
+        out = (list(options["tile"]) + [0] * n)[:n]
+        if not one_block and not any(out[:_leading_coincident(band)]):
+            for member, threads in _dims(band, options["mapToThreads"]):
+                out[member] = out[member] or threads
+        return out
+
+    return sizes
 
 
 def _mapping_filter(band: isl.ScheduleNode, dims: list[tuple[int, int]], ids: tuple[str, ...]) -> isl.UnionSet:
@@ -466,8 +487,7 @@ def map_to_gpu(schedule: isl.Schedule, model: Model, options: MappingOptions,
     tree = order_for_coalescing(schedule, model)
     point = isl.Id(_POINT, context=tree.get_ctx())
     tree = map_bands(tree, False, lambda band: band.child(0).insert_mark(point).parent())
-    if any(options["tile"]):
-        tree = tile_outer_bands(tree, options["tile"])
+    tree = tile_outer_bands(tree, _tile_sizes(options))
     tree = mark_unroll(tree, options["unroll"])
     parts = []
     for path in _part_paths(tree.get_root().child(0), (0,)):

@@ -435,18 +435,20 @@ def _mark_band(node: isl.ScheduleNode, name: str, domain: isl.Set,
 
 # --- tiling ---------------------------------------------------------------------------
 
-def tile_outer_bands(schedule: isl.Schedule, sizes: Sequence[int],
+def tile_outer_bands(schedule: isl.Schedule, sizes: Sequence[int] | Callable[[isl.ScheduleNode], Sequence[int]],
                      untiled: Callable[[isl.ScheduleNode], Sequence[int]] | None = None) -> isl.Schedule:
-    """Tile the outermost permutable band of every path (see the module docstring);
-    ``untiled(band)`` names members of a band to leave untiled whatever ``sizes`` say."""
-    if any(s < 0 for s in sizes):
-        raise ValueError(f"tile sizes must be >= 0, got {list(sizes)}")
+    """Tile the outermost permutable band of every path (see the module docstring) by
+    ``sizes``, or by ``sizes(band)`` for each band; ``untiled(band)`` names members of a
+    band to leave untiled whatever ``sizes`` say."""
 
     def tile(node: isl.ScheduleNode) -> isl.ScheduleNode:
         n = node.band_n_member()
         if node.band_get_permutable() or n == 1:
+            given = list(sizes(node) if callable(sizes) else sizes)
+            if any(s < 0 for s in given):
+                raise ValueError(f"tile sizes must be >= 0, got {given}")
             keep = set(untiled(node)) if untiled is not None else set()
-            node = tile_band(node, [0 if i in keep else (list(sizes) + [0] * n)[i] for i in range(n)])
+            node = tile_band(node, [0 if i in keep else (given + [0] * n)[i] for i in range(n)])
         return node
 
     return map_bands(schedule, False, tile)
