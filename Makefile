@@ -30,7 +30,8 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q -n 2 -p no:cacheprovider \
 		tests/test_fuzz_pipeline.py tests/frontend/test_fuzz_frontend.py tests/dialects/test_tc_dialect.py \
 		tests/test_gpu_mapping.py::test_random_programs_under_random_options \
-		tests/test_gpu_mapping.py::test_random_programs_ptx_with_shared_memory_assembles
+		tests/test_gpu_mapping.py::test_random_programs_ptx_with_shared_memory_assembles \
+		tests/test_autodiff.py::test_gradients_of_random_programs
 
 # The number-format sweeps too long for CI (docs/testing.md, "Exhaustive sweeps"): every
 # float32 bit pattern to each named format against ml_dtypes, and every pair of values in
