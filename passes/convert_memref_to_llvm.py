@@ -94,14 +94,15 @@ from xdsl.pattern_rewriter import (
     PatternRewriteWalker,
     RewritePattern,
     TypeConversionPattern,
-    attr_type_rewrite_pattern,
     op_type_rewrite_pattern,
 )
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.traits import SymbolTable
 
 from tcir.errors import TcError
-from tcir.passes.llvm_common import declare_function, from_llvm, llvm_type, lowering_error, to_llvm
+from tcir.passes.llvm_common import (
+    OnlyWhere, TypeFinder, declare_function, from_llvm, llvm_type, lowering_error, to_llvm,
+)
 
 PASS_NAME = "convert-memref-to-llvm"
 _NSW = llvm.OverflowAttr((llvm.OverflowFlag.NO_SIGNED_WRAP,))
@@ -408,10 +409,18 @@ class LowerStore(RewritePattern):
 class MemRefToPointer(TypeConversionPattern):
     """memref types (results, block arguments, function types) -> `!llvm.ptr`."""
 
-    @attr_type_rewrite_pattern
-    def convert_type(self, typ: MemRefType) -> Attribute:
+    def convert_type(self, typ: Attribute, /) -> Attribute | None:
+        # what `@attr_type_rewrite_pattern` checks, without the message that its
+        # constraint prints (`str(typ)`) for every other attribute it is asked about
+        if not isinstance(typ, MemRefType):
+            return None
         static_layout(typ)
         return pointer_type(typ)
+
+
+# what MemRefToPointer converts: the type conversion visits only the ops that mention a
+# memref (the generated lowp routines have none)
+_MEMREFS = TypeFinder((MemRefType,))
 
 
 def _fold_pointer_casts(module: ModuleOp) -> None:
@@ -448,7 +457,7 @@ class ConvertMemRefToLLVMPass(ModulePass):
         self._walk(op, [LowerAlloc(self.stack_limit, self.alignment), LowerAlloca()])
         self._walk(op, [LowerView(), LowerLoad(addressing), LowerStore(addressing), LowerDealloc(casts)])
         _reject_leftovers(op)
-        self._walk(op, [MemRefToPointer(recursive=True)])
+        self._walk(op, [OnlyWhere(MemRefToPointer(recursive=True), _MEMREFS.in_op)])
         _fold_pointer_casts(op)
 
     @staticmethod

@@ -29,11 +29,14 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from io import StringIO
 
 from xdsl.dialects import func, llvm
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     BFloat16Type,
+    DictionaryAttr,
     FloatAttr,
     Float16Type,
     Float32Type,
@@ -51,8 +54,8 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
-from xdsl.pattern_rewriter import PatternRewriter
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, ParametrizedAttribute, SSAValue
+from xdsl.pattern_rewriter import PatternRewriter, RewritePattern
 from xdsl.printer import Printer
 from xdsl.rewriter import InsertPoint
 from xdsl.traits import SymbolTable
@@ -470,3 +473,50 @@ def check_lowered(module: ModuleOp, names: Sequence[str], pass_name: str) -> Non
     for op in module.walk():
         if any(op.name == n or op.name.startswith(n + ".") for n in names):
             raise lowering_error(pass_name, f"cannot lower {op.name}", op)
+
+
+class TypeFinder:
+    """Whether a type of `kinds` occurs in an attribute, where xDSL's recursive type
+    conversion looks (parameters, array elements, dictionary values), or in an op (its
+    result types, properties, attributes and block arguments). Cached for hashable
+    attributes: a type conversion walking every op of a module asks about the same
+    types again and again."""
+
+    def __init__(self, kinds: tuple[type, ...]):
+        self.kinds = kinds
+        self._cached = lru_cache(maxsize=1 << 14)(self._parametrized)
+
+    def in_attribute(self, attr: Attribute) -> bool:
+        if isinstance(attr, ArrayAttr):
+            return any(self.in_attribute(a) for a in attr.data)
+        if isinstance(attr, DictionaryAttr):  # not hashable
+            return any(self.in_attribute(a) for a in attr.data.values())
+        if isinstance(attr, ParametrizedAttribute):
+            try:
+                return self._cached(attr)
+            except TypeError:  # a parameter that cannot be hashed
+                return self._parametrized(attr)
+        return False
+
+    def _parametrized(self, attr: ParametrizedAttribute) -> bool:
+        return isinstance(attr, self.kinds) or any(self.in_attribute(p) for p in attr.parameters)
+
+    def in_op(self, op: Operation) -> bool:
+        if any(self.in_attribute(r.type) for r in op.results):
+            return True
+        if any(self.in_attribute(a) for a in (*op.properties.values(), *op.attributes.values())):
+            return True
+        return any(self.in_attribute(arg.type) for region in op.regions for block in region.blocks for arg in block.args)
+
+
+class OnlyWhere(RewritePattern):
+    """`inner` (a type conversion), applied only to the ops `mentions(op)` holds for: a
+    type conversion rebuilds every attribute it looks at, so visiting only the ops that
+    can change keeps it from costing a walk over every attribute of the module."""
+
+    def __init__(self, inner: RewritePattern, mentions: Callable[[Operation], bool]):
+        self.inner, self.mentions = inner, mentions
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if self.mentions(op):
+            self.inner.match_and_rewrite(op, rewriter)

@@ -149,7 +149,6 @@ from xdsl.dialects import math as math_dialect
 from xdsl.dialects.builtin import (
     ArrayAttr,
     BFloat16Type,
-    DictionaryAttr,
     Float16Type,
     Float32Type,
     Float64Type,
@@ -167,13 +166,14 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Attribute, Block, Operation, ParametrizedAttribute, Region, SSAValue
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern, TypeConversionPattern
+from xdsl.pattern_rewriter import PatternRewriteWalker, TypeConversionPattern
 from xdsl.traits import SymbolTable
 
 from tcir.dialects import lowp
 from tcir.errors import TcError
+from tcir.passes.llvm_common import OnlyWhere, TypeFinder
 
 PASS_NAME = "lower-lowp"
 ROUTINE_PREFIX = "__lowp_"
@@ -1306,18 +1306,6 @@ class _Routines:
         return routine
 
 
-class _OnlyWhereLowp(RewritePattern):
-    """The type conversion, applied only to the ops that mention a lowp type (the
-    conversion rebuilds every attribute it looks at)."""
-
-    def __init__(self):
-        self.inner = _LowpToStorage(recursive=True)
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if _op_mentions_lowp(op):
-            self.inner.match_and_rewrite(op, rewriter)
-
-
 class _LowpToStorage(TypeConversionPattern):
     def convert_type(self, typ: Attribute, /) -> Attribute | None:
         if isinstance(typ, (lowp.LowpFloatType, lowp.LowpFixedType)):
@@ -1325,37 +1313,13 @@ class _LowpToStorage(TypeConversionPattern):
         return None
 
 
-def _has_lowp(attr: Attribute) -> bool:
-    """Whether a lowp type occurs in `attr` (cached for the hashable ones)."""
-    if isinstance(attr, ArrayAttr):
-        return any(_has_lowp(a) for a in attr.data)
-    if isinstance(attr, DictionaryAttr):  # not hashable
-        return any(_has_lowp(a) for a in attr.data.values())
-    if isinstance(attr, ParametrizedAttribute):
-        try:
-            return _has_lowp_cached(attr)
-        except TypeError:  # a parameter that cannot be hashed
-            return any(_has_lowp(p) for p in attr.parameters)
-    return False
-
-
-@lru_cache(maxsize=1 << 14)
-def _has_lowp_cached(attr: ParametrizedAttribute) -> bool:
-    if isinstance(attr, (lowp.LowpFloatType, lowp.LowpFixedType)):
-        return True
-    return any(_has_lowp(p) for p in attr.parameters)
+_LOWP_TYPES = TypeFinder((lowp.LowpFloatType, lowp.LowpFixedType))
 
 
 def _op_mentions_lowp(op: Operation) -> bool:
     """Whether `op` is a lowp op or has a lowp type in its results, properties,
     attributes (function types, memref.global types) or block arguments."""
-    if op.dialect_name() == "lowp":
-        return True
-    if any(_has_lowp(r.type) for r in op.results):
-        return True
-    if any(_has_lowp(a) for a in (*op.properties.values(), *op.attributes.values())):
-        return True
-    return any(_has_lowp(arg.type) for region in op.regions for block in region.blocks for arg in block.args)
+    return op.dialect_name() == "lowp" or _LOWP_TYPES.in_op(op)
 
 
 def _mentions_lowp(module: ModuleOp) -> bool:
@@ -1385,7 +1349,7 @@ def lower_lowp(module: ModuleOp) -> None:
         op.results[0].replace_all_uses_with(call.results[0])
         op.detach()
         op.erase()
-    PatternRewriteWalker(_OnlyWhereLowp()).rewrite_module(module)
+    PatternRewriteWalker(OnlyWhere(_LowpToStorage(recursive=True), _op_mentions_lowp)).rewrite_module(module)
 
 
 @dataclass(frozen=True)
