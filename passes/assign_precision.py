@@ -402,7 +402,7 @@ class Rewriter:
                 tail.append(SourceStmt(s.target, list(s.lhs), "=", _cast(fmt, acc_read), lhs_ranges,
                                        set(s.explicit) & set(s.lhs)))
             body.append(SourceStmt(target, list(s.lhs), statement_op(s.kind, s.init), rhs, dict(s.ranges),
-                                   set(s.explicit)))
+                                   set(s.explicit), scatter=dict(s.scatter)))
             body += tail
         top, body = self.hoist(body)
         return [(None, top + body)]

@@ -8,9 +8,11 @@ API (import it from any test under tests/: `from strategies import tc_programs, 
         `where` ranges, bindings and `exists`, guarded `?:` reads, builtins, casts,
         integer / float / bool types, statements reading earlier results, temporaries,
         rank-0 tensors, scalar parameters, typed outputs, indirect reads and clamped
-        computed subscripts, strided input views, sizes from 1 to 40 (odd ones, and one
-        large enough for vector loops now and then), special inputs (integer extremes;
-        NaN, infinities, signed zeros, subnormals, huge values, out-of-range literals).
+        computed subscripts, scatter-adds into earlier results (`T(I(r), j) += e`,
+        `T(i / 2) += e`, their indices always inside the target), strided input views,
+        sizes from 1 to 40 (odd ones, and one large enough for vector loops now and
+        then), special inputs (integer extremes; NaN, infinities, signed zeros,
+        subnormals, huge values, out-of-range literals).
         Each program type-checks, passes range inference and the call-time bounds
         checks for its sizes (integer divisors may be zero: `x / 0` is 0), never casts an
         out-of-range, non-finite or inexact float to an integer and stays in the domains
@@ -785,6 +787,9 @@ class _StmtBuilder:
         self.force_new_output = force_new_output
         self.attempt = attempt
         self.nesting = 0  # subscripts being generated inside subscripts
+        # A scatter-add's computed subscripts, by target dimension: (text, None or the
+        # (variable, divisor, op) of `v / c`, `v % c`, whose range keeps it in bounds).
+        self.scatter: dict[int, tuple[str, tuple | None]] = {}
 
     def d(self, s):
         return self.p.d(s)
@@ -836,21 +841,31 @@ class _StmtBuilder:
         if not self.new_target and self.chance(0.15) and rank >= 1 and target.shape[0] >= 2 \
                 and not t.is_bool and target.written:
             return self.recurrence()
-        kinds = {"=": 6, "+": 4, "*": 1, "min": 2, "max": 2} if not t.is_bool else {"=": 1}
+        # A scatter-add (`T(I(r), j) += e`) into a tensor an earlier statement wrote: some
+        # dimensions take computed subscripts instead of left-side variables.
+        scatter = []
+        if not self.new_target and target.written and rank >= 1 and not t.is_bool and all(target.shape) \
+                and self.chance(0.15):
+            scatter = [k for k in range(rank) if self.chance(0.3)] or [self.d(st.integers(0, rank - 1))]
+            self.lhs = [v for k, v in enumerate(self.lhs) if k not in scatter]
+        kinds = {"+": 1} if scatter else {"=": 6, "+": 4, "*": 1, "min": 2, "max": 2} if not t.is_bool else {"=": 1}
         self.kind = p.weighted(kinds)
-        self.init = self.kind != "=" and self.chance(0.65)
+        self.init = self.kind != "=" and not scatter and self.chance(0.65)
         self.red = [] if self.kind == "=" else list(RED_NAMES[:p.weighted({0: 1, 1: 5, 2: 3})])
         if p.special and t.is_float and self.kind in "+*":
             self.red = []
         self.vars = self.lhs + self.red
         # Reading the element being written: in a reduction, it sees the partial result
         # (integers only: they wrap, so the growth over the reduction does not matter).
-        self.self_read = not self.new_target and (not self.red or t.is_integer)
+        # (A scatter-add may not read its target: the result would depend on the order.)
+        self.self_read = not self.new_target and (not self.red or t.is_integer) and not scatter
         self.read_target = False
         # explicit ranges
         for v in self.vars:
             if self.chance(0.12):
                 self.explicit_range(v)
+        # before the right side, so that its reduction variables are fresh for them
+        self.scatter = {k: self.computed_subscript(k) for k in scatter}
         # the right side
         self.depth = p.max_depth
         if self.new_target or target.typed:
@@ -942,12 +957,20 @@ class _StmtBuilder:
         """(bounds, subscripts, axes free below) of each access that range inference uses:
         every read (this model generates no `?:` guard that proves a side of a subscript,
         but the explicit bounds guards of `guarded()`, whose reads it leaves out, and the
-        recurrence's `v >= 1`), and the write into a target of known shape."""
+        recurrence's `v >= 1`), and the write into a target of known shape (a computed
+        subscript bounds nothing)."""
         out = [(r.bounds, r.forms, r.free_below) for r in self.reads]
         if self.target.shape is not None:
-            out.append((tuple((0, n) for n in self.target.shape), [_Form({v: 1}, 0, v) for v in self.lhs],
-                        frozenset()))
+            out.append((tuple((0, n) for n in self.target.shape),
+                        [None if k in self.scatter else _Form({s: 1}, 0, s)
+                         for k, s in enumerate(self.write_subscripts())], frozenset()))
         return out
+
+    def write_subscripts(self) -> list[str]:
+        """The target's subscripts: the left-side variables, and computed ones in between."""
+        direct = iter(self.lhs)
+        return [self.scatter[k][0] if k in self.scatter else next(direct)
+                for k in range(len(self.lhs) + len(self.scatter))]
 
     def infer(self):
         """Range inference on concrete values (docs/language.md, the rounds)."""
@@ -1021,7 +1044,6 @@ class _StmtBuilder:
         raise _Invalid
 
     def validate(self, ranges, rhs: _Val, recurrence=False) -> None:
-        p = self.p
         target = self.target
         inferred = [v for v in self.vars if v not in self.explicit]
         for v in inferred:
@@ -1052,9 +1074,16 @@ class _StmtBuilder:
                         raise _Invalid
         lhs_box = all(ranges[v][1] > ranges[v][0] for v in self.lhs)
         if target.shape is not None and (not empty or self.init and lhs_box):  # `!` sets the lhs box
-            for v, extent in zip(self.lhs, target.shape):
+            direct = [n for k, n in enumerate(target.shape) if k not in self.scatter]
+            for v, extent in zip(self.lhs, direct):
                 if ranges[v][0] < 0 or ranges[v][1] > extent:
                     raise _Invalid
+        if not empty:  # the reference refuses a computed subscript outside the target
+            for k, (_, bound) in self.scatter.items():
+                if bound is not None:
+                    v, c, op = bound
+                    if ranges[v][0] < 0 or op == "/" and (ranges[v][1] - 1) // c >= target.shape[k]:
+                        raise _Invalid
         if self.new_target:
             shape = tuple(max(0, ranges[v][1]) for v in self.lhs)
             if math.prod(shape) > 600 or any(n == 0 for n in shape) and not self.chance(0.3):
@@ -1067,7 +1096,7 @@ class _StmtBuilder:
         lo, hi, exact = rhs.lo, rhs.hi, rhs.exact
         if self.kind == "=":
             pass
-        elif self.kind == "+":
+        elif self.kind == "+":  # a scatter-add too: each element gets at most `reductions` updates
             lo, hi = min(0, lo) * reductions, max(0, hi) * reductions
             if not self.init:
                 lo, hi = lo + old_lo, hi + old_hi
@@ -1096,7 +1125,7 @@ class _StmtBuilder:
 
     def render(self, rhs: str) -> str:
         target = self.target
-        sub = f"({', '.join(self.lhs)})" if self.lhs else ""
+        sub = f"({', '.join(self.write_subscripts())})" if self.lhs or self.scatter else ""
         op = {"=": "=", "+": "+=", "*": "*=", "min": "min=", "max": "max="}[self.kind]
         if self.init:
             op += "!"
@@ -1123,8 +1152,11 @@ class _StmtBuilder:
             p.params.append(t)
         target.lo, target.hi, target.exact, target.prec = self.result
         target.written = True
-        target.record_write([ranges[v] for v in self.lhs],
-                            [self.explicit.get(v, ("",))[0].startswith("0:") for v in self.lhs])
+        # a scatter-add may write anywhere along its computed dimensions
+        subs = self.write_subscripts()
+        target.record_write([(0, target.shape[k]) if k in self.scatter else ranges[s] for k, s in enumerate(subs)],
+                            [k in self.scatter or self.explicit.get(s, ("",))[0].startswith("0:")
+                             for k, s in enumerate(subs)])
 
     # Expressions -----------------------------------------------------------------------
 
@@ -1578,6 +1610,30 @@ class _StmtBuilder:
             top = self.extent_text(t, k)
             return f"max(min({e.text}, {top} - 1), 0)", None
         return self.indirect(t, k)
+
+    def computed_subscript(self, k: int) -> tuple[str, tuple | None]:
+        """A scatter-add's subscript of target dimension `k`, not affine, whose values stay
+        in [0, extent): an index tensor's value, a clamped integer expression, `v / c`
+        (`validate` checks v's range) or `v % c` (c <= extent)."""
+        extent = self.target.shape[k]
+        form = self.p.weighted({"indirect": 5, "clamped": 1, "div": 2, "mod": 1})
+        self.nesting += 1  # nothing indirect inside
+        try:
+            if form == "indirect":
+                text = self.indirect(self.target, k)[0]
+                # a bare name on the left is an index variable: read a rank-0 tensor as `X()`
+                return (text if text.endswith(")") else f"{text}()"), None
+            v = self.choose_var() if form != "clamped" else None
+            if v is None:
+                e = self.integer(1)
+                return f"max(min({e.text}, {self.extent_text(self.target, k)} - 1), 0)", None
+            if form == "div":
+                c = self.d(st.integers(2, 3))
+                return f"{v} / {c}", (v, c, "/")
+            c = self.d(st.integers(1, extent)) if extent > 1 else 1
+            return f"{v} % {c}", (v, c, "%")
+        finally:
+            self.nesting -= 1
 
     def indirect(self, t: _Tensor, k: int):
         """`I(...)` with an index tensor whose values are in [0, extent): an index input,

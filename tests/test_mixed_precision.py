@@ -433,6 +433,19 @@ def test_a_user_format_as_low():
     np.testing.assert_allclose(mp.kernel(*x), want, rtol=1e-6, atol=1e-6)
 
 
+def test_an_output_whose_first_write_covers_less_keeps_its_declared_shape():
+    """`float(N) O0` first written where `i` reaches only min(N, M): declared in the
+    rewritten def too, or its shape would be min(N, M) (found by tests/strategies.py)."""
+    src = """def f(float(N, M) A) -> (float(N) O0) {
+        O0(i) = A(i, i)
+        O0(i) = O0(i - 1) + O0(i) where i in 1:N
+    }"""
+    with pytest.warns(tcir.TcWarning, match="narrows the range of `i`"):
+        mp = tcir.mixed_precision(src, "f", np.ones((8, 1), np.float32))
+    assert "-> (float(N) O0)" in mp.source
+    np.testing.assert_array_equal(mp.kernel(np.ones((8, 1), np.float32)), np.ones(8, np.float32))
+
+
 def test_an_output_read_before_it_is_written_keeps_its_declared_type():
     src = "def f(float(N) A) -> (float O0, O1) {\n    O0 = O0 + 1.0\n    O1(i) = A(i) * O0\n}"
     a = np.arange(4, dtype=np.float32)

@@ -172,3 +172,32 @@ def test_gpu_stage_through_the_emulator(preset, private, shared):
     out = np.full((6, 40), 7.0, np.float32)  # the first statement sets it all
     emulate(module, "embedding_grad", [W, I, G, out])
     np.testing.assert_allclose(out, _embedding_grad(I, G, 6), rtol=1e-5, atol=1e-6)
+
+
+# Rewriters keep scatter-adds (found by the random programs of tests/strategies.py) -------------
+
+
+def test_a_rank_0_tensor_as_a_computed_subscript_is_written_with_parentheses():
+    source = """def f(float(N) A, int32 k) -> (O0, O1) {
+        O1 = k
+        O0(i) = A(i)
+        O0(O1()) += A(i)
+    }"""
+    d = check_source(source).defs["f"]
+    assert [s.text() for s in source_statements(d.stmts)][2] == "O0(O1()) += A(i)"
+    with pytest.raises(TcError, match=r"`O1` is a tensor, not an index variable \(as a scatter-add's subscript, "
+                                      r"its value is `O1\(\)`\)"):
+        check_source(source.replace("O0(O1())", "O0(O1)"))
+    a = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(tcir.compile(source, "f")(a, 2)[0], a + np.float32([0, 0, 6, 0]))
+
+
+def test_mixed_precision_keeps_the_computed_subscripts():
+    from tcir.passes.assign_precision import assign_precision
+
+    source = """def f(float(N) A, int32(N) I) -> (O) {
+        O(i) = A(i)
+        O(I(i)) += A(i)
+    }"""
+    result = assign_precision(check_source(source).defs["f"], "amp", "bfloat16", "float")
+    assert "O(I(i)) += A(i)" in result.source

@@ -36,6 +36,7 @@ from ..frontend.checked import (
 )
 from ..frontend.printing import (
     RESERVED, SourceStmt, expr_source, header_source, parameter_source, same_range, settle, statement_op,
+    write_source,
 )
 from ..frontend.ranges import at_least
 from ..frontend.types import INT32, ScalarType, promote
@@ -482,7 +483,7 @@ class Gradient:
         self._over_lhs(f, self.adjoint[f.target], "=", adjoint)
 
     def _text(self, f: FStmt) -> str:
-        lhs = f"{f.target}({', '.join(expr_source(x) for x in f.subscripts)})" if f.subscripts else f.target
+        lhs = write_source(f.target, f.lhs, f.scatter)
         op = f.kind + "=" + ("!" if f.init else "") if f.kind != "=" else "="
         return f"{lhs} {op} {expr_source(f.rhs)}"
 

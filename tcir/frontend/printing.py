@@ -221,12 +221,19 @@ class SourceStmt:
     scatter: dict[int, TExpr] = field(default_factory=dict)  # as CheckedStmt.scatter
 
     def text(self) -> str:
-        subscripts = [expr_source(x) for x in write_subscripts(self.lhs, self.scatter)]
-        lhs = f"{self.target}({', '.join(subscripts)})" if subscripts else self.target
-        text = f"{lhs} {self.op} {expr_source(self.rhs, self.exact)}"
+        text = f"{write_source(self.target, self.lhs, self.scatter)} {self.op} {expr_source(self.rhs, self.exact)}"
         where = [f"{v} in {size_source(lo)}:{size_source(hi)}" for v, (lo, hi) in self.ranges.items()
                  if v in self.explicit]
         return text + (" where " + ", ".join(where) if where else "")
+
+
+def write_source(target: str, lhs: list[str], scatter: dict[int, TExpr]) -> str:
+    """The left side of a statement: `T(i, j)`, `T` for rank 0, and a scatter-add's
+    computed subscripts (a rank-0 tensor read as one is `X()`: a bare name there is an
+    index variable)."""
+    subscripts = [f"{x.tensor}()" if isinstance(x, TRead) and not x.indices else expr_source(x)
+                  for x in write_subscripts(lhs, scatter)]
+    return f"{target}({', '.join(subscripts)})" if subscripts else target
 
 
 def fresh_name(base: str, taken: set[str]) -> str:
@@ -270,13 +277,17 @@ def source_statements(stmts: list[CheckedStmt], rhs=None) -> list[SourceStmt]:
 
 
 def result_source(d: CheckedDef, name: str, dtype: ScalarType) -> str:
-    """An output in a signature: its name (its statements give it its type), or typed
-    (`float O`, `float(N) O`) where a statement reads it before any statement writes it
-    (`O = O`) and its shape is written with sizes alone."""
+    """An output in a signature: its name (its statements give it its type and shape),
+    or typed (`float O`, `float(N) O`) where that is not so: a statement reads it before
+    any statement writes it (`O = O`), or its first write covers less than its declared
+    shape (`float(N) O` first written where `i` only reaches `min(N, M)`); only a shape
+    written with sizes alone can be declared."""
     t = d.tensors[name]
     first = next((i for i, s in enumerate(d.stmts) if s.target == name), None)
     early = first is None or any(r.tensor == name for s in d.stmts[:first + 1] for r in reads(s.rhs))
-    if not early or not all(dim.as_constant() is not None or isinstance(dim, Sym) for dim in t.shape or []):
+    short = first is not None and [str(d.stmts[first].ranges[v][1]) for v in d.stmts[first].lhs] != [
+        str(dim) for dim in t.shape or []]
+    if not (early or short) or not all(dim.as_constant() is not None or isinstance(dim, Sym) for dim in t.shape or []):
         return name
     return parameter_source(TensorInfo(name, dtype, t.shape, "output", t.loc)) if t.shape else f"{dtype.name} {name}"
 

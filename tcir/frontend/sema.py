@@ -303,7 +303,11 @@ class DefChecker:
                 raise TcError(f"index `{idx.name}` appears twice on the left side", idx.loc)
             if idx.name in self.sizes or idx.name in self.tensors:
                 what = "a size" if idx.name in self.sizes else "a tensor"
-                raise TcError(f"`{idx.name}` is {what}, not an index variable", idx.loc)
+                hint = ""
+                info = self.tensors.get(idx.name)
+                if info is not None and info.role != "scalar" and self.ranks.get(idx.name) == 0:
+                    hint = f" (as a scatter-add's subscript, its value is `{idx.name}()`)"
+                raise TcError(f"`{idx.name}` is {what}, not an index variable{hint}", idx.loc)
             names.append(idx.name)
         return names
 
