@@ -201,3 +201,23 @@ def test_mixed_precision_keeps_the_computed_subscripts():
     }"""
     result = assign_precision(check_source(source).defs["f"], "amp", "bfloat16", "float")
     assert "O(I(i)) += A(i)" in result.source
+
+
+@pytest.mark.parametrize("preset", ["naive", "mlp"])
+def test_a_scatter_add_without_direct_dimensions_is_no_block_reduction(preset):
+    """`T(I(n)) += X(n)` has nothing parallel; its updates hit different elements, so it
+    must not become a block reduction (which sums into one element): it runs in order."""
+    source = """def h(float(N) X, int32(N) I, float(E) W) -> (T) {
+        T(e) = 0.0 where e in 0:E
+        T(I(n)) += X(n)
+    }"""
+    rng = np.random.default_rng(5)
+    x, i = rng.standard_normal(300).astype(np.float32), rng.integers(0, 7, 300).astype(np.int32)
+    want = np.zeros(7, np.float32)
+    for n in range(300):
+        want[i[n]] += x[n]
+    module = tc_to_module(source, entry="h")
+    ConvertTcToGpuPass(sizes="N=300,E=7", mapping=str(MappingOptions(preset))).apply(default_context(), module)
+    out = np.zeros(7, np.float32)
+    emulate(module, "h", [x, i, np.zeros(7, np.float32), out])
+    np.testing.assert_array_equal(out, want)
