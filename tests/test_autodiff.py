@@ -655,3 +655,14 @@ def test_gather_gradients_are_scatter_adds_against_torch():
     np.testing.assert_allclose(tcir.compile(gsrc, "bag_grad")(W, I, d_O), w.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(evaluate(_quiet_check(gsrc).defs["bag_grad"], W, I, d_O)[0], w.grad.numpy(),
                                rtol=1e-12)
+
+
+def test_a_guarded_read_bounds_only_its_own_branch():
+    """A change of variables used to guard the whole adjoint statement by the bounds of a
+    read inside a `?:` branch, dropping the points where the other branch ran (found by
+    the random programs: d_D(1, 1, 1) was 0)."""
+    src = """def f(double(N) C, double(3, L, 3) D) -> (O0) {
+        O0(i, j) min=! C(r) - r + (2 * j + 1 < 3 && 2 * r - 1 >= 0 && 2 * r - 1 < L && 2 * i + 1 < 3
+                                   ? D(2 * j + 1, 2 * r - 1, 2 * i + 1) : D(i + j, i, i))
+    }"""
+    check_gradient(src, "f", [_r(5), _r(3, 5, 3, lo=-2.0, hi=2.0)], d_outs=[_r(3, 1)])

@@ -38,6 +38,7 @@ from ..frontend.printing import (
     RESERVED, SourceStmt, expr_source, header_source, parameter_source, same_range, settle, statement_op,
     write_source,
 )
+from ..frontend.guards import reads_with_guards
 from ..frontend.ranges import at_least
 from ..frontend.types import INT32, ScalarType, promote
 from ..sizeexpr import BinOp, Const, SizeExpr, Sym, smax, smin
@@ -500,11 +501,14 @@ class Gradient:
         change of variables `subst` rewrites into a new mix of variables (`I(3 * r)`
         with `r = n - m` becomes `I(3 * n - 3 * m)`). They hold wherever the forward
         read ran, but the call-time bounds check, which bounds a subscript by the box of
-        the ranges and by guards on the same variables only, could not prove them."""
+        the ranges and by guards on the same variables only, could not prove them. Not
+        for a read in a `?:` branch: it runs only where its guard holds, so a guard of the
+        whole statement would drop the points where the other branch runs (the call-time
+        check bounds it by its own guard's facts)."""
         covered = [form.vars for form in subst.values()]
         shapes = self.shape | {d: self.shape[v] for v, d in self.adjoint.items()}
         out: list[TExpr] = []
-        for r in reads(c):
+        for r in (r for r, facts in reads_with_guards(c) if facts is None):
             for sub, extent in zip(r.indices, shapes[r.tensor]):
                 a = affine(sub)
                 if a is None or not set(a.vars) & set(subst):
