@@ -188,13 +188,14 @@ def reducible_statements(def_op: tc.DefOp, model: Model) -> set[str]:
     commutative update whose body does not read the target (so the partial results of
     the threads are independent of the target's value). A sum or product into a number
     format (lowp) is not: it rounds to the format at every step, in order, so that a tree
-    would change more than the last bits (min and max are exact in any order)."""
+    would change more than the last bits (min and max are exact in any order); nor is a
+    scatter-add, whose updates of one element stay in order."""
     stmts = [op for op in def_op.body.block.ops if isinstance(op, tc.StmtOp)]
     out = set()
     for statement in model.statements:
         op = stmts[statement.index]
-        if is_lowp_type(op.target.type.element_type) and statement.kind in ("+", "*"):
-            continue
+        if is_lowp_type(op.target.type.element_type) and statement.kind in ("+", "*") or op.yielded_indices:
+            continue  # (a scatter-add's updates stay in order, docs/language.md)
         if statement.is_reduction and statement.kind in TREE_REDUCIBLE and not any(
                 isinstance(read, tc.ReadOp) and read.tensor == op.target for read in op.body.walk()):
             out.add(statement.name)

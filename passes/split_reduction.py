@@ -26,12 +26,14 @@ Summary:
   A statement is split when it is a `+`, `*`, `min` or `max` reduction (with or without
   `!`: the second statement keeps the original's assignment, so `S += E` still adds
   to what `S` held), its variable with the longest extent spans at least `2 * partials`
-  points, its right side does not read its target, it is not a scatter-add, and it does
+  points, its partial results (its left side's points times `partials`) are at most
+  `MAX_PARTIALS` elements, its right side does not read its target, it is not a scatter-add, and it does
   not sum or multiply into a number format of `tcir.lowp` (which rounds after every
   step, in order). Every other statement is kept as it is.
 
   The def is raised to TC (`tcir.checked_from_ir`), rewritten and generated again, as
-  `assign-precision` does; the new names avoid every name of the def.
+  `assign-precision` does; the new names avoid every name of the def. A def that cannot
+  be raised (IR no TC source gives) is left as it is.
 
 Options:
   partials  the number of partial results (at least 2).
@@ -51,6 +53,7 @@ least 2 (docs/mapping-options.md), with the layout of their target.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -74,6 +77,9 @@ from tcir.passes.tc_lowering import parse_sizes
 from tcir.sizeexpr import Const
 
 LAYOUTS = ("chunked", "interleaved")
+# the most elements of a temporary of partial results (64 MiB of float): a split is for a
+# reduction whose left side has few points, never one that would need gigabytes
+MAX_PARTIALS = 1 << 24
 _IDENTITY = {"+": 0, "*": 1}
 
 
@@ -113,7 +119,8 @@ def split_variable(d: CheckedDef, s: CheckedStmt, partials: int, sizes: Mapping[
             or any(x.tensor == s.target for x in reads(s.rhs)) or dtype.is_lowp and s.kind in _IDENTITY):
         return None
     r = max(s.reduction_vars, key=lambda v: _extent(s, v, sizes))  # the first of the longest
-    return r if _extent(s, r, sizes) >= 2 * partials else None
+    points = math.prod(max(0, _extent(s, v, sizes)) for v in s.lhs)
+    return r if _extent(s, r, sizes) >= 2 * partials and points * partials <= MAX_PARTIALS else None
 
 
 def _two_stages(d: CheckedDef, s: CheckedStmt, r: str, partials: int, layout: str, sizes: Mapping[str, int],
@@ -174,7 +181,11 @@ def split_module(module: ModuleOp, sizes: Mapping[str, int], partials: int, layo
     for def_op in list(module.ops):
         if not isinstance(def_op, tc.DefOp):
             continue
-        new = split_reductions(checked_def(def_op), partials, layout, sizes)
+        try:
+            d = checked_def(def_op)
+        except TcError:
+            continue  # IR that is not TC (hand-written): an optimization leaves it as it is
+        new = split_reductions(d, partials, layout, sizes)
         if new is not None:
             module.body.block.insert_op_before(build_def(new), def_op)
             def_op.detach()

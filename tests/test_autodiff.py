@@ -636,7 +636,8 @@ def test_a_forward_scatter_add_gets_a_gather():
     }"""
     args = [_r(5, 3), np.array([[0, 4], [4, 4], [2, 0]], np.int32), _r(3, 3)]
     gsrc, _ = check_gradient(src, "emb", args)
-    assert "d_G(b, d) +=! d_T_total(I(b, l), d) * G(b, d)" in gsrc
+    # a gather, 0 where the forward skipped an index outside T
+    assert "d_G(b, d) +=! (I(b, l) >= 0 && I(b, l) < E ? d_T_total(I(b, l), d) : 0) * G(b, d)" in gsrc
     check_gradient(src, "emb", args, compiled=False)
 
 
@@ -666,3 +667,16 @@ def test_a_guarded_read_bounds_only_its_own_branch():
                                    ? D(2 * j + 1, 2 * r - 1, 2 * i + 1) : D(i + j, i, i))
     }"""
     check_gradient(src, "f", [_r(5), _r(3, 5, 3, lo=-2.0, hi=2.0)], d_outs=[_r(3, 1)])
+
+
+def test_a_guarded_gather_with_padding_indices_and_a_scalar_index():
+    """`I(i) >= 0 ? LUT(I(i)) : 0` with I = -1 (padding): the scatter-add's index is
+    clamped where the read did not run, so the reference runs it too; `LUT(s)` with a
+    scalar index `s` scatters at `s`."""
+    src = "def f(double(E) LUT, int32(N) I) -> (O) { O(i) = I(i) >= 0 ? LUT(I(i)) * LUT(I(i)) : 0.0 }"
+    args = [_r(5), np.array([0, -1, 2, 2, -1], np.int32)]
+    check_gradient(src, "f", args)
+    check_gradient(src, "f", args, compiled=False)
+    gsrc, _ = check_gradient("def g(double(E) LUT, int32 s) -> (O) { O(i) = LUT(s) * i where i in 0:3 }", "g",
+                             [_r(5), 3])
+    assert "d_LUT(s) += " in gsrc

@@ -221,3 +221,25 @@ def test_a_scatter_add_without_direct_dimensions_is_no_block_reduction(preset):
     out = np.zeros(7, np.float32)
     emulate(module, "h", [x, i, np.zeros(7, np.float32), out])
     np.testing.assert_array_equal(out, want)
+
+
+def test_several_computed_dimensions_unsigned_and_int64_indices_scalars_and_bindings():
+    source = """def f(float(B, D) G, uint8(B) R, int64(B) C, int32 s) -> (T, U) {
+        T(r, c, d) = 0.0 where r in 0:4, c in 0:3, d in 0:D
+        T(R(b), k, d) += G(b, d) where k = C(b)
+        U(e) = 0.0 where e in 0:5
+        U(s) += G(b, d)
+    }"""
+    rng = np.random.default_rng(7)
+    g = rng.standard_normal((9, 6)).astype(np.float32)
+    r, c = rng.integers(0, 4, 9).astype(np.uint8), rng.integers(0, 3, 9).astype(np.int64)
+    want_t = np.zeros((4, 3, 6), np.float32)
+    for b in range(9):
+        want_t[r[b], c[b]] += g[b]
+    want_u = np.zeros(5, np.float32)
+    want_u[2] = g.sum()
+    got_t, got_u = tcir.compile(source, "f")(g, r, c, 2)
+    np.testing.assert_allclose(got_t, want_t, rtol=1e-6)
+    np.testing.assert_allclose(got_u, want_u, rtol=1e-5)
+    ref_t, ref_u = evaluate(check_source(source).defs["f"], g, r, c, 2)
+    np.testing.assert_allclose(ref_t, want_t, rtol=1e-6)

@@ -386,6 +386,8 @@ class Gradient:
             return
         idx = f.subscripts  # of a scatter-add: its adjoint is a gather
         g: TExpr = TRead(self.dtype[v], self.adjoint[v], idx)
+        if (inside := _inside(f.scatter, self.shape[v])) is not None:
+            g = select(inside, g, const(g.type, 0))  # where the forward skipped an index outside
         guard: TExpr | None = None
         to_prev: TExpr | None = None  # the adjoint of the previous version where `f` combines with it
         head = len(self.outs)
@@ -537,7 +539,9 @@ class Gradient:
         for k, sub in enumerate(subs):
             a = affine(sub)
             if a is None:  # an indirect or non-affine subscript: a scatter-add at it
-                indirect[k] = sub
+                # under a guard, where the read did not run the subscript may be anything
+                # (a padding index -1): its adjoint is 0 there, added at a clamped index
+                indirect[k] = _clamped(sub, shape[k]) if guarded else sub
                 continue
             for w, form in subst.items():
                 a = a.substitute(w, form)
@@ -660,6 +664,28 @@ def _equal(sub: TExpr, y: TIndex) -> TExpr:
     `int64`)."""
     t = promote(sub.type, INT32)
     return cmp("==", cast(t, sub), cast(t, y))
+
+
+def _clamped(sub: TExpr, extent: SizeExpr) -> TExpr:
+    """`sub` clamped to [0, extent) (left as it is if the extent is not affine in sizes)."""
+    bound = _size_affine(extent)
+    if bound is None:
+        return sub
+    t = promote(sub.type, INT32)
+    last = cast(t, TBinary(INT32, "-", bound.expr(), TConst(INT32, 1)))
+    return TBinary(t, "max", TBinary(t, "min", cast(t, sub), last), TConst(t, 0))
+
+
+def _inside(subs: dict[int, TExpr], shape: list[SizeExpr]) -> TExpr | None:
+    """`0 <= s && s < extent` for each computed subscript `s` whose extent is affine."""
+    cond = None
+    for k, sub in subs.items():
+        bound = _size_affine(shape[k])
+        if bound is not None:
+            t = promote(sub.type, INT32)
+            s = cast(t, sub)
+            cond = both(cond, both(cmp(">=", s, TConst(t, 0)), cmp("<", s, cast(t, bound.expr()))))
+    return cond
 
 
 def _size_affine(s: SizeExpr) -> Affine | None:

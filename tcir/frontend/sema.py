@@ -233,7 +233,7 @@ class DefChecker:
         if s.equivalent is not None:
             self._equivalent(s.equivalent, scope, lhs, explicit)
         for idx in s.indices:  # an index used only on the left is reported there
-            if isinstance(idx, ast.IndexName):
+            if not self._computed(s, idx):
                 scope.first_use.setdefault(idx.name, idx.loc)
         variables = list(lhs)
         variables += [v for v in scope.index_vars if v not in variables]
@@ -294,11 +294,20 @@ class DefChecker:
                 raise TcError(f"index `{v}` appears only in the `<=>` annotation; "
                               "it may only use the statement's indices", scope.first_use[v])
 
+    def _computed(self, s: ast.Stmt, idx: ast.IndexName | ast.Expr) -> bool:
+        """Whether a left-side subscript is computed (a scatter-add's): an expression, or
+        the name of an integer scalar parameter or of a `where` binding."""
+        if not isinstance(idx, ast.IndexName):
+            return True
+        info = self.tensors.get(idx.name)
+        return (info is not None and info.role == "scalar" and info.dtype.is_integer
+                or any(isinstance(c, ast.LetClause) and c.name == idx.name for c in s.clauses))
+
     def _lhs_indices(self, s: ast.Stmt) -> list[str]:
         names: list[str] = []
         for idx in s.indices:
-            if not isinstance(idx, ast.IndexName):
-                continue  # an indirect subscript (_scatter_subscripts)
+            if self._computed(s, idx):
+                continue  # _scatter_subscripts
             if idx.name in names:
                 raise TcError(f"index `{idx.name}` appears twice on the left side", idx.loc)
             if idx.name in self.sizes or idx.name in self.tensors:
@@ -317,9 +326,12 @@ class DefChecker:
         docs/language.md)."""
         out: dict[int, TExpr] = {}
         for k, idx in enumerate(s.indices):
-            if isinstance(idx, ast.IndexName):
+            if not self._computed(s, idx):
                 continue
-            e = self._resolve(idx, scope)
+            e = self._resolve(ast.Ident(idx.loc, idx.name) if isinstance(idx, ast.IndexName) else idx, scope)
+            if affine_form(e) is not None and isinstance(idx, ast.IndexName):  # `O(i) = ... where i = 1`
+                let = next(c for c in s.clauses if isinstance(c, ast.LetClause) and c.name == idx.name)
+                raise TcError(f"`{idx.name}` is already defined; a `where` binding needs a new name", let.loc)
             if affine_form(e) is not None:
                 raise TcError(f"expected an index variable on the left side, found `{expr_text(e)}`; the left "
                               "side takes distinct index variables, or computed subscripts that are not affine "

@@ -248,7 +248,7 @@ def _tile_sizes(options: MappingOptions):
         out = (list(options["tile"]) + [0] * n)[:n]
         if not one_block and not any(out[:_leading_coincident(band)]):
             for member, threads in _dims(band, options["mapToThreads"]):
-                out[member] = out[member] or threads
+                out[member] = threads
         return out
 
     return sizes

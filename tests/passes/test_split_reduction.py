@@ -126,3 +126,16 @@ def test_canonical_examples_split_equal_the_reference(example):
         for g, w in zip(got if isinstance(got, tuple) else (got,), evaluate(definition, *inputs)):
             np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-5)
     assert split == (example.entry not in NOTHING_TO_SPLIT)
+
+
+def test_partial_results_are_bounded():
+    """A matmul of 2048 x 2048 outputs split 1024 ways would need 16 GiB of partials:
+    left alone, and the tuner does not offer it."""
+    from tcir.tuning.space import SearchSpace
+
+    source = "def mm(float(M, K) A, float(K, N) B) -> (C) { C(m, n) +=! A(m, k) * B(k, n) }"
+    sizes = {"M": 2048, "N": 2048, "K": 2048}
+    assert _split(source, "mm", sizes, partials=1024) is None
+    assert _split(source, "mm", sizes, partials=4) is not None
+    space = SearchSpace.for_def(check_source(source).defs["mm"], sizes)
+    assert max(space.genes["splitReduction"]) == 4  # 2048 * 2048 * 4 = 2^24 partial results
