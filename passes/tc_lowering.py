@@ -460,13 +460,13 @@ class StmtLowering:
         (docs/language.md). The updates run in the schedule's order, one at a time: the
         dependences over the whole target keep them from running in parallel."""
         n = len(self.stmt.iterators)
-        at = {**ivs, **{n + k: value for k, value in enumerate(computed)}}
+        at = {**ivs, **{n + k: index for k, index in enumerate(computed)}}
         inside = None
         for k, expr in enumerate(self.write_map.data.results):
             if not expr.used_dims() & set(range(n, n + len(computed))):
                 continue
-            index = indices_of(self.p.builder, *reversed(self.access(AffineMap(
-                self.write_map.data.num_dims, 0, (expr,)), at)))[0]
+            operands, amap = self.access(AffineMap(self.write_map.data.num_dims, 0, (expr,)), at)
+            index = indices_of(self.p.builder, amap, operands)[0]
             extent = self.p.extent(self.tensor_type.dims[k])
             below = self.p.builder.insert(arith.CmpiOp(index, extent, "ult")).result
             inside = below if inside is None else self.p.builder.insert(arith.AndIOp(inside, below)).result

@@ -36,7 +36,7 @@ from tcir.dialects import lowp, tc
 
 from .frontend.checked import (
     COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
-    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, children,
+    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, children, write_dims,
 )
 from .frontend.ranges import affine_form
 from .frontend.types import UINT8, ScalarType
@@ -160,9 +160,8 @@ class _StmtBuilder:
         s = self.s
         # a scatter-add's indirect subscripts are computed in the body and yielded
         computed = [s.scatter[k] for k in sorted(s.scatter)]
-        direct = iter(s.lhs)
-        write = [AffineExpr.dimension(len(s.iterators) + sorted(s.scatter).index(k)) if k in s.scatter
-                 else next(direct) for k in range(len(s.lhs) + len(s.scatter))]
+        write = [AffineExpr.dimension(len(s.iterators) + sorted(s.scatter).index(k)) if v is None else v
+                 for k, v in enumerate(write_dims(s.lhs, s.scatter))]
         stmt = tc.StmtOp.create_stmt(
             self.args[s.target], s.kind,
             [(v, *s.ranges[v]) for v in s.iterators],

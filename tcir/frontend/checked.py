@@ -96,11 +96,17 @@ def index_value(name: str) -> TIndex:
     return TIndex(INT32, name)
 
 
-def write_subscripts(lhs: list[str], scatter: dict[int, TExpr]) -> list[TExpr]:
-    """A target's subscripts, one per dimension: the left-side index variables `lhs` in
-    order, and the indirect subscripts of a scatter-add at their dimensions."""
+def write_dims(lhs: list[str], scatter: dict[int, TExpr]) -> list[str | None]:
+    """Per target dimension, its left-side index variable (`lhs` in order), or None where
+    a scatter-add's computed subscript stands."""
     direct = iter(lhs)
-    return [scatter[k] if k in scatter else index_value(next(direct)) for k in range(len(lhs) + len(scatter))]
+    return [None if k in scatter else next(direct) for k in range(len(lhs) + len(scatter))]
+
+
+def write_subscripts(lhs: list[str], scatter: dict[int, TExpr]) -> list[TExpr]:
+    """A target's subscripts, one per dimension: the left-side index variables and the
+    computed subscripts of a scatter-add."""
+    return [scatter[k] if v is None else index_value(v) for k, v in enumerate(write_dims(lhs, scatter))]
 
 
 def children(e: TExpr) -> tuple[TExpr, ...]:

@@ -18,7 +18,7 @@ from .builtins import ARITY, SUGGESTIONS
 from .parser import MAX_DEPTH, did_you_mean
 from .checked import (
     COMPARISONS, CheckedDef, CheckedProgram, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr,
-    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, expr_text, reads,
+    TIndex, TRead, TScalar, TSelect, TSize, TUnary, TensorInfo, expr_text, reads, write_dims,
 )
 from .guards import guard_slack, reads_with_guards
 from .format_names import lookup_type, type_names
@@ -255,9 +255,9 @@ class DefChecker:
         if kind != "=" and not init and s.target not in self.written:
             self.warn(f"`{s.op}` reduces into `{s.target}`, which no earlier statement writes: its initial "
                       f"values are undefined; use `{s.op}!` to start from the identity", s.loc)
-        direct = iter(lhs)  # a scatter-add may write anywhere along its indirect dimensions
-        self._record_write(s.target, [(const(0), extent) if k in scatter else stmt.ranges[next(direct)]
-                                      for k, extent in enumerate(target.shape)])
+        # a scatter-add may write anywhere along its computed dimensions
+        self._record_write(s.target, [(const(0), extent) if v is None else stmt.ranges[v]
+                                      for v, extent in zip(write_dims(lhs, scatter), target.shape)])
         self.written.add(s.target)
         self.scope = None
         return stmt

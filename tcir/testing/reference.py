@@ -106,7 +106,7 @@ import numpy as np
 from tcir.errors import TcError
 from tcir.frontend.checked import (
     CheckedDef, CheckedStmt, TBinary, TCall, TCast, TConst, TExpr, TIndex, TRead, TScalar, TSelect,
-    TSize, TUnary, TensorInfo, children, expr_text,
+    TSize, TUnary, TensorInfo, children, expr_text, write_dims,
 )
 from tcir.frontend.types import ScalarType
 
@@ -341,9 +341,10 @@ class _Statement:
         red_bounds = [self.bounds[v] for v in s.reduction_vars]
         if any(hi <= lo for lo, hi in lhs_bounds):
             return
-        dims = [k for k in range(self.target.ndim) if k not in s.scatter]
-        for k, v, (lo, hi) in zip(dims, s.lhs, lhs_bounds):
-            extent = self.target.shape[k]
+        for k, v in enumerate(write_dims(s.lhs, s.scatter)):
+            if v is None:
+                continue
+            (lo, hi), extent = self.bounds[v], self.target.shape[k]
             if lo < 0 or hi > extent:
                 raise TcError(f"the statement writes `{s.target}` out of bounds: `{v}` ranges over "
                               f"[{lo}, {hi}) but dimension {k} has extent {extent}", s.loc)
@@ -423,11 +424,10 @@ class _Statement:
         """A scatter-add over the bound box: every update added at the element its indirect
         subscripts name, in lexicographic order; an index outside the target is an error."""
         s, shape = self.s, values.shape
-        direct = iter(s.lhs)
         where = []
-        for k, extent in enumerate(self.target.shape):
-            if k not in s.scatter:
-                where.append(np.broadcast_to(self.env[next(direct)], shape).astype(np.int64))
+        for k, (v, extent) in enumerate(zip(write_dims(s.lhs, s.scatter), self.target.shape)):
+            if v is not None:
+                where.append(np.broadcast_to(self.env[v], shape).astype(np.int64))
                 continue
             index = np.broadcast_to(self._eval(s.scatter[k], None), shape).astype(np.int64)
             bad = (index < 0) | (index >= extent)
