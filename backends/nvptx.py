@@ -8,8 +8,10 @@ Summary:
   kernels the `ptx_kernel` calling convention (and `.maxntid` from
   `gpu.known_block_size`), links libdevice when a kernel calls a math function
   (`__nv_expf` ...), optimizes at O3 and emits PTX for `sm_80` or `sm_90` with LLVM's
-  NVPTX target. No GPU is needed. `llvm_ir_for_module(module)` is the LLVM IR before
-  linking and optimization; `assemble(ptx, arch)` runs `ptxas` (from the
+  NVPTX target. The architecture reaches `lower-lowp` too: for sm_90, casts between
+  f32/f16 and float8_e4m3fn/e5m2 use the hardware's `cvt` (passes/lower_lowp.py,
+  `hardware_cast`). No GPU is needed. `llvm_ir_for_module(module, arch)` is the LLVM IR
+  before linking and optimization; `assemble(ptx, arch)` runs `ptxas` (from the
   `nvidia-cuda-nvcc-cu12` wheel, `$CUDA_HOME/bin` or PATH; `find_ptxas()` says whether
   there is one) and returns the cubin.
 
@@ -106,15 +108,16 @@ def find_ptxas() -> str | None:
 # Lowering to the llvm dialect -------------------------------------------------------------
 
 
-def device_module(module: ModuleOp) -> ModuleOp:
-    """The contents of every `gpu.module` of `module`, lowered to the llvm dialect, in
-    one module."""
+def device_module(module: ModuleOp, arch: str) -> ModuleOp:
+    """The contents of every `gpu.module` of `module`, lowered to the llvm dialect for
+    `arch`, in one module."""
     _verify(module, "the gpu-stage module does not verify")
     kernels = [op.clone() for op in module.ops if isinstance(op, gpu.ModuleOp)]
     if not kernels:
         raise TcError("the module has no gpu.module: nothing to compile for the GPU "
                       "(expected the gpu stage, see docs/gpu.md)")
-    passes = tuple(get_pass(name)() for name in DEVICE_PASSES)
+    passes = tuple(get_pass(name)(arch=arch) if name == "lower-lowp" else get_pass(name)()
+                   for name in DEVICE_PASSES)
     PassPipeline(passes, _verify_lowered).apply(default_context(), ModuleOp(kernels))
     return ModuleOp(list(_merged_symbols(kernels)))
 
@@ -242,9 +245,10 @@ def _annotate_block_size(module: ir.Module, function: ir.Function, maxntid: obje
         module.add_named_metadata("nvvm.annotations", [function, f"maxntid{axis}", ir.IntType(32)(threads)])
 
 
-def llvm_ir_for_module(module: ModuleOp) -> str:
-    """The LLVM IR of the kernels of a gpu-stage module, before libdevice and O3."""
-    device = device_module(module)
+def llvm_ir_for_module(module: ModuleOp, arch: str = "sm_90") -> str:
+    """The LLVM IR of the kernels of a gpu-stage module for `arch`, before libdevice
+    and O3."""
+    device = device_module(module, arch)
     with COMPILE_LOCK:
         return _to_llvm_ir(device)
 
@@ -289,7 +293,7 @@ def _check_resolved(parsed: llvm.ModuleRef) -> None:
 def ptx_for_module(module: ModuleOp, arch: str = "sm_90") -> str:
     """PTX for `arch` of the kernels of a gpu-stage module."""
     tm = target_machine(arch)
-    device = device_module(module)
+    device = device_module(module, arch)
     kernels = {k.sym_name.data for k in _kernels(device)}
     with COMPILE_LOCK:
         parsed = parse_and_verify(_to_llvm_ir(device))
@@ -336,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
         module = Parser(default_context(), text, args.file).parse_module()
-        print(ptx_for_module(module, args.arch) if args.emit == "ptx" else llvm_ir_for_module(module))
+        print(ptx_for_module(module, args.arch) if args.emit == "ptx" else llvm_ir_for_module(module, args.arch))
     except ParseError as err:
         print(f"{err.span.get_location()}: error: {err.msg}", file=sys.stderr)
         return 1

@@ -109,7 +109,23 @@ Algorithms (why each is correct):
       the shifted significand modulo 2^64). neg, abs, min, max and the comparisons
       work on the integers (signed or unsigned as the format is).
 
-Options: none.
+  hardware conversions (option `arch`, sm_89 and later)
+      PTX 7.8 converts pairs of f32 or f16 values to float8_e4m3fn/e5m2 rounded to
+      nearest even and saturated (`cvt.rn.satfinite.e4m3x2.f32`), and pairs of those
+      formats to f16 exactly (`cvt.rn.f16x2.e4m3x2`). A cast these compute
+      (`hardware_cast`) becomes the instruction (inline PTX, one value of the pair
+      used) and a few selects that make its result the software routine's bit for
+      bit: a NaN keeps its sign (the instructions give +NaN), and under the format's
+      overflow rule a magnitude from the midpoint above the largest finite value (the
+      midpoint itself when that value's pattern is odd: ties to even) gives the
+      format's overflow pattern instead of the saturated one. Decodes to f32 add an
+      exact `cvt.f32.f16`. The routines are `..._cvt`; tests evaluate them with NumPy
+      models of the instructions (tcir/testing/ptx_conversions.py) against ml_dtypes.
+
+Options:
+  arch  the GPU architecture the module is compiled for (`sm_90`); from sm_89 on the
+        hardware conversions above are used. Empty (the default, and the CPU): none.
+        The NVPTX backend passes its target's.
 
 Before:
   func.func @f(%x: memref<8xf32>, %y: memref<8x!lowp.float<e4m3, fn>>, %i: index) {
@@ -133,11 +149,13 @@ After:
   }
 
 Reported as `tcir.TcError`: `lowp.neg` of an unsigned float format (the verifier's
-error too), a symbol of a routine's name that is something else.
+error too), a symbol of a routine's name that is something else, an `arch` that is not
+`sm_<number>`.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -163,6 +181,8 @@ from xdsl.dialects.builtin import (
     f32,
     f64,
     i1,
+    i8,
+    i16,
     i32,
     i64,
 )
@@ -956,6 +976,83 @@ def _float_to_float(b: Builder, x: SSAValue, s: FloatDesc, d: FloatDesc, roundin
 
 
 # ----------------------------------------------------------------------------------
+# Hardware conversions (sm_89 and later)
+# ----------------------------------------------------------------------------------
+
+# The formats sm_89+ converts in hardware (PTX ISA 7.8 `cvt` with .e4m3x2/.e5m2x2),
+# by the PTX name of their pairs.
+_CVT_FORMATS = {FloatDesc(4, 3, 7, "fn"): "e4m3x2", FloatDesc(5, 2, 15, "ieee"): "e5m2x2"}
+HARDWARE_CVT_SM = 89
+
+
+def _sm(arch: str) -> int:
+    """The number of an architecture name (`sm_90` -> 90), 0 for none."""
+    return int(arch[3:]) if arch.startswith("sm_") and arch[3:].isdigit() else 0
+
+
+def _cvt_format(d: Desc) -> str | None:
+    return _CVT_FORMATS.get(d) if isinstance(d, FloatDesc) else None
+
+
+def hardware_cast(source: Desc, result: Desc, rounding: str, overflow: str) -> bool:
+    """Whether sm_89+ computes this cast with one instruction and a few selects: f32 or
+    f16 to e4m3fn/e5m2 rounded to nearest even (`cvt.rn.satfinite`), or e4m3fn/e5m2 to
+    f16 or f32 (exact: `cvt.rn.f16x2`, then `cvt.f32.f16`)."""
+    if _cvt_format(result) is not None:
+        return source in (F32, F16) and rounding == NE
+    return _cvt_format(source) is not None and result in (F16, F32)
+
+
+def _asm(b: Builder, text: str, constraints: str, operands: list[SSAValue], result: Attribute) -> SSAValue:
+    """Inline PTX: no side effects, so LLVM may move, merge and drop it like any value."""
+    return b.emit(llvm.InlineAsmOp(text, constraints, operands, [result]))
+
+
+def _float_bits(value: Fraction, d: FloatDesc) -> int:
+    """The pattern of a value exact in the standard float `d` (f16 or f32)."""
+    return int.from_bytes(struct.pack("<e" if d is F16 else "<f", float(value)), "little")
+
+
+def hardware_encode(b: Builder, x: SSAValue, s: FloatDesc, d: FloatDesc, overflow: str) -> SSAValue:
+    """`cvt.rn.satfinite` gives what the software routine gives to nearest even with
+    `saturate` but for NaN (+NaN there, the operand's sign here, as ml_dtypes); with the
+    format's overflow rule, magnitudes that round above the largest finite value (from
+    the midpoint above it, included when that value's pattern is odd, as ties go to
+    even) give the overflow pattern instead of the largest finite value."""
+    pair = _cvt_format(d)
+    if s is F32:  # the first operand fills the high byte: 0.0, unused
+        packed = _asm(b, f"cvt.rn.satfinite.{pair}.f32 $0, $1, $2;", "=h,f,f", [b.c(0.0, f32), x], i16)
+    else:
+        halves = b.zext(b.bitcast(x, i16), i32)
+        packed = _asm(b, f"cvt.rn.satfinite.{pair}.f16x2 $0, $1;", "=h,r", [halves], i16)
+    it = _int_of(s.std)
+    bits = b.bitcast(x, it)
+    magnitude = b.and_(bits, s.sign_bit - 1)
+    sign = b.sel_c(b.cmp("slt", bits, 0), d.sign_bit, 0, i8)
+    res = b.trunc(packed, i8)
+    if overflow != "saturate":
+        midpoint = d.max_finite + Fraction(2) ** (max(d.max_mag >> d.M, 1) - d.bias - d.M) / 2
+        over = b.cmp("uge" if d.max_mag & 1 else "ugt", magnitude, _float_bits(midpoint, s))
+        res = b.sel(over, b.or_(b.c(d.overflowed_mag(), i8), sign), res)
+    nan = b.or_(b.c(d.nan(False), i8), sign)
+    return b.sel(b.cmp("ugt", magnitude, s.inf_mag), nan, res)
+
+
+def hardware_decode(b: Builder, x: SSAValue, s: FloatDesc, d: FloatDesc) -> SSAValue:
+    """`cvt.rn.f16x2` is exact (every value of e4m3fn and e5m2 is an f16 value) but
+    gives +NaN for every NaN, where the software routine keeps the pattern's sign."""
+    p = b.and_(b.zext(x, i16), (1 << s.bits) - 1)
+    halves = _asm(b, f"cvt.rn.f16x2.{_cvt_format(s)} $0, $1;", "=r,h", [p], i32)
+    value = b.bitcast(b.trunc(halves, i16), f16)
+    it = _int_of(d.std)
+    sign = b.shl(b.zext(b.lshr(p, s.bits - 1), it), _width(it) - 1)
+    nan = b.bitcast(b.or_(b.c(d.quiet_nan, it), sign), d.std)
+    magnitude = b.and_(p, s.sign_bit - 1)
+    is_nan = b.cmp("ugt", magnitude, s.inf_mag) if s.kind == "ieee" else b.cmp("eq", magnitude, s.sign_bit - 1)
+    return b.sel(is_nan, nan, value if d is F16 else b.extf(value, f32))
+
+
+# ----------------------------------------------------------------------------------
 # Float-format arithmetic
 # ----------------------------------------------------------------------------------
 
@@ -1184,6 +1281,7 @@ class RoutineSpec:
     overflow: str
     predicate: str | None = None
     stochastic: bool = False
+    hardware: bool = False  # a cast sm_89+ computes in one instruction (hardware_cast)
 
     @property
     def name(self) -> str:
@@ -1197,6 +1295,8 @@ class RoutineSpec:
             parts.append(_ROUNDING_TAGS[self.rounding])
         if self.overflow == "saturate":
             parts.append("sat")
+        if self.hardware:
+            parts.append("cvt")
         return ROUTINE_PREFIX + "_".join(parts)
 
     @property
@@ -1212,7 +1312,8 @@ class RoutineSpec:
         return inputs, carrier(self.result if self.result is not None else self.source)
 
 
-def spec_of(op: Operation) -> RoutineSpec:
+def spec_of(op: Operation, sm: int = 0) -> RoutineSpec:
+    """The routine of `op` for the GPU architecture number `sm` (0: none, the CPU)."""
     rounding = op.properties.get("rounding")
     overflow = op.properties.get("overflow")
     r = rounding.data.value if isinstance(rounding, lowp.RoundingAttr) else NE
@@ -1220,7 +1321,8 @@ def spec_of(op: Operation) -> RoutineSpec:
     if isinstance(op, lowp.CastOp):
         s = describe(op.input.type, op.unsigned_input is not None)
         d = describe(op.result.type, op.unsigned_result is not None)
-        return RoutineSpec("cast", s, d, r, o, stochastic=r == SR)
+        hardware = sm >= HARDWARE_CVT_SM and hardware_cast(s, d, r, o)
+        return RoutineSpec("cast", s, d, r, o, stochastic=r == SR, hardware=hardware)
     if type(op) in _ARITH_OPS:
         return RoutineSpec(_ARITH_OPS[type(op)], describe(op.results[0].type), None, r, o, stochastic=r == SR)
     name = _OTHER_OPS[type(op)]
@@ -1237,7 +1339,13 @@ def build_routine(spec: RoutineSpec) -> func.FuncOp:
     args = list(block.args)
     rand = args.pop() if spec.stochastic else None
     s = spec.source
-    if spec.op == "cast":
+    if spec.hardware:
+        assert isinstance(s, FloatDesc) and isinstance(spec.result, FloatDesc)
+        if s.std is not None:
+            result = hardware_encode(b, args[0], s, spec.result, spec.overflow)
+        else:
+            result = hardware_decode(b, args[0], s, spec.result)
+    elif spec.op == "cast":
         assert spec.result is not None
         result = cast_routine(b, args[0], s, spec.result, spec.rounding, spec.overflow, rand)
     elif isinstance(s, FloatDesc):
@@ -1326,9 +1434,10 @@ def _mentions_lowp(module: ModuleOp) -> bool:
     return any(_op_mentions_lowp(op) for op in module.walk())
 
 
-def lower_lowp(module: ModuleOp) -> None:
+def lower_lowp(module: ModuleOp, arch: str = "") -> None:
     """Replace every lowp op of `module` by a call of its routine, then every lowp type
-    by its storage integer."""
+    by its storage integer. `arch`: the GPU architecture the module is compiled for
+    (`sm_90`), whose conversion instructions the routines may use; empty: none."""
     if not _mentions_lowp(module):
         return  # nothing to do: no walk over every attribute
     routines = _Routines()
@@ -1337,7 +1446,7 @@ def lower_lowp(module: ModuleOp) -> None:
         if type(op) not in _ARITH_OPS and type(op) not in _OTHER_OPS and not isinstance(op, lowp.CastOp):
             raise TcError(f"{PASS_NAME}: cannot lower {op.name}")
     # the specs first: replacing an op gives its users operands of the storage type
-    specs = [spec_of(op) for op in ops]
+    specs = [spec_of(op, _sm(arch)) for op in ops]
     for op, spec in zip(ops, specs):
         routine = routines.get(_symbol_table(op), spec)
         operands = list(op.operands)  # the values, then the random bits (last)
@@ -1356,5 +1465,9 @@ def lower_lowp(module: ModuleOp) -> None:
 class LowerLowpPass(ModulePass):
     name = "lower-lowp"
 
+    arch: str = ""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        lower_lowp(op)
+        if self.arch and not _sm(self.arch):
+            raise TcError(f"{PASS_NAME}: arch={self.arch!r} is not a GPU architecture such as sm_90")
+        lower_lowp(op, self.arch)

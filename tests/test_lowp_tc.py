@@ -251,3 +251,23 @@ def test_gpu_mapping_through_the_emulator(preset, shared):
     emulate(module, "f", [A, B, q, *got])
     for g, w in zip(got, want):
         same(g, w)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["float8_e4m3fn", "float8_e5m2"])
+def test_fp8_conversions_on_the_gpu_match_the_cpu(gpu, fmt):
+    """On sm_90 these casts use the hardware's `cvt` (passes/lower_lowp.py,
+    `hardware_cast`); elsewhere the software routines. Either way, the CPU's bits:
+    every f16 value, random f32 patterns, and back."""
+    source = f"""
+def roundtrip(float(N) X) -> ({fmt}(N) Y, float(N) Z) {{
+    Y(i) = {fmt}(X(i))
+    Z(i) = float(Y(i))
+}}"""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32),
+                        rng.integers(0, 1 << 32, 1 << 18, dtype=np.uint64).astype(np.uint32).view(np.float32)])
+    y_gpu, z_gpu = tcir.compile(source, "roundtrip", x, target="cuda")(x)
+    y_cpu, z_cpu = tcir.compile(source, "roundtrip", x)(x)
+    same(y_gpu, y_cpu)
+    same(z_gpu, z_cpu)
