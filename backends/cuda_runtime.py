@@ -22,7 +22,11 @@ Arrays:
 ABI (as the CPU backend): every memref argument is a bare device pointer to the
 element at linear index 0 of its compiled layout, so that element `i` is at
 `offset + sum(i_k * strides_k)`: for a layout with offset 0, the address of the view's
-first element. Scalars go by value. `kernelParams` is an array of N pointers, pointer
+first element. That pointer is a multiple of `gpu_plan.ARG_ALIGNMENT` (16) bytes, which the
+kernels declare (`llvm.align`) so that LLVM merges neighbouring accesses into vector
+ones: the runtime places copies and temporaries so, and runs a kernel on an aligned
+copy of a device array whose pointer is not (a slice of a tensor; an output is copied
+back). Scalars go by value. `kernelParams` is an array of N pointers, pointer
 `i` to a copy of parameter `i`'s bytes (`pack_params`); the driver reads the sizes from
 the kernel image.
 
@@ -56,7 +60,7 @@ import numpy as np
 from tcir.errors import TcError
 
 from .cpu import array_pointer
-from .gpu_plan import Launch, MemrefSpec, ParamArg, Plan, ScalarArg, ScalarSpec, TempArg
+from .gpu_plan import ARG_ALIGNMENT, Launch, MemrefSpec, ParamArg, Plan, ScalarArg, ScalarSpec, TempArg
 
 # Idle device buffers kept per device for reuse, in bytes; beyond this they are freed.
 POOL_BYTES = 1 << 30
@@ -542,6 +546,17 @@ class _Call:
         self.buffers.append((nbytes, pointer))
         return pointer
 
+    def array(self, spec: MemrefSpec) -> tuple[int, int]:
+        """A buffer for the elements a layout spans: (the address of its lowest element,
+        the argument pointer, at linear index 0, a multiple of `ARG_ALIGNMENT`)."""
+        itemsize = spec.dtype.itemsize
+        lo, hi = _span(spec)
+        if hi == lo:
+            return 0, 0
+        skip = lo * itemsize % ARG_ALIGNMENT  # cuMemAlloc's buffers are 256-byte aligned
+        first = self.buffer((hi - lo) * itemsize + skip) + skip
+        return first, first - lo * itemsize
+
     def __enter__(self) -> _Call:
         return self
 
@@ -555,12 +570,14 @@ class _Call:
 
 
 @dataclass(frozen=True)
-class _HostCopy:
-    """A NumPy argument's bytes on the device: `size` bytes from host `host` to device `device`."""
+class _CopyBack:
+    """An output's bytes to copy back once the kernels ran: `size` bytes from the device
+    buffer `device` to `target`, host memory or (`on_device`) the caller's device array."""
 
-    host: int
+    target: int
     device: int
     size: int
+    on_device: bool = False
 
 
 class CudaKernel:
@@ -617,7 +634,10 @@ class CudaKernel:
                     else (values if isinstance(value, ParamArg) else temporaries)[value.index]
                     for value in launch_values])
             for copy in copies:
-                device.driver.cuMemcpyDtoHAsync(copy.host, copy.device, copy.size, device.stream)
+                if copy.on_device:
+                    device.driver.cuMemcpyDtoDAsync(copy.target, copy.device, copy.size, device.stream)
+                else:
+                    device.driver.cuMemcpyDtoHAsync(copy.target, copy.device, copy.size, device.stream)
             try:
                 device.driver.cuStreamSynchronize(device.stream)
             except CudaError as err:
@@ -639,8 +659,9 @@ class CudaKernel:
             raise TcError(f"{what} is an output but read-only")
         return view
 
-    def _bind(self, bound: list[ArrayView | bytes], call: _Call) -> tuple[list[bytes], list[_HostCopy]]:
-        """Parameter bytes (device pointers; NumPy arrays copied in first), and the copies back."""
+    def _bind(self, bound: list[ArrayView | bytes], call: _Call) -> tuple[list[bytes], list[_CopyBack]]:
+        """Parameter bytes (aligned device pointers; NumPy arrays and misaligned device
+        arrays copied in first), and the copies back."""
         driver, stream = call.device.driver, call.device.stream
         values, copies = [], []
         for index, (view, spec) in enumerate(zip(bound, self.plan.params)):
@@ -648,30 +669,35 @@ class CudaKernel:
                 values.append(view)
                 continue
             itemsize = view.dtype.itemsize
+            pointer = view.address - spec.offset * itemsize  # at linear index 0
             if view.on_device:
                 if view.stream is not None:
                     call.device.wait_for(view.stream)
-                values.append(_pointer_bytes(view.address - spec.offset * itemsize))
-                continue
+                if pointer % ARG_ALIGNMENT == 0:
+                    values.append(_pointer_bytes(pointer))
+                    continue
             lo, hi = _span(spec)
             size = (hi - lo) * itemsize
-            copy = _HostCopy(view.address + (lo - spec.offset) * itemsize, call.buffer(size), size)
+            first, aligned = call.array(spec)
             if size:
-                driver.cuMemcpyHtoDAsync(copy.device, copy.host, size, stream)
+                source = pointer + lo * itemsize
+                if view.on_device:
+                    driver.cuMemcpyDtoDAsync(first, source, size, stream)
+                else:
+                    driver.cuMemcpyHtoDAsync(first, source, size, stream)
                 if self._is_output(index) and not view.readonly:
-                    copies.append(copy)
-            values.append(_pointer_bytes(copy.device - lo * itemsize))
+                    copies.append(_CopyBack(source, first, size, view.on_device))
+            values.append(_pointer_bytes(aligned))
         return values, copies
 
     @staticmethod
     def _temporary(spec: MemrefSpec, call: _Call) -> int:
-        """A zero-filled buffer for a temporary; its pointer at linear index 0."""
-        itemsize = spec.dtype.itemsize
+        """A zero-filled buffer for a temporary; its (aligned) pointer at linear index 0."""
+        first, aligned = call.array(spec)
         lo, hi = _span(spec)
-        buffer = call.buffer((hi - lo) * itemsize)
         if hi > lo:
-            call.device.driver.cuMemsetD8Async(buffer, 0, (hi - lo) * itemsize, call.device.stream)
-        return buffer - lo * itemsize
+            call.device.driver.cuMemsetD8Async(first, 0, (hi - lo) * spec.dtype.itemsize, call.device.stream)
+        return aligned
 
     def _launch(self, launch: Launch, function: Any, values: list[bytes]) -> None:
         packed = pack_params(values)

@@ -40,7 +40,11 @@ Summary:
   its block (the tile band's members), and per tile all the block's threads copy each
   promoted tensor's box (the bounding box, computed with isl, of the elements the
   tile reads; innermost dimension on threads x, guarded where the box passes the
-  tensor's end) to a `memref.global` in memory space 3, then `gpu.barrier`, then the
+  tensor's end; where the box's rows and the tensor's rows hold whole runs of 4
+  elements, in runs: run r of the box by the thread of linear id r mod threads, each
+  run's 4 copies straight-line code, so that LLVM merges them into ld.global.nc.v4 and
+  st.shared.v4) to a `memref.global` in memory space 3 (16-byte aligned, as the
+  kernel's array arguments: `llvm.align`), then `gpu.barrier`, then the
   tile's instances run with their loads of the tensor reading the copy, then
   `gpu.barrier` (`unrollCopyShared` unrolls the copy loops when each thread copies at
   most UNROLL_COPY_LIMIT elements). Only tensors the kernel does not write are promoted, the most reused
@@ -52,10 +56,13 @@ Summary:
   in every iteration (a reduction's accumulator) is kept in a private `memref.alloca`
   across the loop, loaded before it and stored after it; several such places of one
   tensor are promoted together when their indices provably differ (by a constant in
-  some dimension). With it, a thread that computes several outputs of a tile (a tile
-  extent above the thread count) runs the reduction loop outside its outputs, which
-  are unrolled (at most 16): a register tile, e.g. 4 x 4 accumulators per thread with
-  `tile=64,64 mapToThreads=16,16`, each loaded value of A or B used 4 times. `unroll` unrolls innermost
+  some dimension), their loads and stores each under one test, in the order the loop
+  first accesses them. With it, a thread that computes several outputs of a tile (a
+  tile extent above the thread count) runs the reduction loop outside its outputs,
+  which are unrolled (at most 16): a register tile, e.g. 4 x 4 accumulators per thread
+  with `tile=64,64 mapToThreads=16,16`, each loaded value of A or B used 4 times; along
+  threads x the thread's outputs are 4 consecutive columns (gpu_mapping's thread
+  runs), so that its loads of B and its loads and stores of C are vector accesses. `unroll` unrolls innermost
   loops as on the CPU path (the isl AST generator, also inside the tiles of shared
   memory).
 
@@ -141,7 +148,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import islpy as isl
@@ -153,13 +160,14 @@ from xdsl.dialects.builtin import (
     ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, NoneAttr, StringAttr, SymbolRefAttr,
     UnitAttr, i64,
 )
-from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
 from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
 from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 
+from tcir.backends.gpu_plan import ARG_ALIGNMENT
 from tcir.dialects import tc
 from tcir.dialects.lowp import is_lowp_type
 from tcir.mapping_options import MappingOptions
@@ -294,22 +302,29 @@ def _when_running(builder: Builder, loop: scf.ForOp, ops: list[Operation]) -> No
     builder.insert(scf.IfOp(runs, [], Region(Block([*ops, scf.YieldOp()]))))
 
 
-def _promote(entry: Block, loop: scf.ForOp, target: SSAValue, accesses: list[Operation]) -> None:
-    place = list(accesses[0].indices)
-    private = memref.AllocaOp.get(target.type.element_type, shape=[])
-    entry.insert_op_before(private, entry.first_op)
-    for op in accesses:
-        new = (memref.LoadOp.get(private, []) if isinstance(op, memref.LoadOp)
-               else memref.StoreOp.get(op.value, private, []))
-        op.parent_block().insert_op_before(new, op)
-        if isinstance(op, memref.LoadOp):
-            op.res.replace_all_uses_with(new.res)
-        op.detach()
-        op.erase()
-    load = memref.LoadOp.get(target, place)
-    _when_running(Builder(InsertPoint.before(loop)), loop, [load, memref.StoreOp.get(load.res, private, [])])
-    back = memref.LoadOp.get(private, [])
-    _when_running(Builder(InsertPoint.after(loop)), loop, [back, memref.StoreOp.get(back.res, target, place)])
+def _promote(entry: Block, loop: scf.ForOp, target: SSAValue, places: list[list[Operation]]) -> None:
+    """Each place of `target` (its accesses in the loop) in a private variable across
+    the loop: loaded before it, stored after it, all places under one test that the
+    loop runs, in the order the loop first accesses them (a register tile's row: one
+    vector access, once LLVM merges them)."""
+    before, after = [], []
+    for accesses in places:
+        place = list(accesses[0].indices)
+        private = memref.AllocaOp.get(target.type.element_type, shape=[])
+        entry.insert_op_before(private, entry.first_op)
+        for op in accesses:
+            new = (memref.LoadOp.get(private, []) if isinstance(op, memref.LoadOp)
+                   else memref.StoreOp.get(op.value, private, []))
+            op.parent_block().insert_op_before(new, op)
+            if isinstance(op, memref.LoadOp):
+                op.res.replace_all_uses_with(new.res)
+            op.detach()
+            op.erase()
+        load, back = memref.LoadOp.get(target, place), memref.LoadOp.get(private, [])
+        before += [load, memref.StoreOp.get(load.res, private, [])]
+        after += [back, memref.StoreOp.get(back.res, target, place)]
+    _when_running(Builder(InsertPoint.before(loop)), loop, before)
+    _when_running(Builder(InsertPoint.after(loop)), loop, after)
 
 
 def promote_accumulators(kernel: Block) -> None:
@@ -321,8 +336,9 @@ def promote_accumulators(kernel: Block) -> None:
     for loop in [op for op in kernel.walk() if isinstance(op, scf.ForOp)]:
         for target, accesses in _accesses(loop).items():
             if isinstance(target, BlockArgument) and target.owner is kernel:
-                for place in _places(loop, accesses) or []:
-                    _promote(kernel, loop, target, place)
+                places = _places(loop, accesses)
+                if places:
+                    _promote(kernel, loop, target, places)
 
 
 # --- shared memory ---------------------------------------------------------------------------
@@ -349,6 +365,29 @@ def _copy_threads(rank: int, block: tuple[int, ...], ids: dict[str, SSAValue],
             step *= size
         walk[0] = (value, step)
     return walk
+
+
+def _linear_thread(block: tuple[int, ...], ids: dict[str, SSAValue], builder: Builder) -> SSAValue:
+    """The thread's linear id in its block, x fastest: tx + X * (ty + Y * tz)."""
+    value = None
+    for d in reversed(range(3)):
+        if block[d] == 1:
+            continue
+        if value is not None:
+            value = builder.insert(arith.MuliOp(value, constant(builder, block[d], IndexType()))).result
+            value = builder.insert(arith.AddiOp(value, ids[THREAD_IDS[d]])).result
+        else:
+            value = ids[THREAD_IDS[d]]
+    return value if value is not None else constant(builder, 0, IndexType())
+
+
+def _in_runs(tile: SharedTile, source: SSAValue) -> bool:
+    """Whether a box is copied in runs (`_copy_runs`): its rows hold whole runs, and the
+    source's rows (its strides but the innermost) are whole runs too, so that runs can
+    be aligned in both memories."""
+    strides = source.type.get_strides()
+    return (tile.shape[-1] % COPY_RUN == 0 and strides is not None and strides[-1] == 1
+            and all(stride is not None and stride % COPY_RUN == 0 for stride in strides[:-1]))
 
 
 # unrollCopyShared unrolls a copy if each thread copies at most this many elements
@@ -386,22 +425,129 @@ def _copy_in(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAVa
 def _copy_element(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
                   offsets: list[SSAValue], index: list[SSAValue], tests: list[Operation]) -> None:
     """shared[index] = source[offsets + index], if `tests` hold and it is inside `source`."""
-    where = [builder.insert(arith.AddiOp(o, i)).result for o, i in zip(offsets, index)]
-    for d, at in enumerate(where):
-        if tile.low_guard[d]:
-            tests.append(arith.CmpiOp(at, constant(builder, 0, IndexType()), "sge"))
-        if tile.high_guard[d]:
-            tests.append(arith.CmpiOp(at, constant(builder, source.type.get_shape()[d], IndexType()), "slt"))
+    where = _add(builder, offsets, index)
+    _when(builder, tests + _inside(builder, tile, source, where, range(len(where))),
+          lambda b: _copy_one(b, source, shared, where, index))
+
+
+def _add(builder: Builder, a: list[SSAValue], b: list[SSAValue]) -> list[SSAValue]:
+    return [builder.insert(arith.AddiOp(x, y)).result for x, y in zip(a, b)]
+
+
+def _inside(builder: Builder, tile: SharedTile, source: SSAValue, where: list[SSAValue],
+            dims, low: bool = True, high: bool = True) -> list[Operation]:
+    """The tests that `where` lies inside `source` along `dims` (above its start with
+    `low`, below its end with `high`), where the box may pass it."""
+    tests: list[Operation] = []
+    for d in dims:
+        if low and tile.low_guard[d]:
+            tests.append(arith.CmpiOp(where[d], constant(builder, 0, IndexType()), "sge"))
+        if high and tile.high_guard[d]:
+            tests.append(arith.CmpiOp(where[d], constant(builder, source.type.get_shape()[d], IndexType()), "slt"))
+    return tests
+
+
+def _copy_one(builder: Builder, source: SSAValue, shared: SSAValue, where: list[SSAValue],
+              index: list[SSAValue]) -> None:
+    load = builder.insert(memref.LoadOp.get(source, where))
+    builder.insert(memref.StoreOp.get(load.res, shared, index))
+
+
+def _when(builder: Builder, tests: list[Operation], then: Callable[[Builder], None],
+          otherwise: Callable[[Builder], None] | None = None) -> None:
+    """`then` where every test holds (`otherwise` where one fails); `then` alone without
+    tests."""
     inside = None
     for test in tests:
         value = builder.insert(test).result
         inside = value if inside is None else builder.insert(arith.AndIOp(inside, value)).result
-    copy = [load := memref.LoadOp.get(source, where), memref.StoreOp.get(load.res, shared, index)]
     if inside is None:
-        for op in copy:
-            builder.insert(op)
+        then(builder)
+        return
+    regions = []
+    for emit in (then, otherwise):
+        if emit is None:
+            regions.append(Region())
+            continue
+        block = Block([scf.YieldOp()])
+        emit(Builder(InsertPoint.before(block.last_op)))
+        regions.append(Region(block))
+    builder.insert(scf.IfOp(inside, [], *regions))
+
+
+# a thread copies runs of this many consecutive elements along a box's innermost
+# dimension when its rows hold whole runs: LLVM merges a run's loads and stores into
+# vector ones (ld.global.nc.v4, st.shared.v4) where their addresses are aligned
+COPY_RUN = 4
+
+
+def _copy_runs(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
+               offsets: list[SSAValue], thread: SSAValue, threads: int, unroll: bool) -> None:
+    """All threads of the block copy the box in runs of COPY_RUN elements: run `r` (the
+    box's runs in row-major order) by the thread of linear id `r mod threads`, so that
+    neighbouring threads copy neighbouring runs. A run that lies wholly inside `source`
+    (its first and last elements tell) is copied by straight-line code; one the
+    tensor's end cuts, element by element. Unrolled as `_copy_in`. When the runs of a
+    row divide the threads, a thread keeps its column and steps over rows (the indices
+    stay affine in the loop counter)."""
+    index_type = IndexType()
+    per_row = tile.shape[-1] // COPY_RUN
+    rows = math.prod(tile.shape[:-1])
+    inner = len(tile.shape) - 1
+
+    def split(b: Builder, value: SSAValue, sizes) -> list[SSAValue]:
+        """`value` as a row-major index over `sizes` (the last the fastest)."""
+        index = []
+        for size in reversed(sizes[1:]):
+            index.insert(0, b.insert(arith.RemUIOp(value, constant(b, size, index_type))).result)
+            value = b.insert(arith.DivUIOp(value, constant(b, size, index_type))).result
+        return [value, *index]
+
+    def copy_run(b: Builder, row: SSAValue, col: SSAValue) -> None:
+        index = split(b, row, tile.shape[:-1]) if inner else []
+        first = b.insert(arith.MuliOp(col, constant(b, COPY_RUN, index_type))).result
+        elements = [[*index, b.insert(arith.AddiOp(first, constant(b, v, index_type))).result if v else first]
+                    for v in range(COPY_RUN)]
+        wheres = [_add(b, offsets, e) for e in elements]
+
+        def whole(bb: Builder) -> None:
+            for where, e in zip(wheres, elements):
+                _copy_one(bb, source, shared, where, e)
+
+        def partial(bb: Builder) -> None:
+            for where, e in zip(wheres, elements):
+                _when(bb, _inside(bb, tile, source, where, [inner]),
+                      lambda b3, where=where, e=e: _copy_one(b3, source, shared, where, e))
+
+        ends = (_inside(b, tile, source, wheres[0], [inner], high=False)
+                + _inside(b, tile, source, wheres[-1], [inner], low=False))
+        _when(b, _inside(b, tile, source, wheres[0], range(inner)),
+              lambda bb: _when(bb, ends, whole, partial) if ends else whole(bb))
+
+    total = rows * per_row
+    by_rows = threads % per_row == 0  # a thread keeps its column
+    if by_rows:
+        row, col = split(builder, thread, (rows, per_row)) if per_row > 1 else (thread, constant(builder, 0, index_type))
+        start, count, step = row, rows, threads // per_row
     else:
-        builder.insert(scf.IfOp(inside, [], Region(Block([*copy, scf.YieldOp()]))))
+        start, count, step = thread, total, threads
+
+    def slot(b: Builder, value: SSAValue) -> None:
+        if by_rows:
+            copy_run(b, value, col)
+        else:
+            row, run_col = split(b, value, (rows, per_row))
+            copy_run(b, row, run_col)
+
+    trips = -(-count // step)
+    if unroll and trips * COPY_RUN <= UNROLL_COPY_LIMIT:
+        for j in range(trips):
+            value = builder.insert(arith.AddiOp(start, constant(builder, j * step, index_type))).result
+            tests = [arith.CmpiOp(value, constant(builder, count, index_type), "slt")] if (j + 1) * step > count else []
+            _when(builder, tests, lambda b, value=value: slot(b, value))
+        return
+    body, value = _loop(builder, start, constant(builder, count, index_type), constant(builder, step, index_type))
+    slot(body, value)
 
 
 def _read_shared(first: Operation, last: Operation, shared: dict[SSAValue, tuple[SSAValue, list[SSAValue]]]) -> None:
@@ -421,16 +567,18 @@ def _read_shared(first: Operation, last: Operation, shared: dict[SSAValue, tuple
         op = following
 
 
-def _readonly_arguments(block: Block) -> ArrayAttr:
+def _argument_attributes(block: Block) -> ArrayAttr:
     """`arg_attrs` of a kernel: its memref arguments do not overlap (`llvm.noalias`, as
-    on the CPU path), and those it never writes are `llvm.readonly` (the NVPTX backend
-    may then read them through the read-only cache, ld.global.nc)."""
+    on the CPU path), are aligned (`llvm.align`: the plan's contract, so that LLVM
+    merges neighbouring accesses into vector ones), and those it never writes are
+    `llvm.readonly` (the NVPTX backend may then read them through the read-only cache,
+    ld.global.nc)."""
     attrs = []
     for arg in block.args:
         if not isinstance(arg.type, MemRefType):
             attrs.append(DictionaryAttr({}))
             continue
-        flags = {"llvm.noalias": UnitAttr()}
+        flags: dict[str, Attribute] = {"llvm.noalias": UnitAttr(), "llvm.align": IntegerAttr(ARG_ALIGNMENT, i64)}
         if not any(isinstance(use.operation, memref.StoreOp) and use.operation.memref is arg for use in arg.uses):
             flags["llvm.readonly"] = UnitAttr()
         attrs.append(DictionaryAttr(flags))
@@ -540,7 +688,7 @@ class GpuDefLowering(ScheduledDefLowering):
             block.erase_arg(v)
         function = gpu.FuncOp(name, (block.arg_types, []), region, kernel=True,
                                known_block_size=kernel.block, known_grid_size=kernel.grid)
-        function.attributes["arg_attrs"] = _readonly_arguments(block)
+        function.attributes["arg_attrs"] = _argument_attributes(block)
         # MLIR's own mark of a kernel (its gpu.launch_func verifier looks for it); xDSL's
         # is the `kernel` property above
         function.attributes["gpu.kernel"] = UnitAttr()
@@ -565,11 +713,14 @@ class GpuDefLowering(ScheduledDefLowering):
         for j, tile in enumerate(promoted):
             source = tensors[tile.tensor]
             t = MemRefType(source.type.element_type, tile.shape, NoneAttr(), SHARED_SPACE)
-            self.device_ops.append(memref.GlobalOp.get(StringAttr(f"{name}_shared{j}"), t, UnitAttr()))
+            # aligned as a kernel argument: a thread's run of 4 elements is one vector access
+            self.device_ops.append(memref.GlobalOp.get(StringAttr(f"{name}_shared{j}"), t, UnitAttr(),
+                                                       alignment=ARG_ALIGNMENT))
             copy = builder.insert(memref.GetGlobalOp(f"{name}_shared{j}", t)).memref
             copy.name_hint = f"shared_{tile.tensor}"
             copies.append(copy)
         walks = {rank: _copy_threads(rank, kernel.block, ids, builder) for rank in {len(t.shape) for t in promoted}}
+        thread = _linear_thread(kernel.block, ids, builder)
 
         def on_tile(inner: Builder, statement: str, values: list[SSAValue]) -> None:
             assert statement == TILE
@@ -578,8 +729,12 @@ class GpuDefLowering(ScheduledDefLowering):
             shared = {}
             for tile, copy in zip(promoted, copies):
                 offsets = [emitter.expr(e) for e in tile.offset]
-                _copy_in(inner, tile, tensors[tile.tensor], copy, offsets, walks[len(tile.shape)],
-                         self.options["unrollCopyShared"])
+                if _in_runs(tile, tensors[tile.tensor]):
+                    _copy_runs(inner, tile, tensors[tile.tensor], copy, offsets, thread, math.prod(kernel.block),
+                               self.options["unrollCopyShared"])
+                else:
+                    _copy_in(inner, tile, tensors[tile.tensor], copy, offsets, walks[len(tile.shape)],
+                             self.options["unrollCopyShared"])
                 shared[tensors[tile.tensor]] = (copy, offsets)
             first = inner.insert(gpu.BarrierOp())
             emitter.emit(asts.inner)

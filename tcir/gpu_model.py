@@ -68,10 +68,18 @@ How the memory metrics are computed (from the mapped IR, `memory_report`):
   loop does not overwrite) is not counted: LLVM's GVN reuses the value (the IR of a
   register tile reloads each element for every use). Totals are ratios of sums over
   every warp request of every launch, each kernel's block counts times its number of
-  blocks. Private memory (`memref.alloca`) is registers: not counted. The IR is read
-  before LLVM: vectorized loads (ld.shared.v4), hoisted loop-invariant loads, caches,
-  64-bit shared accesses served per half-warp, the last partial iteration of a tiled
-  loop, and blocks other than block 0 are not modeled.
+  blocks. Private memory (`memref.alloca`) is registers: not counted.
+  Vector accesses: where straight-line code has each thread access 2 or 4 consecutive
+  elements of one buffer (at most 16 bytes), the first of them aligned to their size
+  at every iteration (kernel arguments are `gpu_plan.ARG_ALIGNMENT`-aligned, shared
+  buffers as their `memref.global` says), they are one request, as LLVM's load-store
+  vectorizer makes them (ld.global.nc.v4, st.shared.v4 ...): for global memory, the
+  sectors of all the lanes' bytes; for shared memory, served in phases of 32 / width
+  lanes (quarter warps for 16 bytes), whose extra wavefronts add up. A store to an
+  element the same run stored before replaces it (LLVM drops the dead store). The IR is
+  read before LLVM: hoisted loop-invariant loads, caches, 64-bit scalar shared accesses
+  served per half-warp, the last partial iteration of a tiled loop, and blocks other
+  than block 0 are not modeled.
 
 Resources:
   `ptxas_usage(ptx, arch)` runs `ptxas -v -arch=ARCH` and reads, per kernel,
@@ -135,6 +143,7 @@ __all__ = ["ARCH_LIMITS", "ArchLimits", "format_report", "gpu_report", "memory_r
            "occupancy", "occupancy_limits", "ptxas_usage"]
 
 WARP = 32
+VECTOR_BYTES = 16  # the widest vector access (ld.v4.b32)
 SECTOR_BYTES = 32
 BANKS = 32
 BANK_BYTES = 4
@@ -429,6 +438,7 @@ class _KernelWalk:
         self.buffers: dict[SSAValue, tuple[str, MemRefType]] = {}
         self.ranges: dict[str, int] = {}  # symbol -> how many values it takes (0 .. n-1)
         self.symbols = 0
+        self.runs: dict[tuple[SSAValue, str], _Run] = {}  # per (buffer, load/store): the open run
         self.result = _KernelMemory()
         body = kernel.body.block
         for arg, passed in zip(body.args, launch.args):
@@ -488,7 +498,10 @@ class _KernelWalk:
 
     def walk(self, block: Block, mask: np.ndarray, weights: np.ndarray, available: dict[_Key, None]) -> None:
         for op in block.ops:
+            if op.regions or op.name == "gpu.barrier":  # the end of straight-line code: of runs
+                self.flush()
             self.visit(op, mask, weights, available)
+        self.flush()
 
     def visit(self, op: Operation, mask: np.ndarray, weights: np.ndarray, available: dict[_Key, None]) -> None:
         name = op.name
@@ -619,6 +632,38 @@ class _KernelWalk:
                 del available[k]
         available[key] = None
         size = gpu_plan.element_dtype(t.element_type).itemsize
+        run = self.runs.get((buffer, what))
+        if (run is not None and address.coeffs == run.first.coeffs
+                and np.array_equal(mask, run.mask) and np.array_equal(weights, run.weights)):
+            if what == "store" and any(np.array_equal(address.lanes, run.first.lanes + j) for j in range(run.count)):
+                return  # the earlier store to the element is dead (LLVM drops it)
+            if (run.count + 1) * size <= VECTOR_BYTES and run.count < 4 and np.array_equal(
+                    address.lanes, run.first.lanes + run.count):
+                run.count += 1
+                return
+        self.flush((buffer, what))
+        alignment = gpu_plan.ARG_ALIGNMENT if space == "global" else _global_alignment(buffer, size)
+        self.runs[(buffer, what)] = _Run(space, what, label, address, size, alignment, mask, weights)
+
+    def flush(self, key: tuple[SSAValue, str] | None = None) -> None:
+        """Tally the open run of `key` (all of them: None): one vector request per warp
+        where LLVM merges it (2 or 4 elements, aligned at every iteration), else each
+        element alone."""
+        for k in [key] if key is not None else list(self.runs):
+            run = self.runs.pop(k, None)
+            if run is None:
+                continue
+            if run.vector:
+                self.tally(run, run.first, run.count)
+                continue
+            for j in range(run.count):
+                self.tally(run, _affine([(1, run.first)], j), 1)
+
+    def tally(self, run: _Run, address: _Value, width: int) -> None:
+        """One warp request per warp of `width` consecutive elements per thread from
+        `address` (a vector access when `width` > 1)."""
+        space, size, mask, weights = run.space, run.size, run.mask, run.weights
+        tally = self.result.tallies[f"{space}_{run.what}"]
         active = self.per_warp(mask)
         live = active.any(-1) & (weights > 0)
         if not live.any():
@@ -628,21 +673,75 @@ class _KernelWalk:
         modulus = SECTOR_BYTES if space == "global" else BANK_BYTES
         step = math.gcd(modulus, *(abs(c) * size for _, c in address.coeffs))
         shifted = lanes[None] + np.arange(0, modulus, step)[:, None, None]  # (offsets, warps, lanes)
+        # each lane's `width` elements: (offsets, warps, lanes * width), lanes major
+        shifted = (shifted[..., None] + size * np.arange(width)).reshape(*shifted.shape[:2], -1)
+        elements = np.repeat(active, width, axis=-1)
         tally.requests += float(w.sum())
         tally.threads += float((active.sum(-1) * w).sum())
-        detail = {"access": label.rsplit(" in ", 1)[0], "kind": f"{space}_{what}", "warp_requests": float(w.sum())}
+        access = run.label.rsplit(" in ", 1)[0]
+        detail = {"access": access if width == 1 else f"{access} (vector of {width})", "kind": f"{space}_{run.what}",
+                  "warp_requests": float(w.sum())}
         if space == "global":
-            sectors = _distinct(np.floor_divide(shifted, SECTOR_BYTES), active[None]).mean(0)
-            used = float((_distinct(lanes, active) * size * w).sum())
+            sectors = _distinct(np.floor_divide(shifted, SECTOR_BYTES), elements[None]).mean(0)
+            used = float((_distinct(shifted[0], elements) * size * w).sum())
             fetched = float((sectors * SECTOR_BYTES * w).sum())
             tally.used += used
             tally.fetched += fetched
             detail.update(efficiency=used / fetched, sectors_per_request=fetched / SECTOR_BYTES / float(w.sum()))
         else:
-            conflicts = float((_bank_conflicts(np.floor_divide(shifted, BANK_BYTES), active[None]).mean(0) * w).sum())
+            # served in `width` phases of WARP / width lanes (128-bit accesses: quarter
+            # warps), each phase WARP words; the extra wavefronts of the phases add up
+            phases = shifted.reshape(*shifted.shape[:2], width, WARP)
+            busy = elements.reshape(elements.shape[0], width, WARP)
+            words = np.floor_divide(phases, BANK_BYTES)
+            conflicts = float((_bank_conflicts(words, busy[None]).sum(-1).mean(0) * w).sum())
             tally.conflicts += conflicts
             detail.update(bank_conflicts=conflicts / float(w.sum()))
         self.result.details.append(detail)
+
+
+@dataclass
+class _Run:
+    """Accesses by each thread of consecutive elements of one buffer in one stretch of
+    straight-line code, `count` of them from `first`, with one mask and weights: LLVM's
+    load-store vectorizer merges 2 or 4 into one vector access when every thread's
+    first address is a multiple of their bytes at every iteration (the kernels'
+    arguments are `ARG_ALIGNMENT`-aligned; shared buffers as their `memref.global`
+    says)."""
+
+    space: str
+    what: str
+    label: str
+    first: _Value
+    size: int
+    alignment: int
+    mask: np.ndarray
+    weights: np.ndarray
+    count: int = 1
+
+    @property
+    def vector(self) -> bool:
+        span = self.count * self.size
+        if self.count not in (2, 4) or self.alignment % span:
+            return False
+        return bool((self.first.lanes * self.size % span == 0).all()) and all(
+            c * self.size % span == 0 for _, c in self.first.coeffs)
+
+
+def _global_alignment(buffer: SSAValue, size: int) -> int:
+    """The alignment of a `memref.global` buffer (shared memory): its attribute, else
+    its element's."""
+    owner = buffer.owner
+    if isinstance(owner, Operation) and owner.name == "memref.get_global":
+        table = owner.parent_op()
+        while table is not None and not isinstance(table, (gpu.ModuleOp, ModuleOp)):
+            table = table.parent_op()
+        name = owner.properties["name"].string_value()
+        for op in table.body.block.ops if table is not None else ():
+            if op.name == "memref.global" and op.properties["sym_name"].data == name:
+                alignment = op.properties.get("alignment")
+                return alignment.value.data if isinstance(alignment, IntegerAttr) else size
+    return size
 
 
 def _clobbered(op: Operation) -> set[SSAValue] | None:

@@ -118,6 +118,68 @@ def test_a_column_of_a_shared_tile_conflicts_unless_padded(row, conflicts):
     assert kernel["fma_per_shared_load"] == 1.0
 
 
+RUNS = """
+builtin.module attributes {gpu.container_module} {
+  func.func @f(%X: memref<132xf32>) attributes {tcir.gpu} {
+    %one = arith.constant 1 : index
+    %n = arith.constant 32 : index
+    "gpu.launch_func"(%one, %one, %one, %n, %one, %one, %X) <{kernel = @f_kernels::@f_part0,
+        operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>}>
+        : (index, index, index, index, index, index, memref<132xf32>) -> ()
+    func.return
+  }
+  "gpu.module"() <{sym_name = "f_kernels"}> ({
+    "memref.global"() <{sym_name = "tile", type = memref<32xROWxf32, 3 : i64>, initial_value,
+                        sym_visibility = "private", alignment = 16 : i64}> : () -> ()
+    "gpu.func"() <{function_type = (memref<132xf32>) -> (), kernel}> ({
+    ^bb0(%X: memref<132xf32>):
+      %tx = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+      %c4 = arith.constant 4 : index
+      %s = memref.get_global @tile : memref<32xROWxf32, 3 : i64>
+      %first = arith.muli %tx, %c4 : index
+      %start = arith.addi %first, %cSHIFT : index
+COPIES
+      "gpu.return"() : () -> ()
+    }) {sym_name = "f_part0", gpu.known_block_size = array<i32: 32, 1, 1>,
+        gpu.known_grid_size = array<i32: 1, 1, 1>, gpu.kernel} : () -> ()
+  }) : () -> ()
+}
+"""
+
+
+def _runs(row: int, shift: int) -> str:
+    """Thread tx copies X[4 tx + shift + v] to tile[tx][v], v = 0 .. 3."""
+    copies = [f"      %cSHIFT = arith.constant {shift} : index"]
+    for v in range(4):
+        copies += [f"      %c{v}v = arith.constant {v} : index",
+                   f"      %i{v} = arith.addi %start, %c{v}v : index",
+                   f"      %x{v} = memref.load %X[%i{v}] : memref<132xf32>",
+                   f"      memref.store %x{v}, %s[%tx, %c{v}v] : memref<32x{row}xf32, 3 : i64>"]
+    text = RUNS.replace("ROW", str(row)).replace("COPIES", "\n".join(copies[1:]))
+    return text.replace("      %first = ", copies[0] + "\n      %first = ")
+
+
+@pytest.mark.parametrize("row, shift, load_requests, efficiency, conflicts", [
+    (4, 0, 1, 1.0, 0.0),      # one ld.global.v4 per warp (512 bytes, 16 sectors); st.shared.v4 in 4 phases
+    # 4 bytes off 16: four scalar loads, each using 4 bytes of every 16 (lanes 16 bytes
+    # apart from byte 4 + 4v: 16 sectors each, 17 for v = 3, whose last lane starts a sector)
+    (4, 1, 4, 512 / (65 * 32), 0.0),
+    (32, 0, 1, 1.0, 28.0),    # rows of 32 words: a phase's 8 lanes all write banks 0-3 (7 extra x 4)
+])
+def test_a_threads_consecutive_elements_are_one_vector_access(row, shift, load_requests, efficiency, conflicts):
+    """Accesses by each thread of 4 consecutive elements in straight-line code are what
+    LLVM's load-store vectorizer merges, when the first is 16-byte aligned: the model
+    counts them as one request, served for shared memory in quarter-warp phases."""
+    (kernel,) = memory_report(_parsed(_runs(row, shift)))
+    loads = kernel["accesses"]["global_load"]
+    assert (loads["static"], loads["warp_requests"]) == (4, load_requests)
+    assert kernel["global_load_efficiency"] == efficiency
+    stores = kernel["accesses"]["shared_store"]
+    assert (stores["warp_requests"], kernel["shared_bank_conflicts"]) == (1, conflicts)
+    vector = [d for d in kernel["access_details"] if "vector of 4" in d["access"]]
+    assert len(vector) == (2 if shift == 0 else 1)
+
+
 def test_an_indirect_address_is_unknown_not_guessed():
     text = TILE_READ.replace("ROW", "32").replace(
         "%v = memref.load %s[%tx, %c0]", "%i = memref.load %O[%tx] : memref<32xf32>\n"
@@ -175,9 +237,13 @@ def test_matmul_with_shared_memory():
     assert kernel["grid"] == [4, 4, 1] and report["spills"] == 0
     assert report["occupancy"] == occupancy(kernel["registers"], 256, 2048, "sm_90")
     # a 4 x 4 register tile uses each loaded element 4 times
+    # and its 4 consecutive columns of B are one vector load: per step of the reduction,
+    # 4 loads of A and 1 of B for 16 multiplies
     tiled = gpu_report(MATMUL, "matmul", f32(64, 64), f32(64, 64),
                        options="tile=64,64,8 mapToThreads=16,16 useSharedMemory=true usePrivateMemory=true")
-    assert tiled["fma_per_shared_load"] == 2.0
+    assert tiled["fma_per_shared_load"] == 3.2
+    assert tiled["global_load_efficiency"] == tiled["global_store_efficiency"] == 1.0
+    assert tiled["shared_bank_conflicts"] == 0.0
     text = format_report(report)
     assert text.startswith("gpu-report @matmul for sm_90") and "fma per shared load 0.50" in text
 

@@ -66,6 +66,11 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    runs, generated apart), so the code generator keeps their accumulators in private
    memory across it. CPU's ``register_tile`` (``cpu_mapping``) does the same on the
    innermost band with tile sizes of its own; here the thread mapping makes the tile.
+   The member on threads x is mapped in runs (``thread_run``): ``floor(v / run) mod n
+   = tx``, each thread ``run`` consecutive values (up to ``THREAD_RUN`` = 4), then the
+   next ``n * run`` values' share, so that a thread's accesses along that member are
+   contiguous and LLVM merges them into vector ones (``ld.shared.v4``, ``st.global.v4``;
+   neighbouring threads access neighbouring runs, so a warp's requests stay whole).
 
 A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
 tile band (none if untiled), under the block filter, and ``Kernel.threads``: the thread
@@ -229,9 +234,10 @@ def _dims(band: isl.ScheduleNode, sizes: tuple[int, ...]) -> list[tuple[int, int
 
 
 def _member_filter(band: isl.ScheduleNode, member: int, size: int, name: str,
-                   instances: isl.UnionSet) -> isl.UnionSet:
-    """``{ S[i] in instances : member(S[i]) mod size = name }``."""
-    values = isl.Set.read_from_str(band.get_ctx(), f"[{name}] -> {{ [v] : v mod {size} = {name} }}")
+                   instances: isl.UnionSet, run: int = 1) -> isl.UnionSet:
+    """``{ S[i] in instances : floor(member(S[i]) / run) mod size = name }``: each id
+    runs ``run`` consecutive values, then the next ``size * run`` values' share."""
+    values = isl.Set.read_from_str(band.get_ctx(), f"[{name}] -> {{ [v] : floor(v / {run}) mod {size} = {name} }}")
     member_map = isl.UnionMap.from_union_pw_aff(band.band_get_partial_schedule().get_at(member))
     return instances.intersect(member_map.intersect_range(isl.UnionSet.from_set(values)).domain())
 
@@ -254,11 +260,13 @@ def _tile_sizes(options: MappingOptions):
     return sizes
 
 
-def _mapping_filter(band: isl.ScheduleNode, dims: list[tuple[int, int]], ids: tuple[str, ...]) -> isl.UnionSet:
-    """``{ S[i] : member_d(S[i]) mod size_d = id_d }`` for every dimension d."""
+def _mapping_filter(band: isl.ScheduleNode, dims: list[tuple[int, int]], ids: tuple[str, ...],
+                    run: int = 1) -> isl.UnionSet:
+    """``{ S[i] : floor(member_d(S[i]) / run_d) mod size_d = id_d }`` for every
+    dimension d, ``run`` on x (the first), 1 on the others."""
     instances = band.get_domain()
-    for (member, size), name in zip(dims, ids):
-        instances = _member_filter(band, member, size, name, instances)
+    for d, ((member, size), name) in enumerate(zip(dims, ids)):
+        instances = _member_filter(band, member, size, name, instances, run if d == 0 else 1)
     return instances
 
 
@@ -275,12 +283,17 @@ def _tile_map(node: isl.ScheduleNode, tiled: bool, instances: isl.UnionSet) -> i
     return isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(node.get_ctx(), "{ [] }"))
 
 
-def _thread_map(point: isl.ScheduleNode, dims: list[tuple[int, int]], instances: isl.UnionSet) -> isl.UnionMap:
-    """``Kernel.threads``: ``{ S[i] -> [member_x mod size_x, ...] }``."""
+def _thread_map(point: isl.ScheduleNode, dims: list[tuple[int, int]], instances: isl.UnionSet,
+                run: int = 1) -> isl.UnionMap:
+    """``Kernel.threads``: ``{ S[i] -> [floor(member_x / run) mod size_x, member_y mod size_y, ...] }``."""
+    ctx = point.get_ctx()
     mupa = point.band_get_partial_schedule()
-    out = isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(point.get_ctx(), "{ [] }"))
-    for member, size in dims:
-        value = mupa.get_at(member).mod_val(isl.Val.int_from_si(point.get_ctx(), size))
+    out = isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(ctx, "{ [] }"))
+    for d, (member, size) in enumerate(dims):
+        value = mupa.get_at(member)
+        if d == 0 and run > 1:
+            value = value.scale_down_val(isl.Val.int_from_si(ctx, run)).floor()
+        value = value.mod_val(isl.Val.int_from_si(ctx, size))
         out = out.flat_range_product(isl.UnionMap.from_union_pw_aff(value).intersect_domain(instances))
     return out
 
@@ -303,11 +316,14 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
     instances = node.get_domain()
     if blocks:
         instances = _mapping_filter(node, blocks, BLOCK_IDS)
-    tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain())
+    run = thread_run(point, threads) if options["usePrivateMemory"] else 1
+    tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain(), run)
     if threads:
-        point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS))
+        # values of each member on threads that one thread runs (before the filter)
+        points = {member: -(-(band_trip_count(point, member) or 1) // size) for member, size in threads}
+        point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS, run))
         if options["usePrivateMemory"]:
-            point = register_tile(point.child(0), threads).parent()
+            point = register_tile(point.child(0), points).parent()
     node = point.parent() if tiled else point
     if blocks:
         node = node.insert_filter(instances)
@@ -318,17 +334,35 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
 
 # the most points of a thread's register tile whose loops are unrolled
 REGISTER_TILE_POINTS = 16
+# the most consecutive values of the member on threads x that a thread of a register
+# tile runs: 4 elements of 4 bytes are one 16-byte vector access
+THREAD_RUN = 4
 
 
-def register_tile(band: isl.ScheduleNode, threads: list[tuple[int, int]]) -> isl.ScheduleNode:
-    """Step 6 of the module docstring on the point band ``band``, whose members
-    ``threads`` (member, size) are mapped to threads; returns the band's node."""
+def thread_run(point: isl.ScheduleNode, threads: list[tuple[int, int]]) -> int:
+    """How many consecutive values of the member on x each thread runs: the largest
+    power of two up to ``THREAD_RUN`` that its share of a tile holds whole (1 without
+    threads). Consecutive values make a thread's accesses along that member contiguous,
+    so that LLVM merges them into vector loads and stores (``ld.shared.v4``,
+    ``st.global.v4``); neighbouring threads then access neighbouring runs."""
+    if not threads:
+        return 1
+    member, size = threads[0]
+    share = (band_trip_count(point, member) or 1) // size
+    run = 1
+    while run * 2 <= min(share, THREAD_RUN):
+        run *= 2
+    return run
+
+
+def register_tile(band: isl.ScheduleNode, points: dict[int, int]) -> isl.ScheduleNode:
+    """Step 6 of the module docstring on the point band ``band``, whose members mapped
+    to threads each thread runs ``points[member]`` values of; returns the band's node."""
     n = band.band_n_member()
     coincident = [bool(band.band_member_get_coincident(i)) for i in range(n)]
     reductions = [i for i in range(n) if not coincident[i]]
     if n < 2 or not reductions or not band.band_get_permutable():
         return band
-    points = {member: -(-(band_trip_count(band, member) or 1) // size) for member, size in threads}
     strided = [i for i in range(n) if points.get(i, 1) > 1]  # a thread runs several values
     if not strided:
         return band

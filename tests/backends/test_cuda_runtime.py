@@ -162,6 +162,8 @@ def emulate_axpy(grid, block, params: list[int]) -> None:
     n = ctypes.c_uint32.from_address(params[3]).value
     sx = ctypes.c_int32.from_address(params[4]).value
     sy = ctypes.c_int32.from_address(params[5]).value
+    # the kernels declare it (llvm.align): every array pointer is aligned, at linear index 0
+    assert x % cuda_runtime.ARG_ALIGNMENT == 0 and y % cuda_runtime.ARG_ALIGNMENT == 0, (x, y)
     for i in range(min(n, grid[0] * block[0])):
         xi = ctypes.c_float.from_address(x + 4 * i * sx)
         yi = ctypes.c_float.from_address(y + 4 * i * sy)
@@ -259,14 +261,19 @@ class FakeDriver:
         err = self._result("cuMemAlloc", nbytes)
         if err != OK:
             return err, None
-        buffer = (ctypes.c_char * nbytes).from_buffer(bytearray(b"\xff" * nbytes))  # not zeroed
-        self.memory[ctypes.addressof(buffer)] = buffer
+        buffer = (ctypes.c_char * (nbytes + 256)).from_buffer(bytearray(b"\xff" * (nbytes + 256)))  # not zeroed
+        pointer = ctypes.addressof(buffer) + (-ctypes.addressof(buffer)) % 256  # as cuMemAlloc's
+        self.memory[pointer] = buffer
         self.allocations += 1
-        return OK, ctypes.addressof(buffer)
+        return OK, pointer
 
     def cuMemFree(self, pointer):
         del self.memory[pointer]
         return (OK,)
+
+    def cuMemcpyDtoDAsync(self, target, source, nbytes, stream):
+        ctypes.memmove(target, source, nbytes)
+        return (self._result("cuMemcpyDtoDAsync", nbytes),)
 
     def cuMemcpyHtoDAsync(self, device, host, nbytes, stream):
         ctypes.memmove(device, host, nbytes)
@@ -591,6 +598,29 @@ def test_cuda_array_interface_is_used_in_place(fake):
     # the producer's stream (1: the legacy default stream) is waited for, once: y has no stream
     assert [c for c in fake.calls if c[0] in ("cuEventRecord", "cuStreamWaitEvent")] == [
         ("cuEventRecord", 1), ("cuStreamWaitEvent", int(fake.stream))]
+
+
+def test_misaligned_cuda_arrays_run_on_aligned_copies(fake):
+    """A slice of a tensor starting 4 bytes into a 16-byte unit: the kernel gets an
+    aligned copy, and an output's copy is copied back into the caller's array."""
+    base_x, base_y = np.arange(9, dtype=np.float32), np.ones(9, np.float32)
+    x, y = base_x[1:], base_y[1:]
+    assert x.ctypes.data % 16 and y.ctypes.data % 16
+    CudaKernel(AXPY_PTX, axpy_plan(8), outputs=1)(CudaArray(x), CudaArray(y))
+    np.testing.assert_array_equal(y, 2 * x + 1)
+    assert base_y[0] == 1  # nothing outside the view written
+    assert fake.count("cuMemcpyDtoDAsync") == 3  # x in, y in, y back
+    assert fake.count("cuMemcpyHtoDAsync") == fake.count("cuMemcpyDtoHAsync") == 0
+
+
+def test_misaligned_strided_cuda_array(fake):
+    """The pointer at linear index 0 of a reversed view lies inside the array: an
+    aligned copy of the elements it spans."""
+    base, y = np.arange(20, dtype=np.float32), np.zeros(5, np.float32)
+    view = base[::-3][:5]  # elements 19, 16, ..., 7: the pointer at index 0 is element 7's
+    CudaKernel(AXPY_PTX, axpy_plan(5, sx=-3), outputs=1)(CudaArray(view), CudaArray(y))
+    np.testing.assert_array_equal(y, 2 * view)
+    assert fake.count("cuMemcpyDtoDAsync") == 1  # the input only: y is aligned
 
 
 def test_strided_cuda_array(fake):
