@@ -44,7 +44,9 @@ Summary:
   elements, in runs: run r of the box by the thread of linear id r mod threads, each
   run's 4 copies straight-line code, so that LLVM merges them into ld.global.nc.v4 and
   st.shared.v4) to a `memref.global` in memory space 3 (16-byte aligned, as the
-  kernel's array arguments: `llvm.align`), then `gpu.barrier`, then the
+  kernel's array arguments: `llvm.align`; its rows padded by one element where
+  neighbouring threads x read it a row apart and rows of an even number of words would
+  put them in a few banks), then `gpu.barrier`, then the
   tile's instances run with their loads of the tensor reading the copy, then
   `gpu.barrier` (`unrollCopyShared` unrolls the copy loops when each thread copies at
   most UNROLL_COPY_LIMIT elements). Only tensors the kernel does not write are promoted, the most reused
@@ -184,6 +186,7 @@ from tcir.polyhedral.model import Model, tensor_tuple_name
 
 # CUDA's limit on a block's static shared memory, in bytes (maxSharedMemory=0: all of it)
 SHARED_MEMORY_BYTES = 48 * 1024
+BANK_WORD = 4  # bytes: a shared memory bank serves one word of 4 bytes
 SHARED_SPACE = IntegerAttr(3, i64)
 
 
@@ -550,6 +553,62 @@ def _copy_runs(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSA
     slot(body, value)
 
 
+def _tx_strides(copy: SSAValue, tx: SSAValue) -> list[int] | None:
+    """The element distance between the words that neighbouring threads x read from the
+    copy, per load of it (its indices' coefficients of `tx` times the row-major strides
+    of its shape), or None if an index depends on `tx` other than linearly."""
+    shape = copy.type.get_shape()
+    strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+    out = []
+    for use in copy.uses:
+        load = use.operation
+        if not isinstance(load, memref.LoadOp):
+            continue
+        distance = 0
+        for index, stride in zip(load.indices, strides):
+            terms, _ = _linear(index)
+            if any(v is not tx and _depends_on(v, tx) for v, _ in terms):
+                return None
+            distance += sum(k for v, k in terms if v is tx) * stride
+        out.append(distance)
+    return out
+
+
+def _depends_on(value: SSAValue, root: SSAValue) -> bool:
+    if value is root:
+        return True
+    owner = value.owner
+    return isinstance(owner, Operation) and any(_depends_on(v, root) for v in owner.operands)
+
+
+def _pad_rows(global_op: memref.GlobalOp, copy: SSAValue, tx: SSAValue, room: int) -> tuple[memref.GlobalOp, int]:
+    """Pad the rows of a shared copy by one element where neighbouring threads x read
+    words a row apart (a column of a tile: rows of an even number of words put them all
+    in a few banks), so that they fall in distinct banks; within `room` bytes. Returns
+    the copy's global and the room left."""
+    t = copy.type
+    shape = t.get_shape()
+    size = element_bytes(t.element_type)
+    pad_bytes = math.prod(shape[:-1]) * size
+    distances = _tx_strides(copy, tx) if len(shape) >= 2 and size == BANK_WORD else None
+    if not distances or pad_bytes > room:
+        return global_op, room
+    row = shape[-1]
+    # a column read (the distance a multiple of a row) with an even distance in words
+    if not any(d and d % row == 0 and d % 2 == 0 and (d // row) % 2 for d in distances):
+        return global_op, room
+    padded = MemRefType(t.element_type, [*shape[:-1], row + 1], NoneAttr(), SHARED_SPACE)
+    old = copy.owner
+    assert isinstance(old, memref.GetGlobalOp)
+    new = memref.GetGlobalOp(old.name_, padded)
+    old.parent_block().insert_op_before(new, old)
+    new.memref.name_hint = copy.name_hint
+    copy.replace_all_uses_with(new.memref)
+    old.detach()
+    old.erase()
+    return memref.GlobalOp.get(global_op.sym_name, padded, UnitAttr(), alignment=ARG_ALIGNMENT), room - pad_bytes
+
+
 def _read_shared(first: Operation, last: Operation, shared: dict[SSAValue, tuple[SSAValue, list[SSAValue]]]) -> None:
     """Loads of promoted tensors from `first` to `last` (ops of one block) read the copies."""
     op = first
@@ -698,24 +757,27 @@ class GpuDefLowering(ScheduledDefLowering):
         """useSharedMemory: what to promote (tcir.polyhedral.gpu_memory), in the budget."""
         if not self.options["useSharedMemory"] or kernel.tile is None:
             return []
-        budget = min(self.options["maxSharedMemory"] or SHARED_MEMORY_BYTES, SHARED_MEMORY_BYTES)
+        budget = self.shared_budget()
         types = {n: v.type for n, v in tensors.items()}
         sizes = {n: element_bytes(t.element_type) for n, t in types.items()}
         extents = {n: tuple(t.get_shape()) for n, t in types.items()}
         return promote_to_shared(kernel, self.model, sizes, extents, budget)
+
+    def shared_budget(self) -> int:
+        """Bytes of shared memory a kernel may use: `maxSharedMemory`, at most CUDA's static 48 KiB."""
+        return min(self.options["maxSharedMemory"] or SHARED_MEMORY_BYTES, SHARED_MEMORY_BYTES)
 
     def emit_tiles(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue],
                    promoted: list[SharedTile], tensors: dict[str, SSAValue]) -> None:
         """The kernel as tiles (gpu_memory.tile_asts): per tile, copy the promoted boxes to
         shared memory, barrier, run the tile reading the copies, barrier."""
         asts = tile_asts(kernel)
-        copies = []
+        copies, globals_ = [], []
         for j, tile in enumerate(promoted):
             source = tensors[tile.tensor]
             t = MemRefType(source.type.element_type, tile.shape, NoneAttr(), SHARED_SPACE)
             # aligned as a kernel argument: a thread's run of 4 elements is one vector access
-            self.device_ops.append(memref.GlobalOp.get(StringAttr(f"{name}_shared{j}"), t, UnitAttr(),
-                                                       alignment=ARG_ALIGNMENT))
+            globals_.append(memref.GlobalOp.get(StringAttr(f"{name}_shared{j}"), t, UnitAttr(), alignment=ARG_ALIGNMENT))
             copy = builder.insert(memref.GetGlobalOp(f"{name}_shared{j}", t)).memref
             copy.name_hint = f"shared_{tile.tensor}"
             copies.append(copy)
@@ -742,6 +804,11 @@ class GpuDefLowering(ScheduledDefLowering):
             _read_shared(first, last, shared)
 
         AstToScf(builder, ids, on_tile).emit(asts.outer)
+        room = self.shared_budget() - sum(t.elements * element_bytes(c.type.element_type)
+                                          for t, c in zip(promoted, copies))
+        for j, copy in enumerate(copies):
+            globals_[j], room = _pad_rows(globals_[j], copy, ids[THREAD_IDS[0]], room)
+        self.device_ops.extend(globals_)
 
     def emit_segments(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue]) -> None:
         """A kernel with block reductions: its segments in order, a barrier between two."""

@@ -215,16 +215,21 @@ def test_an_uncoalesced_read(source, inputs):
 
 
 @needs_ptxas
-def test_shared_tiles_conflicting_and_padded_by_the_tile_size():
-    """The copy of A is read down a column: rows of 32 floats put the 32 lanes in one
-    bank; a reduction tile of 33 pads the rows."""
+def test_a_shared_tile_read_down_a_column_is_padded():
+    """The copy of A is read down a column: rows of 32 floats would put the 32 lanes in
+    one bank (31 extra wavefronts); convert-tc-to-gpu pads them to 33 floats, unless
+    the padding does not fit in maxSharedMemory. A reduction tile of 33 needs none."""
     a, b = f32(64, 66), f32(66, 64)
-    reads = {}
-    for k in (32, 33):
-        report = gpu_report(COLUMNS, "columns", a, b, options=f"tile=32,32,{k} mapToThreads=32,8 useSharedMemory=true")
-        (kernel,) = report["kernels"]
-        reads[k] = [d["bank_conflicts"] for d in kernel["access_details"] if d["kind"] == "shared_load"]
-    assert reads[32] == [31.0, 0.0] and reads[33] == [0.0, 0.0]
+
+    def shared_reads(options):
+        (kernel,) = gpu_report(COLUMNS, "columns", a, b, options=options)["kernels"]
+        return [d["bank_conflicts"] for d in kernel["access_details"] if d["kind"] == "shared_load"], \
+            kernel["shared_bytes"]
+
+    base = "mapToThreads=32,8 useSharedMemory=true"
+    assert shared_reads(f"tile=32,32,32 {base}") == ([0.0, 0.0], (32 * 33 + 32 * 32) * 4)
+    assert shared_reads(f"tile=32,32,32 {base} maxSharedMemory=8192") == ([31.0, 0.0], 2 * 32 * 32 * 4)
+    assert shared_reads(f"tile=32,32,33 {base}") == ([0.0, 0.0], 2 * 32 * 33 * 4)
 
 
 @needs_ptxas
