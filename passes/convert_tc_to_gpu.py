@@ -575,10 +575,18 @@ def _tx_strides(copy: SSAValue, tx: SSAValue) -> list[int] | None:
 
 
 def _depends_on(value: SSAValue, root: SSAValue) -> bool:
-    if value is root:
-        return True
-    owner = value.owner
-    return isinstance(owner, Operation) and any(_depends_on(v, root) for v in owner.operands)
+    """Whether `value` is computed from `root` (each value visited once)."""
+    seen, todo = set(), [value]
+    while todo:
+        v = todo.pop()
+        if v is root:
+            return True
+        if v in seen:
+            continue
+        seen.add(v)
+        if isinstance(v.owner, Operation):
+            todo.extend(v.owner.operands)
+    return False
 
 
 def _pad_rows(global_op: memref.GlobalOp, copy: SSAValue, tx: SSAValue, room: int) -> tuple[memref.GlobalOp, int]:
