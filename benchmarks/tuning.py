@@ -92,9 +92,11 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def curves(budget: float, only: set[str]) -> list[str]:
-    """Tune each curve kernel with every strategy; the lines of the section about them."""
+def curves(budget: float, only: set[str]) -> tuple[list[str], str]:
+    """Tune each curve kernel with every strategy: the lines of the section about them and
+    the winning strategy (the least geometric mean of final best / best of the three)."""
     lines = []
+    ratios: dict[str, list[float]] = {s: [] for s in STRATEGIES}
     cases = {c.name: c for c in [*CASES, GROUP_CONVOLUTION] if c.options is None}
     cases["matmul"] = next(c for c in CASES if c.name == "matmul" and "1024" in c.sizes and c.options is None)
     for name in CURVE_KERNELS:
@@ -109,7 +111,15 @@ def curves(budget: float, only: set[str]) -> list[str]:
                             for s, r in runs.items())
         lines.append(f"- {case.entry} ({case.sizes}): {summary}. ![{name}]({path.name})")
         print(lines[-1], flush=True)
-    return lines
+        best = min(r.time_s for r in runs.values())
+        for s, r in runs.items():
+            ratios[s].append(r.time_s / best)
+    means = {s: statistics.geometric_mean(v) for s, v in ratios.items() if v}
+    winner = min(means, key=means.get) if means else DEFAULT_STRATEGY
+    lines += ["", "Strategies, by the geometric mean of each one's final best relative to the best of the three: "
+              + ", ".join(f"{s} {m:.2f}" for s, m in sorted(means.items(), key=lambda item: item[1]))
+              + f". The winner, `{winner}`, tuned the table above."]
+    return lines, winner
 
 
 def main() -> None:
@@ -121,20 +131,20 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
+    curve_lines, strategy = curves(args.budget, only) if args.curves else ([], DEFAULT_STRATEGY)
     rows = []
     for case in [c for c in CASES if c.options is None]:
         if only and case.entry not in only and case.name not in only:
             continue
-        result = tune(case, args.budget, DEFAULT_STRATEGY)
+        result = tune(case, args.budget, strategy)
         rows.append(time_case(case, result.options, args.repeat))
         print(f"{case.entry:22} {case.sizes:36} naive {rows[-1]['naive']:.4f}s tuned {rows[-1]['tuned']:.4f}s "
               f"({len(result.history)} candidates) options: {result.options}", flush=True)
     text = table(rows) if rows else ""
-    curve_lines = curves(args.budget, only) if args.curves else []
     print(text)
     if not args.no_write:
         section = (f"{HEADING}\n\nMeasured by `benchmarks/tuning.py` on {datetime.date.today()} ({machine()}): "
-                   f"each kernel tuned for {args.budget:.0f} s with the `{DEFAULT_STRATEGY}` strategy, then the "
+                   f"each kernel tuned for {args.budget:.0f} s with the `{strategy}` strategy, then the "
                    "naive preset's kernel, the tuned kernel, NumPy and PyTorch (when installed) timed in one run "
                    "as in the CPU table.\n\n" + text + "\n")
         if curve_lines:

@@ -54,9 +54,9 @@ from .strategies import STRATEGIES, make_strategy
 
 # The strategy that won the tuning-curve benchmark (docs/benchmarks.md, "Tuned"): the
 # best geometric mean of final best times over its four kernels, each relative to the
-# best of the three strategies (random 1.02, model 1.19, genetic 1.21 on 2026-12-06, 60 s
-# each on a loaded 2-core VM: close enough that a quiet 120 s run may reorder them).
-DEFAULT_STRATEGY = "random"
+# best of the three strategies (model 1.00, random 1.28, genetic 1.29 on 2026-12-07,
+# 120 s each on a quiet 2-core VM; model best or within 0.3% on all four).
+DEFAULT_STRATEGY = "model"
 DEFAULT_BUDGET_S = 60.0
 # outputs within this relative tolerance of the base options' match (float sums may be
 # reassociated by tiling and vectorization)
