@@ -6,6 +6,9 @@ formats cost at compile time (issue 15 items 5 and 6), measured in one run.
    routines, on all cores) against ml_dtypes' `astype` and PyTorch's `.to(dtype)`
    where PyTorch has the type. Median of `--repeat` runs; every tcir result is first
    checked bit for bit against ml_dtypes (q4_4: against the exact reference on a sample).
+   Two more rows move the same bytes with a standard conversion instead of a format
+   (float32 to uint8 and back, `fptoui`/`uitofp`, compiled by tcir): what LLVM makes of
+   a conversion it knows, for comparison with the generated routines.
 2. `Y = X @ W^T` with W in float8_e4m3fn, decoded inside the contraction
    (`float(W(n, k)) * X(b, k)`), against NumPy's matmul on the decoded float32 weights
    (the decode not timed) and against the same tcir kernel on float32 weights.
@@ -99,6 +102,26 @@ def conversions(repeat: int) -> list[str]:
             t_torch = median_s(pytorch, repeat) if pytorch else None
             rows.append(f"| {name} | {direction} | {t_ours * 1e3:.1f} | {_ms(t_ml)} | {_ms(t_torch)} | "
                         f"{_ratio(t_ml, t_ours)} | {_ratio(t_torch, t_ours)} |")
+    return rows
+
+
+STANDARD = """
+def narrow(float(N) X) -> (uint8(N) Y) { Y(i) = uint8(X(i)) }
+def widen(uint8(N) X) -> (float(N) Y) { Y(i) = float(X(i)) }
+"""
+
+
+def standard_conversion(repeat: int) -> list[str]:
+    """Rows for the same bytes converted to and from uint8 (LLVM's own conversions,
+    compiled by tcir): a comparison for the generated routines."""
+    x = (RNG.random(N_VALUES) * 200).astype(np.float32)
+    kernels = tcir.define(STANDARD)
+    y = kernels.narrow(x)
+    assert np.array_equal(y, x.astype(np.uint8))
+    rows = []
+    for direction, fn in [("f32 →", lambda: kernels.narrow(x)), ("→ f32", lambda: kernels.widen(y))]:
+        rows.append(f"| uint8 (a standard conversion, for comparison) | {direction} | {median_s(fn, repeat) * 1e3:.1f} "
+                    "| n/a | n/a | n/a | n/a |")
     return rows
 
 
@@ -213,7 +236,8 @@ def main() -> None:
              "tcir runs on all cores, ml_dtypes on one; PyTorch with its default threads"
              f"{' (' + torch.__version__ + ')' if torch is not None else ' (not installed)'}; "
              f"load average {os.getloadavg()[0]:.1f} at the start.", "",
-             f"### Conversions of {N_VALUES // 2**20}M values", "", *conversions(args.repeat), "",
+             f"### Conversions of {N_VALUES // 2**20}M values", "", *conversions(args.repeat),
+             *standard_conversion(args.repeat), "",
              "### An fp8-weight matmul", "", *fp8_matmul(args.repeat), "",
              "### Compile time and object size against the formats a kernel uses", "", *compile_costs(), "",
              COMPILE_COLUMNS, ""]
