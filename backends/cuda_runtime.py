@@ -22,7 +22,7 @@ Arrays:
 ABI (as the CPU backend): every memref argument is a bare device pointer to the
 element at linear index 0 of its compiled layout, so that element `i` is at
 `offset + sum(i_k * strides_k)`: for a layout with offset 0, the address of the view's
-first element. That pointer is a multiple of `gpu_plan.ARG_ALIGNMENT` (16) bytes, which the
+first element. That pointer is a multiple of `ARG_ALIGNMENT` (16) bytes, which the
 kernels declare (`llvm.align`) so that LLVM merges neighbouring accesses into vector
 ones: the runtime places copies and temporaries so, and runs a kernel on an aligned
 copy of a device array whose pointer is not (a slice of a tensor; an output is copied
@@ -58,9 +58,10 @@ import ml_dtypes
 import numpy as np
 
 from tcir.errors import TcError
+from tcir.passes.convert_tc_to_gpu import ARG_ALIGNMENT
 
 from .cpu import array_pointer
-from .gpu_plan import ARG_ALIGNMENT, Launch, MemrefSpec, ParamArg, Plan, ScalarArg, ScalarSpec, TempArg
+from .gpu_plan import Launch, MemrefSpec, ParamArg, Plan, ScalarArg, ScalarSpec, TempArg
 
 # Idle device buffers kept per device for reuse, in bytes; beyond this they are freed.
 POOL_BYTES = 1 << 30

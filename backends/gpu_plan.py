@@ -14,7 +14,8 @@ Semantics:
     scalar parameter.
   * `Plan.temporaries[k]` is the `k`-th `memref.alloc` of the host function: a device
     buffer zero-filled before the first launch.
-  * Every array a launch gets (parameter or temporary) is `ARG_ALIGNMENT`-byte aligned at
+  * Every array a launch gets (parameter or temporary) is 16-byte aligned
+    (`tcir.passes.convert_tc_to_gpu.ARG_ALIGNMENT`) at
     its linear index 0: whoever executes a plan places the arrays so.
   * `Plan.launches` run in order on one stream. A launch's arguments are `ParamArg(i)`
     (host argument `i`), `TempArg(k)` (temporary `k`) or `ScalarArg(value, dtype)` (an
@@ -60,9 +61,6 @@ from tcir.frontend.types import ALL_TYPES
 MAX_GRID = (2**31 - 1, 65535, 65535)
 MAX_BLOCK = (1024, 1024, 64)
 MAX_THREADS_PER_BLOCK = 1024
-# bytes: every memref argument of a kernel points, at its linear index 0, to a multiple of
-# this (the kernels say so with `llvm.align`; the CUDA runtime guarantees it)
-ARG_ALIGNMENT = 16
 
 _DTYPES = {t.mlir: t.numpy_dtype for t in ALL_TYPES}
 _DTYPE_NAMES = {d.name: d for d in [*_DTYPES.values(), np.dtype(np.int64)]}

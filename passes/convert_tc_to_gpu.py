@@ -169,7 +169,6 @@ from xdsl.transforms.common_subexpression_elimination import cse
 from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
 from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
 
-from tcir.backends.gpu_plan import ARG_ALIGNMENT
 from tcir.dialects import tc
 from tcir.dialects.lowp import is_lowp_type
 from tcir.mapping_options import MappingOptions
@@ -188,6 +187,10 @@ from tcir.polyhedral.model import Model, tensor_tuple_name
 SHARED_MEMORY_BYTES = 48 * 1024
 BANK_WORD = 4  # bytes: a shared memory bank serves one word of 4 bytes
 SHARED_SPACE = IntegerAttr(3, i64)
+# bytes: every memref argument of a kernel points, at its linear index 0, to a multiple of
+# this (the kernels say so with `llvm.align`; whoever runs the gpu stage places arrays so:
+# backends/gpu_plan.py's contract, the CUDA runtime); shared buffers are aligned alike
+ARG_ALIGNMENT = 16
 
 
 # reductions whose updates may be combined in any order (float reassociation accepted)

@@ -71,7 +71,7 @@ How the memory metrics are computed (from the mapped IR, `memory_report`):
   blocks. Private memory (`memref.alloca`) is registers: not counted.
   Vector accesses: where straight-line code has each thread access 2 or 4 consecutive
   elements of one buffer (at most 16 bytes), the first of them aligned to their size
-  at every iteration (kernel arguments are `gpu_plan.ARG_ALIGNMENT`-aligned, shared
+  at every iteration (kernel arguments are `ARG_ALIGNMENT`-aligned, shared
   buffers as their `memref.global` says), they are one request, as LLVM's load-store
   vectorizer makes them (ld.global.nc.v4, st.shared.v4 ...): for global memory, the
   sectors of all the lanes' bytes; for shared memory, served in phases of 32 / width
@@ -138,6 +138,7 @@ from .driver import CudaTarget, GpuMachine, Job, lower, tc_module
 from .errors import TcError
 from .frontend import check_source
 from .mapping_options import MappingOptions
+from .passes.convert_tc_to_gpu import ARG_ALIGNMENT
 
 __all__ = ["ARCH_LIMITS", "ArchLimits", "format_report", "gpu_report", "memory_report", "module_report",
            "occupancy", "occupancy_limits", "ptxas_usage"]
@@ -642,7 +643,7 @@ class _KernelWalk:
                 run.count += 1
                 return
         self.flush((buffer, what))
-        alignment = gpu_plan.ARG_ALIGNMENT if space == "global" else _global_alignment(buffer, size)
+        alignment = ARG_ALIGNMENT if space == "global" else _global_alignment(buffer, size)
         self.runs[(buffer, what)] = _Run(space, what, label, address, size, alignment, mask, weights)
 
     def flush(self, key: tuple[SSAValue, str] | None = None) -> None:
