@@ -66,11 +66,12 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    runs, generated apart), so the code generator keeps their accumulators in private
    memory across it. CPU's ``register_tile`` (``cpu_mapping``) does the same on the
    innermost band with tile sizes of its own; here the thread mapping makes the tile.
-   The member on threads x is mapped in runs (``thread_run``): ``floor(v / run) mod n
-   = tx``, each thread ``run`` consecutive values (up to ``THREAD_RUN`` = 4), then the
-   next ``n * run`` values' share, so that a thread's accesses along that member are
-   contiguous and LLVM merges them into vector ones (``ld.shared.v4``, ``st.global.v4``;
-   neighbouring threads access neighbouring runs, so a warp's requests stay whole).
+   In such a band the member on threads x is mapped in runs (``thread_run``):
+   ``floor(v / run) mod n = tx``, each thread ``run`` consecutive values (up to
+   ``THREAD_RUN`` = 4), then the next ``n * run`` values' share, so that a thread's
+   accesses along that member are contiguous and LLVM merges them into vector ones
+   (``ld.shared.v4``, ``st.global.v4``; neighbouring threads access neighbouring runs,
+   so a warp's requests stay whole).
 
 A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
 tile band (none if untiled), under the block filter, and ``Kernel.threads``: the thread
@@ -316,7 +317,7 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
     instances = node.get_domain()
     if blocks:
         instances = _mapping_filter(node, blocks, BLOCK_IDS)
-    run = thread_run(point, threads) if options["usePrivateMemory"] else 1
+    run = thread_run(point, threads) if options["usePrivateMemory"] and _reorderable(point) else 1
     tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain(), run)
     if threads:
         # values of each member on threads that one thread runs (before the filter)
@@ -355,14 +356,22 @@ def thread_run(point: isl.ScheduleNode, threads: list[tuple[int, int]]) -> int:
     return run
 
 
+def _reorderable(band: isl.ScheduleNode) -> bool:
+    """Whether step 6 may move a point band's reduction members outside the others: a
+    permutable band of several members, some not coincident. (Elsewhere a thread's run
+    would only make its scalar accesses stride across a warp.)"""
+    n = band.band_n_member()
+    return n >= 2 and band.band_get_permutable() and not all(band.band_member_get_coincident(i) for i in range(n))
+
+
 def register_tile(band: isl.ScheduleNode, points: dict[int, int]) -> isl.ScheduleNode:
     """Step 6 of the module docstring on the point band ``band``, whose members mapped
     to threads each thread runs ``points[member]`` values of; returns the band's node."""
+    if not _reorderable(band):
+        return band
     n = band.band_n_member()
     coincident = [bool(band.band_member_get_coincident(i)) for i in range(n)]
     reductions = [i for i in range(n) if not coincident[i]]
-    if n < 2 or not reductions or not band.band_get_permutable():
-        return band
     strided = [i for i in range(n) if points.get(i, 1) > 1]  # a thread runs several values
     if not strided:
         return band
