@@ -70,34 +70,45 @@ def test_occupancy_errors(args, message):
 
 # The memory analysis of hand-built gpu-stage IR -----------------------------------------------
 
-TILE_READ = """
-builtin.module attributes {gpu.container_module} {
-  func.func @f(%O: memref<32xf32>) attributes {tcir.gpu} {
+def _one_kernel(arg: str, tile: str, body: str, aligned: bool = False) -> str:
+    """A gpu-stage module whose host launches one kernel on 32 threads with an array
+    `%A` of type `arg`; the kernel has `%tx` and, as `%s`, a shared buffer `tile` of type
+    `tile` (16-byte aligned when `aligned`), then runs the lines of `body`."""
+    alignment = ", alignment = 16 : i64" if aligned else ""
+    return f"""
+builtin.module attributes {{gpu.container_module}} {{
+  func.func @f(%A: {arg}) attributes {{tcir.gpu}} {{
     %one = arith.constant 1 : index
     %n = arith.constant 32 : index
-    "gpu.launch_func"(%one, %one, %one, %n, %one, %one, %O) <{kernel = @f_kernels::@f_part0,
-        operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>}>
-        : (index, index, index, index, index, index, memref<32xf32>) -> ()
+    "gpu.launch_func"(%one, %one, %one, %n, %one, %one, %A) <{{kernel = @f_kernels::@f_part0,
+        operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>}}>
+        : (index, index, index, index, index, index, {arg}) -> ()
     func.return
-  }
-  "gpu.module"() <{sym_name = "f_kernels"}> ({
-    "memref.global"() <{sym_name = "tile", type = memref<32xROWxf32, 3 : i64>, initial_value,
-                        sym_visibility = "private"}> : () -> ()
-    "gpu.func"() <{function_type = (memref<32xf32>) -> (), kernel}> ({
-    ^bb0(%O: memref<32xf32>):
-      %tx = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-      %c0 = arith.constant 0 : index
-      %s = memref.get_global @tile : memref<32xROWxf32, 3 : i64>
-      %v = memref.load %s[%tx, %c0] : memref<32xROWxf32, 3 : i64>
-      %w = memref.load %s[%tx, %c0] : memref<32xROWxf32, 3 : i64>
-      %p = arith.mulf %v, %w : f32
-      memref.store %p, %O[%tx] : memref<32xf32>
+  }}
+  "gpu.module"() <{{sym_name = "f_kernels"}}> ({{
+    "memref.global"() <{{sym_name = "tile", type = {tile}, initial_value,
+                        sym_visibility = "private"{alignment}}}> : () -> ()
+    "gpu.func"() <{{function_type = ({arg}) -> (), kernel}}> ({{
+    ^bb0(%A: {arg}):
+      %tx = "gpu.thread_id"() <{{dimension = #gpu<dim x>}}> : () -> index
+      %s = memref.get_global @tile : {tile}
+{body}
       "gpu.return"() : () -> ()
-    }) {sym_name = "f_part0", gpu.known_block_size = array<i32: 32, 1, 1>,
-        gpu.known_grid_size = array<i32: 1, 1, 1>, gpu.kernel} : () -> ()
-  }) : () -> ()
-}
+    }}) {{sym_name = "f_part0", gpu.known_block_size = array<i32: 32, 1, 1>,
+        gpu.known_grid_size = array<i32: 1, 1, 1>, gpu.kernel}} : () -> ()
+  }}) : () -> ()
+}}
 """
+
+
+def _tile_read(row: int) -> str:
+    """Each thread reads tile[tx][0] twice (rows of `row` floats) and stores the square."""
+    tile = f"memref<32x{row}xf32, 3 : i64>"
+    return _one_kernel("memref<32xf32>", tile, f"""      %c0 = arith.constant 0 : index
+      %v = memref.load %s[%tx, %c0] : {tile}
+      %w = memref.load %s[%tx, %c0] : {tile}
+      %p = arith.mulf %v, %w : f32
+      memref.store %p, %A[%tx] : memref<32xf32>""")
 
 
 def _parsed(text: str):
@@ -108,7 +119,7 @@ def _parsed(text: str):
 def test_a_column_of_a_shared_tile_conflicts_unless_padded(row, conflicts):
     """32 threads read tile[tx][0]: with rows of 32 words all in bank 0 (31 extra
     wavefronts), with rows of 33 in 32 banks."""
-    (kernel,) = memory_report(_parsed(TILE_READ.replace("ROW", str(row))))
+    (kernel,) = memory_report(_parsed(_tile_read(row)))
     assert kernel["shared_bank_conflicts"] == conflicts
     assert kernel["shared_bytes"] == 32 * row * 4 and kernel["block"] == [32, 1, 1]
     assert kernel["global_store_efficiency"] == 1.0 and kernel["global_sectors_per_request"] == 4.0
@@ -118,45 +129,18 @@ def test_a_column_of_a_shared_tile_conflicts_unless_padded(row, conflicts):
     assert kernel["fma_per_shared_load"] == 1.0
 
 
-RUNS = """
-builtin.module attributes {gpu.container_module} {
-  func.func @f(%X: memref<132xf32>) attributes {tcir.gpu} {
-    %one = arith.constant 1 : index
-    %n = arith.constant 32 : index
-    "gpu.launch_func"(%one, %one, %one, %n, %one, %one, %X) <{kernel = @f_kernels::@f_part0,
-        operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>}>
-        : (index, index, index, index, index, index, memref<132xf32>) -> ()
-    func.return
-  }
-  "gpu.module"() <{sym_name = "f_kernels"}> ({
-    "memref.global"() <{sym_name = "tile", type = memref<32xROWxf32, 3 : i64>, initial_value,
-                        sym_visibility = "private", alignment = 16 : i64}> : () -> ()
-    "gpu.func"() <{function_type = (memref<132xf32>) -> (), kernel}> ({
-    ^bb0(%X: memref<132xf32>):
-      %tx = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-      %c4 = arith.constant 4 : index
-      %s = memref.get_global @tile : memref<32xROWxf32, 3 : i64>
-      %first = arith.muli %tx, %c4 : index
-      %start = arith.addi %first, %cSHIFT : index
-COPIES
-      "gpu.return"() : () -> ()
-    }) {sym_name = "f_part0", gpu.known_block_size = array<i32: 32, 1, 1>,
-        gpu.known_grid_size = array<i32: 1, 1, 1>, gpu.kernel} : () -> ()
-  }) : () -> ()
-}
-"""
-
-
 def _runs(row: int, shift: int) -> str:
-    """Thread tx copies X[4 tx + shift + v] to tile[tx][v], v = 0 .. 3."""
-    copies = [f"      %cSHIFT = arith.constant {shift} : index"]
+    """Thread tx copies A[4 tx + shift + v] to tile[tx][v], v = 0 .. 3."""
+    body = ["      %c4 = arith.constant 4 : index",
+            f"      %cshift = arith.constant {shift} : index",
+            "      %first = arith.muli %tx, %c4 : index",
+            "      %start = arith.addi %first, %cshift : index"]
     for v in range(4):
-        copies += [f"      %c{v}v = arith.constant {v} : index",
-                   f"      %i{v} = arith.addi %start, %c{v}v : index",
-                   f"      %x{v} = memref.load %X[%i{v}] : memref<132xf32>",
-                   f"      memref.store %x{v}, %s[%tx, %c{v}v] : memref<32x{row}xf32, 3 : i64>"]
-    text = RUNS.replace("ROW", str(row)).replace("COPIES", "\n".join(copies[1:]))
-    return text.replace("      %first = ", copies[0] + "\n      %first = ")
+        body += [f"      %c{v}v = arith.constant {v} : index",
+                 f"      %i{v} = arith.addi %start, %c{v}v : index",
+                 f"      %x{v} = memref.load %A[%i{v}] : memref<132xf32>",
+                 f"      memref.store %x{v}, %s[%tx, %c{v}v] : memref<32x{row}xf32, 3 : i64>"]
+    return _one_kernel("memref<132xf32>", f"memref<32x{row}xf32, 3 : i64>", "\n".join(body), aligned=True)
 
 
 @pytest.mark.parametrize("row, shift, load_requests, efficiency, conflicts", [
@@ -181,8 +165,8 @@ def test_a_threads_consecutive_elements_are_one_vector_access(row, shift, load_r
 
 
 def test_an_indirect_address_is_unknown_not_guessed():
-    text = TILE_READ.replace("ROW", "32").replace(
-        "%v = memref.load %s[%tx, %c0]", "%i = memref.load %O[%tx] : memref<32xf32>\n"
+    text = _tile_read(32).replace(
+        "%v = memref.load %s[%tx, %c0]", "%i = memref.load %A[%tx] : memref<32xf32>\n"
         "      %j = arith.fptosi %i : f32 to i32\n      %k = arith.index_cast %j : i32 to index\n"
         "      %v = memref.load %s[%k, %c0]")
     (kernel,) = memory_report(_parsed(text))
@@ -306,7 +290,7 @@ def test_tc_opt_prints_the_report_after_the_ptx(tmp_path, capsys):
 @needs_ptxas
 def test_tc_opt_reports_a_gpu_stage_input(tmp_path, capsys):
     path = tmp_path / "tile.mlir"
-    path.write_text(TILE_READ.replace("ROW", "32"))
+    path.write_text(_tile_read(32))
     assert run([str(path), "--emit=ptx", "--gpu-report"]) == 0
     assert "shared bank conflicts 31.00 per request" in capsys.readouterr().out
 
