@@ -792,17 +792,20 @@ class GpuDefLowering(ScheduledDefLowering):
             copy = builder.insert(memref.GetGlobalOp(f"{name}_shared{j}", t)).memref
             copy.name_hint = f"shared_{tile.tensor}"
             copies.append(copy)
-        walks = {rank: _copy_threads(rank, kernel.block, ids, builder) for rank in {len(t.shape) for t in promoted}}
-        thread = _linear_thread(kernel.block, ids, builder)
+        # how the threads walk the boxes: element by element per rank, or in runs
+        in_runs = [_in_runs(tile, tensors[tile.tensor]) for tile in promoted]
+        walks = {rank: _copy_threads(rank, kernel.block, ids, builder)
+                 for rank in {len(t.shape) for t, runs in zip(promoted, in_runs) if not runs}}
+        thread = _linear_thread(kernel.block, ids, builder) if any(in_runs) else None
 
         def on_tile(inner: Builder, statement: str, values: list[SSAValue]) -> None:
             assert statement == TILE
             emitter = AstToScf(inner, {**ids, **{tile_parameter(i): v for i, v in enumerate(values)}},
                                self.emit_instance)
             shared = {}
-            for tile, copy in zip(promoted, copies):
+            for tile, copy, runs in zip(promoted, copies, in_runs):
                 offsets = [emitter.expr(e) for e in tile.offset]
-                if _in_runs(tile, tensors[tile.tensor]):
+                if runs:
                     _copy_runs(inner, tile, tensors[tile.tensor], copy, offsets, thread, math.prod(kernel.block),
                                self.options["unrollCopyShared"])
                 else:
