@@ -440,6 +440,7 @@ class _KernelWalk:
         self.ranges: dict[str, int] = {}  # symbol -> how many values it takes (0 .. n-1)
         self.symbols = 0
         self.runs: dict[tuple[SSAValue, str], _Run] = {}  # per (buffer, load/store): the open run
+        self.alignments: dict[SSAValue, int] = {}  # shared buffers: their alignment in bytes
         self.result = _KernelMemory()
         body = kernel.body.block
         for arg, passed in zip(body.args, launch.args):
@@ -542,6 +543,8 @@ class _KernelWalk:
             space = result.type.memory_space
             shared = isinstance(space, IntegerAttr) and space.value.data == 3
             self.buffers[result] = ("shared" if shared else "global", result.type)
+            if shared:
+                self.alignments[result] = _global_alignment(op, gpu_plan.element_dtype(result.type.element_type).itemsize)
         elif name in ("memref.alloca", "memref.alloc"):
             self.buffers[result] = ("private", result.type)
         elif name == "memref.load":
@@ -643,7 +646,7 @@ class _KernelWalk:
                 run.count += 1
                 return
         self.flush((buffer, what))
-        alignment = ARG_ALIGNMENT if space == "global" else _global_alignment(buffer, size)
+        alignment = self.alignments.get(buffer, ARG_ALIGNMENT)  # global memory: the contract's
         self.runs[(buffer, what)] = _Run(space, what, label, address, size, alignment, mask, weights)
 
     def flush(self, key: tuple[SSAValue, str] | None = None) -> None:
@@ -729,19 +732,17 @@ class _Run:
             c * self.size % span == 0 for _, c in self.first.coeffs)
 
 
-def _global_alignment(buffer: SSAValue, size: int) -> int:
-    """The alignment of a `memref.global` buffer (shared memory): its attribute, else
-    its element's."""
-    owner = buffer.owner
-    if isinstance(owner, Operation) and owner.name == "memref.get_global":
-        table = owner.parent_op()
-        while table is not None and not isinstance(table, (gpu.ModuleOp, ModuleOp)):
-            table = table.parent_op()
-        name = owner.properties["name"].string_value()
-        for op in table.body.block.ops if table is not None else ():
-            if op.name == "memref.global" and op.properties["sym_name"].data == name:
-                alignment = op.properties.get("alignment")
-                return alignment.value.data if isinstance(alignment, IntegerAttr) else size
+def _global_alignment(get_global: Operation, size: int) -> int:
+    """The alignment of the `memref.global` a `memref.get_global` reads (shared memory):
+    its attribute, else its element's `size`."""
+    table = get_global.parent_op()
+    while table is not None and not isinstance(table, (gpu.ModuleOp, ModuleOp)):
+        table = table.parent_op()
+    name = get_global.properties["name"].string_value()
+    for op in table.body.block.ops if table is not None else ():
+        if op.name == "memref.global" and op.properties["sym_name"].data == name:
+            alignment = op.properties.get("alignment")
+            return alignment.value.data if isinstance(alignment, IntegerAttr) else size
     return size
 
 
