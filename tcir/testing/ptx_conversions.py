@@ -30,6 +30,8 @@ _FORMATS = {"e4m3x2": ml_dtypes.float8_e4m3fn, "e5m2x2": ml_dtypes.float8_e5m2}
 _CMPI = {0: np.equal, 1: np.not_equal, 2: np.less, 3: np.less_equal, 4: np.greater, 5: np.greater_equal,
          6: np.less, 7: np.less_equal, 8: np.greater, 9: np.greater_equal}
 _CMPF_UNORDERED = 14
+_BINARY = {arith.AndIOp: np.bitwise_and, arith.OrIOp: np.bitwise_or, arith.ShLIOp: np.left_shift,
+           arith.ShRUIOp: np.right_shift}
 
 
 def _to_format(x: np.ndarray, pair: str) -> np.ndarray:
@@ -99,10 +101,8 @@ def _step(op, get) -> np.ndarray:
         return _CMPI[predicate](a, b)
     if isinstance(op, arith.CmpfOp) and op.predicate.value.data == _CMPF_UNORDERED:
         return np.isnan(args[0]) | np.isnan(args[1])
-    binary = {arith.AndIOp: np.bitwise_and, arith.OrIOp: np.bitwise_or, arith.ShLIOp: np.left_shift,
-              arith.ShRUIOp: np.right_shift}
-    if type(op) in binary:
-        return binary[type(op)](args[0], args[1]).astype(_dtype(t))
+    if type(op) in _BINARY:
+        return _BINARY[type(op)](args[0], args[1]).astype(_dtype(t))
     raise NotImplementedError(f"the evaluator has no {op.name}")
 
 
