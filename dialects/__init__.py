@@ -1,4 +1,4 @@
-"""tcir's dialects (`tc`, `lowp`), imported only when first asked for, and the context every
+"""tcir's dialects (`tc`, `lowp`, `tcgpu`), imported only when first asked for, and the context every
 pipeline uses.
 """
 
@@ -22,7 +22,11 @@ def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
         from tcir.dialects.lowp import LOWP
         return LOWP
 
-    return {"tc": get_tc, "lowp": get_lowp}
+    def get_tcgpu() -> Dialect:
+        from tcir.dialects.tcgpu import TCGPU
+        return TCGPU
+
+    return {"tc": get_tc, "lowp": get_lowp, "tcgpu": get_tcgpu}
 
 
 def default_context() -> Context:
