@@ -45,6 +45,12 @@ Semantics:
     kernel, the buffer, the element and both threads. (Lockstep execution hides the
     effect of a race, so detection is what shows it; it may miss a race whose
     accesses another block's barrier separates, never reports one that is not.)
+  * Async copies (`tcgpu`, PTX's cp.async): `tcgpu.async_copy` reads its source when it
+    starts, and counts for races as a read of the source and a write of the destination
+    then (the copy may land any time after); its values land in shared memory only when
+    a `tcgpu.async_wait` of the thread completes its group, another write for races.
+    Until then the destination keeps what it held (poison at first), so a missing wait
+    shows as stale or poison data. Copies still pending when the block ends are dropped.
 
 Example:
     C = np.zeros(64, np.float32)
@@ -67,6 +73,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -79,7 +86,7 @@ from tcir.backends.gpu_plan import (
     Launch, MemrefSpec, ParamArg, ScalarArg, ScalarSpec, TempArg, constant_value, element_dtype,
     kernel_function, plan,
 )
-from tcir.dialects import lowp
+from tcir.dialects import lowp, tcgpu
 from tcir.dialects.tc import BuiltinOp
 from tcir.errors import TcError
 from tcir.frontend import types as tc_types
@@ -222,7 +229,7 @@ def _check_ops(kernel: gpu.FuncOp) -> None:
             continue
         raise TcError(f"kernel @{kernel.sym_name.data} uses `{op.name}`, which the gpu stage does not "
                       "allow (gpu ids and barrier, scf.for/if, arith, math, tc.builtin, "
-                      "memref.load/store/alloca/get_global)")
+                      "memref.load/store/alloca/get_global, tcgpu async copies)")
 
 
 # Memory ------------------------------------------------------------------------------------
@@ -330,6 +337,22 @@ class _Buffer:
         self.records = _Records(self.data.size, threads) if track and scope != "private" else None
 
 
+@dataclass
+class _Copy:
+    """The elements a `tcgpu.async_copy` copies and that have not landed: per element, its
+    indices in `buffer.data`, the lane (of the group of blocks), the lane's group and the value."""
+
+    buffer: _Buffer
+    at: tuple[np.ndarray, ...]
+    lanes: np.ndarray
+    group: np.ndarray
+    values: np.ndarray
+
+    def take(self, where: np.ndarray) -> _Copy:
+        return _Copy(self.buffer, tuple(i[where] for i in self.at), self.lanes[where], self.group[where],
+                     self.values[where])
+
+
 # Execution ---------------------------------------------------------------------------------
 
 
@@ -351,6 +374,10 @@ class _Blocks:
         self.block_ids = (block % gx, block // gx % gy, block // (gx * gy))
         self.shared: dict[str, _Buffer] = {}
         self.env: dict[Any, Any] = {}
+        # tcgpu async copies: each lane's commits so far, and the copies not landed yet in
+        # the order they started (those left when the blocks end die with their shared memory).
+        self.commits = np.zeros(self.count, np.int64)
+        self.pending: list[_Copy] = []
 
     def run(self, args: list[Any]) -> None:
         body = self.kernel.body.block
@@ -478,14 +505,19 @@ class _Blocks:
         data = _poison((self.count, *t.get_shape()), element_dtype(t.element_type))
         return (_Buffer("private memory (memref.alloca)", data, "private", False),)
 
-    def select(self, buffer: _Buffer, index: list[Any], mask: np.ndarray, access: str) -> tuple[np.ndarray, ...]:
-        """Indices into `buffer.data` of the element each lane in `mask` accesses."""
+    def select(self, buffer: _Buffer, index: list[Any], mask: np.ndarray, access: str,
+               run: int = 1) -> tuple[np.ndarray, ...]:
+        """Indices into `buffer.data` of the element each lane in `mask` accesses, the first
+        of `run` consecutive ones along the innermost dimension (all checked in bounds)."""
         active = [self.lanes(i)[mask] for i in index]
-        for i, n in zip(active, buffer.shape):
-            bad = np.flatnonzero((i < 0) | (i >= n))
+        ends = [1] * (len(active) - 1) + [run]
+        for i, n, end in zip(active, buffer.shape, ends):
+            bad = np.flatnonzero((i < 0) | (i > n - end))
             if bad.size:
-                element = [int(j[bad[0]]) for j in active]
-                raise self.error(f"{access} of {buffer.name} {element} is out of bounds (shape "
+                element = [str(int(j[bad[0]])) for j in active]
+                if run > 1:
+                    element[-1] += f"..{int(active[-1][bad[0]]) + run - 1}"
+                raise self.error(f"{access} of {buffer.name} [{', '.join(element)}] is out of bounds (shape "
                                  f"{list(buffer.shape)})", self.lane[mask][bad[0]])
         if buffer.scope == "shared":
             return (self.local_block[mask], *active)
@@ -497,7 +529,7 @@ class _Blocks:
         buffer, *index = args
         at = self.select(buffer, index, mask, "load")
         if buffer.records is not None:
-            self.check_race(buffer, at, mask, "reads")
+            self.check_race(buffer, at, self.lane[mask], "reads")
         out = np.zeros(self.count, buffer.data.dtype)
         out[mask] = buffer.data[at]
         return (out,)
@@ -508,14 +540,14 @@ class _Blocks:
             raise self.error(f"stores into {buffer.name}, a read-only array")
         at = self.select(buffer, index, mask, "store")
         if buffer.records is not None:
-            self.check_race(buffer, at, mask, "writes")
+            self.check_race(buffer, at, self.lane[mask], "writes")
         buffer.data[at] = self.lanes(value)[mask]
         return ()
 
-    def check_race(self, buffer: _Buffer, at: tuple[np.ndarray, ...], mask: np.ndarray, access: str) -> None:
-        """Raise on the first access (`reads` or `writes`) of the op that races."""
+    def check_race(self, buffer: _Buffer, at: tuple[np.ndarray, ...], lanes: np.ndarray, access: str) -> None:
+        """Raise on the first access (`reads` or `writes`) of the op that races; `lanes`
+        (numbered in the launch) make the accesses `at`."""
         e = np.ravel_multi_index(at, buffer.data.shape)
-        lanes = self.lane[mask]
         check = buffer.records.check_write if access == "writes" else buffer.records.check_read
         conflict = check(e, lanes, self.launch.epoch)
         if conflict is None:
@@ -530,6 +562,50 @@ class _Blocks:
         when = "since the last gpu.barrier" if same_block else "in the same launch (blocks are not ordered)"
         raise self.error(f"data race on {buffer.name} {element}: {self.launch.thread_of(lane)} {access} it "
                          f"and {who} {verb} it {when}")
+
+    # tcgpu -----------------------------------------------------------------------------------
+
+    def async_copy(self, op: tcgpu.AsyncCopyOp, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+        n, k = op.elements.value.data, len(op.source_indices)
+        src, dst = args[0], args[1 + k]
+        source = self.run_of(src, args[1:1 + k], mask, n)
+        dest = self.run_of(dst, args[2 + k:], mask, n)
+        lanes = np.repeat(self.local_lane[mask], n)
+        # The copy may land at any time from now on: it races as it starts.
+        if src.records is not None:
+            self.check_race(src, source, self.lane[lanes], "reads")
+        if dst.records is not None:
+            self.check_race(dst, dest, self.lane[lanes], "writes")
+        self.pending.append(_Copy(dst, dest, lanes, self.commits[lanes], src.data[source]))
+        return ()
+
+    def run_of(self, buffer: _Buffer, index: list[Any], mask: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+        """Indices into `buffer.data` of the `n` consecutive elements each lane in `mask`
+        copies, lane by lane (`n` is 1 for a 0-d memref)."""
+        *outer, inner = self.select(buffer, index, mask, "tcgpu.async_copy", n)
+        return (*(np.repeat(i, n) for i in outer), (inner[:, None] + np.arange(n)).ravel())
+
+    def async_commit(self, op: tcgpu.AsyncCommitOp, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+        self.commits[mask] += 1
+        return ()
+
+    def async_wait(self, op: tcgpu.AsyncWaitOp, args: list[Any], mask: np.ndarray) -> tuple[Any, ...]:
+        """Land the copies of the lanes in `mask` whose groups are complete, in the order
+        they started (a lane's later copy of an element wins)."""
+        complete = self.commits - op.pending.value.data
+        pending = []
+        for copy in self.pending:
+            done = mask[copy.lanes] & (copy.group < complete[copy.lanes])
+            if done.any():
+                landed = copy.take(done)
+                if landed.buffer.records is not None:
+                    self.check_race(landed.buffer, landed.at, self.lane[landed.lanes], "writes")
+                landed.buffer.data[landed.at] = landed.values
+                copy = copy.take(~done)
+            if copy.lanes.size:
+                pending.append(copy)
+        self.pending = pending
+        return ()
 
     # arith and math ------------------------------------------------------------------------
 
@@ -668,6 +744,8 @@ _HANDLERS: dict[type[Operation], Handler] = {
     scf.IfOp: _Blocks.if_, scf.ForOp: _Blocks.for_,
     memref.GetGlobalOp: _Blocks.get_global, memref.AllocaOp: _Blocks.alloca,
     memref.LoadOp: _Blocks.load, memref.StoreOp: _Blocks.store,
+    tcgpu.AsyncCopyOp: _Blocks.async_copy, tcgpu.AsyncCommitOp: _Blocks.async_commit,
+    tcgpu.AsyncWaitOp: _Blocks.async_wait,
     arith.ConstantOp: _Blocks.constant,
     arith.NegfOp: lambda self, op, args, mask: (np.negative(args[0]),),
     arith.SelectOp: lambda self, op, args, mask: (self.merge(args[0], args[1], args[2]),),

@@ -331,6 +331,137 @@ def test_divergent_barrier_is_an_error_at_once(body):
     assert time.perf_counter() - start < 2
 
 
+# Asynchronous copies (tcgpu) -------------------------------------------------------------------
+
+# Each of 16 threads of a block copies a run of 4 floats of A into shared memory, then
+# writes the next thread's run to C: C is A rolled by -4 within each block's 64 floats.
+ASYNC_ROLL = """
+      %tx = gpu.thread_id x
+      %bx = gpu.block_id x
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c4 = arith.constant 4 : index
+      %c64 = arith.constant 64 : index
+      %j = arith.muli %tx, %c4 : index
+      %base = arith.muli %bx, %c64 : index
+      %g = arith.addi %base, %j : index
+      %s = memref.get_global @s : memref<64xf32, 3 : i64>
+      tcgpu.async_copy %A[%g], %s[%j], 4 : memref<128xf32> to memref<64xf32, 3 : i64>
+      tcgpu.async_commit
+      tcgpu.async_wait 0
+      gpu.barrier
+      scf.for %k = %c0 to %c4 step %c1 {
+        %next = arith.addi %j, %c4 : index
+        %m = arith.addi %next, %k : index
+        %r = arith.remui %m, %c64 : index
+        %v = memref.load %s[%r] : memref<64xf32, 3 : i64>
+        %o = arith.addi %g, %k : index
+        memref.store %v, %C[%o] : memref<128xf32>
+      }"""
+
+
+def async_roll(body: str = ASYNC_ROLL) -> ModuleOp:
+    return one_kernel([("A", "memref<128xf32>"), ("C", "memref<128xf32>")], body, grid=(2, 1, 1),
+                      block=(16, 1, 1), globals_=[shared("s", "memref<64xf32, 3 : i64>")])
+
+
+def test_async_copies_land_at_the_wait():
+    A = rng().standard_normal(128).astype(np.float32)
+    C = np.zeros(128, np.float32)
+    emulate(async_roll(), "f", [A, C])
+    np.testing.assert_array_equal(C, np.roll(A.reshape(2, 64), -4, axis=1).ravel())
+
+
+def test_async_copies_without_the_wait_never_land():
+    """The barrier orders the reads after the copies' start, not after their landing: the
+    reads get the shared memory's poison."""
+    C = np.zeros(128, np.float32)
+    emulate(async_roll(ASYNC_ROLL.replace("tcgpu.async_wait 0", "")), "f", [np.ones(128, np.float32), C])
+    assert np.isnan(C).all()
+
+
+# Three steps through two shared buffers, the copy of step s + 1 in flight while step s
+# is read: C[s] is A[s] rolled by -4.
+DOUBLE_BUFFERED = """
+      %tx = gpu.thread_id x
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %c3 = arith.constant 3 : index
+      %c4 = arith.constant 4 : index
+      %c64 = arith.constant 64 : index
+      %j = arith.muli %tx, %c4 : index
+      %s = memref.get_global @s : memref<2x64xf32, 3 : i64>
+      tcgpu.async_copy %A[%c0, %j], %s[%c0, %j], 4 : memref<3x64xf32> to memref<2x64xf32, 3 : i64>
+      tcgpu.async_commit
+      scf.for %step = %c0 to %c3 step %c1 {
+        %next = arith.addi %step, %c1 : index
+        %more = arith.cmpi ult, %next, %c3 : index
+        scf.if %more {
+          %nb = arith.remui %next, %c2 : index
+          tcgpu.async_copy %A[%next, %j], %s[%nb, %j], 4 : memref<3x64xf32> to memref<2x64xf32, 3 : i64>
+        }
+        tcgpu.async_commit
+        tcgpu.async_wait 1
+        gpu.barrier
+        %b = arith.remui %step, %c2 : index
+        scf.for %k = %c0 to %c4 step %c1 {
+          %n = arith.addi %j, %c4 : index
+          %m = arith.addi %n, %k : index
+          %r = arith.remui %m, %c64 : index
+          %v = memref.load %s[%b, %r] : memref<2x64xf32, 3 : i64>
+          %o = arith.addi %j, %k : index
+          memref.store %v, %C[%step, %o] : memref<3x64xf32>
+        }
+        gpu.barrier
+      }"""
+
+
+def double_buffered(body: str = DOUBLE_BUFFERED) -> ModuleOp:
+    return one_kernel([("A", "memref<3x64xf32>"), ("C", "memref<3x64xf32>")], body, block=(16, 1, 1),
+                      globals_=[shared("s", "memref<2x64xf32, 3 : i64>")])
+
+
+def test_double_buffered_async_copies():
+    A = rng().standard_normal((3, 64)).astype(np.float32)
+    C = np.zeros((3, 64), np.float32)
+    emulate(double_buffered(), "f", [A, C])
+    np.testing.assert_array_equal(C, np.roll(A, -4, axis=1))
+
+
+def test_double_buffering_waiting_for_too_few_groups_reads_stale_data():
+    """With two groups left pending, step s's copy has not landed when step s reads: steps 0
+    and 1 read poison, step 2 what step 0's copy left in its buffer."""
+    A = rng().standard_normal((3, 64)).astype(np.float32)
+    C = np.zeros((3, 64), np.float32)
+    emulate(double_buffered(DOUBLE_BUFFERED.replace("async_wait 1", "async_wait 2")), "f", [A, C])
+    assert np.isnan(C[:2]).all()
+    np.testing.assert_array_equal(C[2], np.roll(A[0], -4))
+
+
+@pytest.mark.parametrize("make, shape, race", [
+    # the next thread's run is read without the barrier after its copy landed
+    (lambda: async_roll(ASYNC_ROLL.replace("gpu.barrier", "")), 128,
+     r"\[4\]: thread \(0, 0, 0\) of block \(0, 0, 0\) reads it and thread \(1, 0, 0\) of block \(0, 0, 0\) wrote it"),
+    # step 1's copy into buffer 0 starts without the barrier after step 0's reads of it
+    (lambda: double_buffered(DOUBLE_BUFFERED.replace("gpu.barrier\n      }", "}")), (3, 64),
+     r"\[0, 0\]: thread \(0, 0, 0\) of block \(0, 0, 0\) writes it and thread \(15, 0, 0\) of block "
+     r"\(0, 0, 0\) read it"),
+], ids=["copy-then-read", "read-then-copy"])
+def test_an_async_copy_racing_with_a_read_is_a_race(make, shape, race):
+    with pytest.raises(TcError, match=rf"kernel @k: data race on shared memory @s {race} since the last gpu.barrier"):
+        emulate(make(), "f", [np.ones(shape, np.float32), np.zeros(shape, np.float32)])
+
+
+def test_an_out_of_bounds_async_copy_is_an_error():
+    """Thread 15 of block 1 copies A[125..128] of 128 floats."""
+    m = async_roll(ASYNC_ROLL.replace("tcgpu.async_copy %A[%g]", "%g1 = arith.addi %g, %c1 : index\n"
+                                      "      tcgpu.async_copy %A[%g1]"))
+    with pytest.raises(TcError, match=r"kernel @k: tcgpu.async_copy of argument %A \[125..128\] is out of bounds "
+                                      r"\(shape \[128\]\) \(thread \(15, 0, 0\) of block \(1, 0, 0\)\)"):
+        emulate(m, "f", [np.ones(128, np.float32), np.zeros(128, np.float32)])
+
+
 # Grids, guards, private memory, launches ------------------------------------------------------
 
 
