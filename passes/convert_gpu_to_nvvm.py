@@ -20,6 +20,19 @@ Summary:
     (memory types as in convert-memref-to-llvm: i1 -> i8, index -> i64, bf16 -> i16);
     `memref.get_global` -> `llvm.mlir.addressof` (`!llvm.ptr<3>`) cast to the memref
     type, so convert-memref-to-llvm addresses it like any memref.
+  - Asynchronous copies (`tcgpu`, PTX's `cp.async`, sm_80+) -> inline PTX with side
+    effects and a `~{memory}` clobber, so LLVM neither drops them nor moves memory
+    accesses across them. `tcgpu.async_copy` addresses both elements as
+    convert-memref-to-llvm does (`Addressing.element_pointer`: the memref cast to its
+    pointer, folded once that pass has run, and a GEP) and becomes
+    `{ .reg .u64 g; cvta.to.global.u64 g, $1; cp.async.cg.shared.global [$0], [g], 16; }`
+    for 16 bytes (`.cg`: bypasses L1, 16 bytes only) or `cp.async.ca` for 4 and 8: the
+    source, a generic pointer (`!llvm.ptr`), converted to a global address in the
+    block; the destination an `!llvm.ptr<3>`, 64-bit like every NVPTX pointer here
+    (constraints `l,l`). `tcgpu.async_commit` -> `cp.async.commit_group;`,
+    `tcgpu.async_wait P` -> `cp.async.wait_group P;`. Not LLVM's
+    `llvm.nvvm.cp.async.*` intrinsics: they take a global (`addrspace(1)`) source,
+    and xDSL's llvm dialect and translation have no `addrspacecast` to make one.
   - Float math (`math` ops and `tc.builtin`, the CUDA math set) -> calls to libdevice,
     `__nv_<name>f` for f32 and `__nv_<name>` for f64 (`math.roundeven` -> `__nv_rint`),
     as CUDA computes them; f16 and bf16 arguments are computed in f32 and rounded
@@ -98,9 +111,10 @@ from xdsl.pattern_rewriter import (
 )
 
 from tcir.dialects.tc import BuiltinOp
+from tcir.dialects.tcgpu import AsyncCommitOp, AsyncCopyOp, AsyncWaitOp
 from tcir.errors import TcError
 from tcir.passes.convert_math_to_llvm import MATH_FUNCTIONS
-from tcir.passes.convert_memref_to_llvm import pointer_type, static_layout, storage_type
+from tcir.passes.convert_memref_to_llvm import Addressing, element_size, pointer_type, static_layout, storage_type
 from tcir.passes.llvm_common import Emitter, erase_dead_casts, lower_scalar_op, lowering_error
 
 PASS_NAME = "convert-gpu-to-nvvm"
@@ -213,6 +227,52 @@ class LowerGetGlobal(RewritePattern):
         rewriter.replace(op, UnrealizedConversionCastOp.get([address.result], [memref_type]))
 
 
+# Asynchronous copies ---------------------------------------------------------------------
+
+
+def _ptx(text: str, constraints: str = "", operands: tuple[SSAValue, ...] = ()) -> llvm.InlineAsmOp:
+    """Inline PTX with side effects and a memory clobber: LLVM neither drops it nor moves
+    memory accesses (of shared memory above all) across it."""
+    clobber = "~{memory}"
+    return llvm.InlineAsmOp(text, f"{constraints},{clobber}" if constraints else clobber, operands,
+                            has_side_effects=True)
+
+
+def _async_copy_ptx(size: int) -> str:
+    """`cp.async` of `size` bytes (4, 8 or 16) from the generic address $1 (of global
+    memory) to the shared address $0; 16 bytes bypass L1 (`.cg` takes only 16)."""
+    cache = "cg" if size == 16 else "ca"
+    return (f"{{ .reg .u64 g; cvta.to.global.u64 g, $1; "
+            f"cp.async.{cache}.shared.global [$0], [g], {size}; }}")
+
+
+@dataclass
+class LowerAsyncCopy(RewritePattern):
+    addressing: Addressing
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AsyncCopyOp, rewriter: PatternRewriter) -> None:
+        source_type = op.source.type
+        assert isinstance(source_type, MemRefType)
+        size = op.elements.value.data * element_size(source_type.element_type)
+        source = self.addressing.element_pointer(op.source, op.source_indices, rewriter)
+        dest = self.addressing.element_pointer(op.dest, op.dest_indices, rewriter)
+        # both pointers 64-bit: shared ones too, without nvptx-short-ptr
+        rewriter.replace(op, _ptx(_async_copy_ptx(size), "l,l", (dest, source)))
+
+
+class LowerAsyncCommit(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AsyncCommitOp, rewriter: PatternRewriter) -> None:
+        rewriter.replace(op, _ptx("cp.async.commit_group;"))
+
+
+class LowerAsyncWait(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AsyncWaitOp, rewriter: PatternRewriter) -> None:
+        rewriter.replace(op, _ptx(f"cp.async.wait_group {op.pending.value.data};"))
+
+
 # Math ------------------------------------------------------------------------------------
 
 
@@ -259,6 +319,7 @@ class ConvertGpuToNvvmPass(ModulePass):
         patterns: list[RewritePattern] = [
             LowerSpecialRegister(), LowerBarrier(), LowerFunc(), LowerReturn(),
             LowerGlobal(), LowerGetGlobal(), LowerMath(),
+            LowerAsyncCopy(Addressing()), LowerAsyncCommit(), LowerAsyncWait(),
         ]
         walker = PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False))
         for device in [o for o in op.walk() if isinstance(o, gpu.ModuleOp)]:

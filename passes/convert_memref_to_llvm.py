@@ -326,13 +326,23 @@ class LowerView(RewritePattern):
 
 
 @dataclass
-class _Addressing:
-    """Element addresses of `memref[indices]` as GEPs over linearized i64 indices."""
+class Addressing:
+    """Element addresses of `memref[indices]` as GEPs over linearized i64 indices.
 
-    casts: _Casts
+    Also for passes that run before this one and address memref elements themselves
+    (convert-gpu-to-nvvm: `tcgpu.async_copy`): the memref value is cast to its pointer
+    (`pointer_type`) with an `unrealized_conversion_cast`, which becomes a pointer to
+    pointer cast once this pass has converted the memref types, and is folded.
+    """
+
+    casts: _Casts = field(default_factory=_Casts)
 
     def element_pointer(self, memref_value: SSAValue, indices: Sequence[SSAValue],
                         rewriter: PatternRewriter) -> SSAValue:
+        """The address (`pointer_type` of the memref) of `memref_value[indices]`, built at
+        the rewriter's insertion point: `getelementptr inbounds` over the linearized
+        index (static strides and offset), or the base pointer when that index is 0.
+        `indices` are index or i64 values."""
         memref_type = memref_value.type
         strides, offset = static_layout(memref_type)
         assert isinstance(memref_type, MemRefType)
@@ -370,7 +380,7 @@ class _Addressing:
 
 @dataclass
 class LowerLoad(RewritePattern):
-    addressing: _Addressing
+    addressing: Addressing
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: memref.LoadOp, rewriter: PatternRewriter) -> None:
@@ -390,7 +400,7 @@ class LowerLoad(RewritePattern):
 
 @dataclass
 class LowerStore(RewritePattern):
-    addressing: _Addressing
+    addressing: Addressing
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: memref.StoreOp, rewriter: PatternRewriter) -> None:
@@ -453,7 +463,7 @@ class ConvertMemRefToLLVMPass(ModulePass):
         if self.alignment <= 0 or self.alignment & (self.alignment - 1):
             raise _error(f"alignment={self.alignment} is not a power of two")
         casts = _Casts()
-        addressing = _Addressing(casts)
+        addressing = Addressing(casts)
         self._walk(op, [LowerAlloc(self.stack_limit, self.alignment), LowerAlloca()])
         self._walk(op, [LowerView(), LowerLoad(addressing), LowerStore(addressing), LowerDealloc(casts)])
         _reject_leftovers(op)

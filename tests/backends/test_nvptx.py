@@ -162,6 +162,32 @@ SCALARS = gpu_module(kernel("axpby", [
       memref.store %y, %X[%t] : memref<64xf32>
     }}"""))
 
+# Asynchronous copies into double-buffered shared memory (tcgpu): 16 bytes (4 f32) per
+# thread into the first tile, one f32 into the second, each its own group; the first
+# tile is read once at most one group is pending, the second once none is.
+ASYNC = gpu_module("""
+  "memref.global"() <{sym_name = "tiles", type = memref<2x16x16xf32, 3 : i64>, initial_value, sym_visibility = "private", alignment = 16 : i64}> : () -> ()""",
+                   kernel("pipelined", [("A", "memref<64x64xf32>"), ("C", "memref<64x64xf32>")], f"""
+    %tx = {gpu_id("thread_id", "x")}
+    %ty = {gpu_id("thread_id", "y")}
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %j = arith.muli %tx, %c4 : index
+    %s = memref.get_global @tiles : memref<2x16x16xf32, 3 : i64>
+    tcgpu.async_copy %A[%ty, %j], %s[%c0, %ty, %j], 4 : memref<64x64xf32> to memref<2x16x16xf32, 3 : i64>
+    tcgpu.async_commit
+    tcgpu.async_copy %A[%j, %ty], %s[%c1, %ty, %tx], 1 : memref<64x64xf32> to memref<2x16x16xf32, 3 : i64>
+    tcgpu.async_commit
+    tcgpu.async_wait 1
+    "gpu.barrier"() : () -> ()
+    %v = memref.load %s[%c0, %ty, %j] : memref<2x16x16xf32, 3 : i64>
+    memref.store %v, %C[%ty, %j] : memref<64x64xf32>
+    tcgpu.async_wait 0
+    "gpu.barrier"() : () -> ()
+    %w = memref.load %s[%c1, %ty, %tx] : memref<2x16x16xf32, 3 : i64>
+    memref.store %w, %C[%j, %ty] : memref<64x64xf32>""", block="4, 16, 1"))
+
 
 def entries(ptx: str) -> list[str]:
     return re.findall(r"^\.visible \.entry (\w+)\(", ptx, re.MULTILINE)
@@ -220,6 +246,32 @@ def test_scalar_arguments(arch):
     params = re.findall(r"\.param \.(\w+)(?: \.ptr \.align \d+)? axpby_param_(\d)", ptx)
     # a pointer, f32, f64, i32, index (i64), f16 (as its 16 bits)
     assert [width for width, _ in params] == ["u64", "f32", "f64", "u32", "u64", "u16"]
+
+
+@needs_ptxas
+@pytest.mark.parametrize("arch", ARCHS)
+def test_async_copies(arch):
+    ptx = ptx_of(ASYNC, arch)
+    assert entries(ptx) == ["pipelined"]
+    assert re.search(r"\.shared \.align 16 \.b8 tiles\[2048\];", ptx)
+    # the generic source converted in the asm block, the shared destination a register
+    copies = re.findall(r"cvta\.to\.global\.u64 g, %rd\d+; (cp\.async\.(?:cg|ca)\.shared\.global) "
+                        r"\[%rd\d+\], \[g\], (\d+);", ptx)
+    assert copies == [("cp.async.cg.shared.global", "16"), ("cp.async.ca.shared.global", "4")]
+    assert ptx.count("cp.async.commit_group;") == 2
+    # the shared loads stay after their waits (the asm clobbers memory)
+    first_wait, last_wait = ptx.index("cp.async.wait_group 1;"), ptx.index("cp.async.wait_group 0;")
+    loads = [m.start() for m in re.finditer(r"ld\.shared", ptx)]
+    assert len(loads) == 2 and first_wait < loads[0] < last_wait < loads[1]
+
+
+def test_async_copies_llvm_ir():
+    text = nvptx.llvm_ir_for_module(parse(ASYNC))
+    asm = ('call void asm sideeffect "{ .reg .u64 g; cvta.to.global.u64 g, $1; '
+           'cp.async.cg.shared.global [$0], [g], 16; }", "l,l,~{memory}"(')
+    # the destination in shared memory (llvmlite prints the GEP's type as a typed pointer)
+    assert re.search(re.escape(asm) + r"[^)]*addrspace\(3\)[^,]*, ptr ", text)
+    assert 'call void asm sideeffect "cp.async.wait_group 1;", "~{memory}"()' in text
 
 
 @needs_ptxas
