@@ -32,8 +32,10 @@ Summary:
                             metrics of that kernel alone, plus spill_stores, spill_loads,
                             occupancy_limited_by, blocks_per_sm, the access counts
                             (`accesses`: static, unknown, redundant, warp_requests,
-                            thread_executions per kind) and `access_details` (per
-                            counted load or store: its requests, efficiency or conflicts)
+                            thread_executions per kind), `access_details` (per counted
+                            load or store: its requests, efficiency or conflicts) and
+                            `async_copies` (its `tcgpu.async_copy` ops: static,
+                            warp_requests, thread_executions)
     and entry, arch, options, notes (the unknown accesses, why).
 
 How the memory metrics are computed (from the mapped IR, `memory_report`):
@@ -76,7 +78,15 @@ How the memory metrics are computed (from the mapped IR, `memory_report`):
   vectorizer makes them (ld.global.nc.v4, st.shared.v4 ...): for global memory, the
   sectors of all the lanes' bytes; for shared memory, served in phases of 32 / width
   lanes (quarter warps for 16 bytes), whose extra wavefronts add up. A store to an
-  element the same run stored before replaces it (LLVM drops the dead store). The IR is
+  element the same run stored before replaces it (LLVM drops the dead store).
+  Asynchronous copies (`tcgpu.async_copy`, cp.async: N consecutive elements, 4, 8 or 16
+  bytes, per thread from global to shared memory, not through registers) are each one
+  global load request of the N elements and one shared store request of the N elements,
+  counted as a vector access of that width is (N = 1: as a scalar one), but never
+  merged with other accesses nor reused: a load of the source or of the destination
+  after the copy is not the copy's value. They are not shared loads
+  (`fma_per_shared_load`). `tcgpu.async_commit` and `tcgpu.async_wait` cost nothing
+  here; the barrier after the wait is a `gpu.barrier`. The IR is
   read before LLVM: hoisted loop-invariant loads, caches, 64-bit scalar shared accesses
   served per half-warp, the last partial iteration of a tiled loop, and blocks other
   than block 0 are not modeled.
@@ -134,6 +144,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from .api import Kernel
 from .backends import gpu_plan
 from .backends.nvptx import ARCHS, arch_for, find_ptxas, run_ptxas
+from .dialects.tcgpu import AsyncCopyOp
 from .driver import CudaTarget, GpuMachine, Job, lower, tc_module
 from .errors import TcError
 from .frontend import check_source
@@ -393,6 +404,7 @@ class _KernelMemory:
     data_conditions: int = 0  # conditions on loaded data (both branches counted)
     notes: list[str] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)  # per counted access
+    async_copies: _Tally = field(default_factory=_Tally)  # tcgpu.async_copy: static, requests, threads
 
 
 def _distinct(values: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -551,6 +563,8 @@ class _KernelWalk:
             self.access(op, op.operands[0], list(op.operands[1:]), "load", mask, weights, available)
         elif name == "memref.store":
             self.access(op, op.operands[1], list(op.operands[2:]), "store", mask, weights, available)
+        elif isinstance(op, AsyncCopyOp):
+            self.async_copy(op, mask, weights, available)
         elif name in _FMA:
             self.result.fma += self.thread_executions(mask, weights)
         elif op.regions:  # anything else with regions: walked as if run once
@@ -607,26 +621,13 @@ class _KernelWalk:
         if space == "private" or not isinstance(t, MemRefType):
             return
         tally = self.result.tallies[f"{space}_{what}"]
-        tally.static += 1
         label = f"{op.name} of {_buffer_name(buffer)} in {self.name}"
-        strides, offset = t.get_strides(), t.get_offset()
-        values = [self.get(i) for i in indices]
-        if strides is None or None in strides or offset is None:
-            why = f"the memref {t} has a dynamic layout"
-        elif any(v is None for v in values):
-            why = "the address depends on a loaded value, a loop-carried value or a kernel argument"
-        elif not all(v.exact for v in values):
-            why = "the address mixes thread ids and block-uniform values non-affinely"
-        else:
-            why = None
-        if why is not None:
-            tally.unknown += 1
+        address = self.address(label, t, indices, tally)
+        if address is None:
             if what == "store":
                 for k in [k for k in available if k[0] is buffer]:
                     del available[k]
-            self.result.notes.append(f"{label}: {why}; not counted")
             return
-        address = _affine([(s, v) for s, v in zip(strides, values)], offset) if values else self.const(offset)
         key = (buffer, address.lanes.tobytes(), address.coeffs)
         if what == "load" and key in available:  # LLVM reuses the value loaded or stored before
             tally.redundant += 1
@@ -648,6 +649,52 @@ class _KernelWalk:
         self.flush((buffer, what))
         alignment = self.alignments.get(buffer, ARG_ALIGNMENT)  # global memory: the contract's
         self.runs[(buffer, what)] = _Run(space, what, label, address, size, alignment, mask, weights)
+
+    def address(self, label: str, t: MemRefType, indices: Sequence[SSAValue], tally: _Tally) -> _Value | None:
+        """The address in bytes of element `indices` of a memref of type `t`, counting the
+        access in `tally` (static, and unknown with a note where it is not known: None)."""
+        tally.static += 1
+        strides, offset = t.get_strides(), t.get_offset()
+        values = [self.get(i) for i in indices]
+        if strides is None or None in strides or offset is None:
+            why = f"the memref {t} has a dynamic layout"
+        elif any(v is None for v in values):
+            why = "the address depends on a loaded value, a loop-carried value or a kernel argument"
+        elif not all(v.exact for v in values):
+            why = "the address mixes thread ids and block-uniform values non-affinely"
+        else:
+            return _affine([(s, v) for s, v in zip(strides, values)], offset) if values else self.const(offset)
+        tally.unknown += 1
+        self.result.notes.append(f"{label}: {why}; not counted")
+        return None
+
+    def async_copy(self, op: AsyncCopyOp, mask: np.ndarray, weights: np.ndarray,
+                   available: dict[_Key, None]) -> None:
+        """cp.async: one global load request of `elements` consecutive elements per
+        thread and one shared store request of them, each counted as a vector access of
+        that width (the op's contract: both addresses aligned to its bytes), never merged
+        with other accesses; nothing it moves is in registers, so no later load reuses it."""
+        elements = op.elements.value.data
+        copies = self.result.async_copies
+        copies.static += 1
+        copies.requests += float(weights[self.per_warp(mask).any(-1)].sum())
+        copies.threads += self.thread_executions(mask, weights)
+        for k in [k for k in available if k[0] is op.dest]:
+            del available[k]
+        for buffer, indices, what in ((op.source, op.source_indices, "load"), (op.dest, op.dest_indices, "store")):
+            space, t = self.buffers.get(buffer, ("global", buffer.type))
+            if what == "store":
+                space = "shared"  # the op's contract (memory space 3)
+            if space == "private" or not isinstance(t, MemRefType):
+                continue
+            tally = self.result.tallies[f"{space}_{what}"]
+            label = f"{op.name} {'of' if what == 'load' else 'to'} {_buffer_name(buffer)} in {self.name}"
+            address = self.address(label, t, list(indices), tally)
+            if address is None:
+                continue
+            size = gpu_plan.element_dtype(t.element_type).itemsize
+            run = _Run(space, what, label, address, size, elements * size, mask, weights, elements, async_copy=True)
+            self.tally(run, address, elements)
 
     def flush(self, key: tuple[SSAValue, str] | None = None) -> None:
         """Tally the open run of `key` (all of them: None): one vector request per warp
@@ -683,7 +730,9 @@ class _KernelWalk:
         tally.requests += float(w.sum())
         tally.threads += float((active.sum(-1) * w).sum())
         access = run.label.rsplit(" in ", 1)[0]
-        detail = {"access": access if width == 1 else f"{access} (vector of {width})", "kind": f"{space}_{run.what}",
+        if width > 1:
+            access += f" ({width} elements)" if run.async_copy else f" (vector of {width})"
+        detail = {"access": access, "kind": f"{space}_{run.what}",
                   "warp_requests": float(w.sum())}
         if space == "global":
             sectors = _distinct(np.floor_divide(shifted, SECTOR_BYTES), elements[None]).mean(0)
@@ -722,6 +771,7 @@ class _Run:
     mask: np.ndarray
     weights: np.ndarray
     count: int = 1
+    async_copy: bool = False  # a tcgpu.async_copy's load or store (cp.async): one request, never merged
 
     @property
     def vector(self) -> bool:
@@ -757,6 +807,8 @@ def _clobbered(op: Operation) -> set[SSAValue] | None:
             return None
         if inner.name == "memref.store":
             stored.add(inner.operands[1])
+        elif isinstance(inner, AsyncCopyOp):
+            stored.add(inner.dest)
     return stored
 
 
@@ -791,6 +843,8 @@ def _metrics(memory: _KernelMemory) -> dict[str, Any]:
                             "warp_requests": x.requests, "thread_executions": x.threads} for kind, x in t.items()},
         "fma_thread_executions": memory.fma,
         "data_dependent_conditions": memory.data_conditions,
+        "async_copies": {"static": memory.async_copies.static, "warp_requests": memory.async_copies.requests,
+                         "thread_executions": memory.async_copies.threads},
         "access_details": memory.details,
     }
 

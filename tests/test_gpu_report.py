@@ -164,6 +164,128 @@ def test_a_threads_consecutive_elements_are_one_vector_access(row, shift, load_r
     assert len(vector) == (2 if shift == 0 else 1)
 
 
+def _async_copies(row: int, elements: int, stride: int = 1, extra: str = "", after: str = "") -> str:
+    """Thread tx copies `elements` floats with one tcgpu.async_copy from A[stride * elements
+    * tx] to tile[tx][0] (rows of `row` floats), then runs the lines `extra` (commit, wait)
+    and `after`."""
+    n = 32 * stride * elements
+    tile = f"memref<32x{row}xf32, 3 : i64>"
+    return _one_kernel(f"memref<{n}xf32>", tile, f"""      %c0 = arith.constant 0 : index
+      %step = arith.constant {stride * elements} : index
+      %i = arith.muli %tx, %step : index
+      tcgpu.async_copy %A[%i], %s[%tx, %c0], {elements} : memref<{n}xf32> to {tile}
+{extra}{after}""", aligned=True)
+
+
+WAIT = """      tcgpu.async_commit
+      tcgpu.async_wait 0
+"""
+BARRIER = """      "gpu.barrier"() : () -> ()
+"""
+
+
+@pytest.mark.parametrize("row, elements, sectors, conflicts", [
+    (4, 4, 16, 0.0),    # 512 contiguous bytes: 16 sectors; st.shared 16 bytes a lane, 4 conflict-free phases
+    (32, 4, 16, 28.0),  # rows of 32 words: a quarter warp's 8 lanes all write banks 0-3 (7 extra x 4)
+    (32, 2, 8, 30.0),   # 8 bytes a lane: two half-warp phases of 16 lanes in banks 0-1 (15 extra x 2)
+    (32, 1, 4, 31.0),   # down a column of rows of 32 words: all 32 lanes in bank 0
+    (33, 1, 4, 0.0),    # rows of 33: 32 banks
+])
+def test_an_async_copy_is_one_global_load_and_one_shared_store(row, elements, sectors, conflicts):
+    """A tcgpu.async_copy of N consecutive floats per thread (cp.async) is one warp request
+    of the N elements per lane in global memory and one in shared memory, counted as a
+    vector access of N (the 16-byte one: as ld.global.v4 / st.shared.v4 are); no shared
+    load, no register value."""
+    (kernel,) = memory_report(_parsed(_async_copies(row, elements)))
+    loads, stores = kernel["accesses"]["global_load"], kernel["accesses"]["shared_store"]
+    assert (loads["static"], loads["warp_requests"], loads["thread_executions"]) == (1, 1.0, 32.0)
+    assert (stores["static"], stores["warp_requests"]) == (1, 1.0)
+    assert kernel["global_load_efficiency"] == 1.0 and kernel["global_sectors_per_request"] == sectors
+    assert kernel["shared_bank_conflicts"] == conflicts
+    assert kernel["accesses"]["shared_load"]["warp_requests"] == 0 and kernel["fma_per_shared_load"] is None
+    assert kernel["async_copies"] == {"static": 1, "warp_requests": 1.0, "thread_executions": 32.0}
+    assert kernel["unknown_accesses"] == 0 and kernel["notes"] == []
+    suffix = f" ({elements} elements)" if elements > 1 else ""
+    assert [(d["access"], d["kind"]) for d in kernel["access_details"]] == [
+        (f"tcgpu.async_copy of %A{suffix}", "global_load"), (f"tcgpu.async_copy to %s{suffix}", "shared_store")]
+
+
+@pytest.mark.parametrize("row", [4, 32])
+def test_a_16_byte_async_copy_is_counted_as_the_vector_copy_is(row):
+    """cp.async of 16 bytes a lane and ld.global.v4 + st.shared.v4 of the same elements:
+    the same requests, sectors and conflicts."""
+    (copy,) = memory_report(_parsed(_async_copies(row, 4)))
+    (vector,) = memory_report(_parsed(_runs(row, 0)))
+    for key in ("global_load_efficiency", "global_sectors_per_request", "shared_bank_conflicts"):
+        assert copy[key] == vector[key]
+    for kind in ("global_load", "shared_store"):
+        assert copy["accesses"][kind]["warp_requests"] == vector["accesses"][kind]["warp_requests"] == 1.0
+    assert vector["async_copies"] == {"static": 0, "warp_requests": 0.0, "thread_executions": 0.0}
+
+
+def test_async_copies_of_strided_single_floats_use_4_bytes_of_each_sector():
+    """N = 1, lanes 32 floats (128 bytes) apart: each lane has a sector of its own."""
+    (kernel,) = memory_report(_parsed(_async_copies(33, 1, stride=32)))
+    assert kernel["global_load_efficiency"] == 4 / 32 and kernel["global_sectors_per_request"] == 32.0
+    assert kernel["accesses"]["global_load"]["warp_requests"] == 1.0 and kernel["shared_bank_conflicts"] == 0.0
+
+
+def test_commit_and_wait_cost_nothing():
+    (plain,) = memory_report(_parsed(_async_copies(32, 4)))
+    (waited,) = memory_report(_parsed(_async_copies(32, 4, extra=WAIT)))
+    assert waited == plain
+
+
+def test_the_copied_tile_is_read_from_shared_memory_after_the_wait():
+    """After commit, wait and barrier, tile[tx][0] is loaded (the copy left no value in
+    registers: a shared load, counted) and squared into A."""
+    after = """      %v = memref.load %s[%tx, %c0] : memref<32x33xf32, 3 : i64>
+      %p = arith.mulf %v, %v : f32
+      memref.store %p, %A[%tx] : memref<32xf32>"""
+    (kernel,) = memory_report(_parsed(_async_copies(33, 1, extra=WAIT + BARRIER, after=after)))
+    accesses = kernel["accesses"]
+    assert accesses["shared_load"]["warp_requests"] == 1.0 and accesses["shared_load"]["redundant"] == 0
+    assert accesses["shared_store"]["warp_requests"] == 1.0 and kernel["fma_per_shared_load"] == 1.0
+    # without the barrier either, the load is not the copy's value
+    (unsynced,) = memory_report(_parsed(_async_copies(33, 1, after=after)))
+    assert unsynced["accesses"]["shared_load"]["redundant"] == 0
+
+
+def test_a_double_buffered_async_copy_in_a_loop():
+    """4 iterations, each copying 16 bytes a lane of A[128 k + 4 tx ...] into buffer k % 2
+    of a memref<2x32x4xf32>: a uniform buffer index, 4 requests of each kind, coalesced
+    and conflict-free; an unknown source index is a note, not a guess."""
+    tile = "memref<2x32x4xf32, 3 : i64>"
+    body = f"""      %c0 = arith.constant 0 : index
+      %c2 = arith.constant 2 : index
+      %c4 = arith.constant 4 : index
+      %c128 = arith.constant 128 : index
+      %c512 = arith.constant 512 : index
+      %lane = arith.muli %tx, %c4 : index
+      scf.for %k = %c0 to %c512 step %c128 {{
+        %i = arith.addi %k, %lane : index
+        %q = arith.divui %k, %c128 : index
+        %b = arith.remui %q, %c2 : index
+        tcgpu.async_copy %A[%i], %s[%b, %tx, %c0], 4 : memref<512xf32> to {tile}
+        tcgpu.async_commit
+        tcgpu.async_wait 1
+      }}"""
+    (kernel,) = memory_report(_parsed(_one_kernel("memref<512xf32>", tile, body, aligned=True)))
+    assert kernel["accesses"]["global_load"]["warp_requests"] == 4.0
+    assert kernel["accesses"]["shared_store"]["warp_requests"] == 4.0
+    assert kernel["global_load_efficiency"] == 1.0 and kernel["shared_bank_conflicts"] == 0.0
+    assert kernel["async_copies"] == {"static": 1, "warp_requests": 4.0, "thread_executions": 128.0}
+    indirect = body.replace("%i = arith.addi %k, %lane : index",
+                            "%x = memref.load %A[%k] : memref<512xf32>\n"
+                            "        %y = arith.fptosi %x : f32 to i32\n"
+                            "        %i = arith.index_cast %y : i32 to index")
+    (kernel,) = memory_report(_parsed(_one_kernel("memref<512xf32>", tile, indirect, aligned=True)))
+    assert kernel["accesses"]["global_load"]["unknown"] == 1 and kernel["accesses"]["shared_store"]["unknown"] == 0
+    assert kernel["accesses"]["shared_store"]["warp_requests"] == 4.0
+    assert any(note.startswith("tcgpu.async_copy of %A in f_part0: the address depends on a loaded value")
+               for note in kernel["notes"])
+
+
 def test_an_indirect_address_is_unknown_not_guessed():
     text = _tile_read(32).replace(
         "%v = memref.load %s[%tx, %c0]", "%i = memref.load %A[%tx] : memref<32xf32>\n"
