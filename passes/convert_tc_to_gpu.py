@@ -49,7 +49,14 @@ Summary:
   put them in a few banks), then `gpu.barrier`, then the
   tile's instances run with their loads of the tensor reading the copy, then
   `gpu.barrier` (`unrollCopyShared` unrolls the copy loops when each thread copies at
-  most UNROLL_COPY_LIMIT elements). Only tensors the kernel does not write are promoted, the most reused
+  most UNROLL_COPY_LIMIT elements). With `pipelineShared`, where a tile is the whole
+  body of a loop over the block's tiles and twice the copies fit, shared memory is
+  double-buffered (a leading dimension of 2, indexed by the step's parity): the copies
+  of the first tile before the loop, and in each step, first the copies of the next
+  tile into the other buffer, asynchronous (`tcgpu.async_copy`: cp.async of a run of 16
+  bytes, or of one element of 4 or 8), `tcgpu.async_commit`, `tcgpu.async_wait 1` (this
+  step's copies have landed), then the barrier and the tile; elsewhere the option
+  changes nothing. Only tensors the kernel does not write are promoted, the most reused
   first, while their boxes fit in `maxSharedMemory` bytes (0: CUDA's 48 KiB of static
   shared memory per block, which is also the most used); a kernel with nothing to
   promote is emitted as without the option.
@@ -77,7 +84,7 @@ Options:
            maxSharedMemory=16384"; unspecified options take the naive preset's
            values. The GPU path uses the outer schedule's options, tile,
            mapToThreads, mapToBlocks, unroll, usePrivateMemory, useSharedMemory,
-           maxSharedMemory and unrollCopyShared.
+           maxSharedMemory, unrollCopyShared, splitReduction and pipelineShared.
 
 Before:
   tc.def @scale(%A : !tc.tensor<[N], f32>) -> (%B : !tc.tensor<[N], f32>) {
@@ -166,10 +173,12 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker
 from xdsl.transforms.common_subexpression_elimination import cse
+from xdsl.transforms.dead_code_elimination import region_dce
 from xdsl.transforms.loop_invariant_code_motion import move_loop_invariant_code
 from xdsl.transforms.lower_affine import LowerAffineLoad, LowerAffineStore
+from xdsl.traits import is_side_effect_free
 
-from tcir.dialects import tc
+from tcir.dialects import tc, tcgpu
 from tcir.dialects.lowp import is_lowp_type
 from tcir.mapping_options import MappingOptions
 from tcir.passes.split_reduction import split_module
@@ -400,8 +409,39 @@ def _in_runs(tile: SharedTile, source: SSAValue) -> bool:
 UNROLL_COPY_LIMIT = 64
 
 
-def _copy_in(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
-             offsets: list[SSAValue], walk: dict[int, tuple[SSAValue, int]], unroll: bool) -> None:
+@dataclass(frozen=True)
+class _Copier:
+    """How a thread copies elements of `source` to its copy `shared`: a load and a store
+    each, or, `asynchronous`, `tcgpu.async_copy` where cp.async can move them (4, 8 or
+    16 bytes at once; the other elements still by load and store)."""
+
+    source: SSAValue
+    shared: SSAValue
+    asynchronous: bool
+
+    def moves(self, elements: int) -> bool:
+        size = tcgpu.element_size(self.source.type.element_type)
+        return self.asynchronous and size is not None and elements * size in tcgpu.ASYNC_COPY_BYTES
+
+    def one(self, builder: Builder, where: list[SSAValue], index: list[SSAValue]) -> None:
+        """shared[index] = source[where]."""
+        if self.moves(1):
+            builder.insert(tcgpu.AsyncCopyOp(self.source, where, self.shared, index, 1))
+            return
+        load = builder.insert(memref.LoadOp.get(self.source, where))
+        builder.insert(memref.StoreOp.get(load.res, self.shared, index))
+
+    def run(self, builder: Builder, wheres: list[list[SSAValue]], indices: list[list[SSAValue]]) -> None:
+        """A run of consecutive elements, aligned in both memories to the run's bytes."""
+        if self.moves(len(wheres)):
+            builder.insert(tcgpu.AsyncCopyOp(self.source, wheres[0], self.shared, indices[0], len(wheres)))
+            return
+        for where, index in zip(wheres, indices):
+            self.one(builder, where, index)
+
+
+def _copy_in(builder: Builder, tile: SharedTile, copier: _Copier, offsets: list[SSAValue],
+             walk: dict[int, tuple[SSAValue, int]], unroll: bool) -> None:
     """All threads of the block copy the box of `source` at `offsets` to `shared`, each
     element once; elements outside `source` (partial tiles) are skipped. Unrolled (a
     copy per element a thread copies, guarded where the last one may pass the box) if
@@ -418,22 +458,22 @@ def _copy_in(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAVa
                     if (k + 1) * step > size:  # some threads are past the box
                         tests.append(arith.CmpiOp(at, constant(builder, size, IndexType()), "slt"))
                 index.append(at)
-            _copy_element(builder, tile, source, shared, offsets, index, tests)
+            _copy_element(builder, tile, copier, offsets, index, tests)
         return
     index = []
     for size, (first, step) in zip(tile.shape, steps):
         first = first if first is not None else constant(builder, 0, IndexType())
         builder, i = _loop(builder, first, constant(builder, size, IndexType()), constant(builder, step, IndexType()))
         index.append(i)
-    _copy_element(builder, tile, source, shared, offsets, index, [])
+    _copy_element(builder, tile, copier, offsets, index, [])
 
 
-def _copy_element(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
-                  offsets: list[SSAValue], index: list[SSAValue], tests: list[Operation]) -> None:
+def _copy_element(builder: Builder, tile: SharedTile, copier: _Copier, offsets: list[SSAValue],
+                  index: list[SSAValue], tests: list[Operation]) -> None:
     """shared[index] = source[offsets + index], if `tests` hold and it is inside `source`."""
     where = _add(builder, offsets, index)
-    _when(builder, tests + _inside(builder, tile, source, where, range(len(where))),
-          lambda b: _copy_one(b, source, shared, where, index))
+    _when(builder, tests + _inside(builder, tile, copier.source, where, range(len(where))),
+          lambda b: copier.one(b, where, index))
 
 
 def _add(builder: Builder, a: list[SSAValue], b: list[SSAValue]) -> list[SSAValue]:
@@ -451,12 +491,6 @@ def _inside(builder: Builder, tile: SharedTile, source: SSAValue, where: list[SS
         if high and tile.high_guard[d]:
             tests.append(arith.CmpiOp(where[d], constant(builder, source.type.get_shape()[d], IndexType()), "slt"))
     return tests
-
-
-def _copy_one(builder: Builder, source: SSAValue, shared: SSAValue, where: list[SSAValue],
-              index: list[SSAValue]) -> None:
-    load = builder.insert(memref.LoadOp.get(source, where))
-    builder.insert(memref.StoreOp.get(load.res, shared, index))
 
 
 def _when(builder: Builder, tests: list[Operation], then: Callable[[Builder], None],
@@ -487,8 +521,8 @@ def _when(builder: Builder, tests: list[Operation], then: Callable[[Builder], No
 COPY_RUN = 4
 
 
-def _copy_runs(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSAValue,
-               offsets: list[SSAValue], thread: SSAValue, threads: int, unroll: bool) -> None:
+def _copy_runs(builder: Builder, tile: SharedTile, copier: _Copier, offsets: list[SSAValue],
+               thread: SSAValue, threads: int, unroll: bool) -> None:
     """All threads of the block copy the box in runs of COPY_RUN elements: run `r` (the
     box's runs in row-major order) by the thread of linear id `r mod threads`, so that
     neighbouring threads copy neighbouring runs. A run that lies wholly inside `source`
@@ -497,6 +531,7 @@ def _copy_runs(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSA
     row divide the threads, a thread keeps its column and steps over rows (the indices
     stay affine in the loop counter)."""
     index_type = IndexType()
+    source = copier.source
     per_row = tile.shape[-1] // COPY_RUN
     rows = math.prod(tile.shape[:-1])
     inner = len(tile.shape) - 1
@@ -517,13 +552,12 @@ def _copy_runs(builder: Builder, tile: SharedTile, source: SSAValue, shared: SSA
         wheres = [_add(b, offsets, e) for e in elements]
 
         def whole(bb: Builder) -> None:
-            for where, e in zip(wheres, elements):
-                _copy_one(bb, source, shared, where, e)
+            copier.run(bb, wheres, elements)
 
         def partial(bb: Builder) -> None:
             for where, e in zip(wheres, elements):
                 _when(bb, _inside(bb, tile, source, where, [inner]),
-                      lambda b3, where=where, e=e: _copy_one(b3, source, shared, where, e))
+                      lambda b3, where=where, e=e: copier.one(b3, where, e))
 
         ends = (_inside(b, tile, source, wheres[0], [inner], high=False)
                 + _inside(b, tile, source, wheres[-1], [inner], low=False))
@@ -592,32 +626,43 @@ def _depends_on(value: SSAValue, root: SSAValue) -> bool:
     return False
 
 
-def _pad_rows(global_op: memref.GlobalOp, copy: SSAValue, tx: SSAValue, room: int) -> tuple[memref.GlobalOp, int]:
+def _pad_rows(global_op: memref.GlobalOp, copy: SSAValue, tx: SSAValue,
+              room: int) -> tuple[memref.GlobalOp, SSAValue, int]:
     """Pad the rows of a shared copy by one element where neighbouring threads x read
     words a row apart (a column of a tile: rows of an even number of words put them all
     in a few banks), so that they fall in distinct banks; within `room` bytes. Returns
-    the copy's global and the room left."""
+    the copy's global, the copy and the room left."""
     t = copy.type
     shape = t.get_shape()
     size = element_bytes(t.element_type)
     pad_bytes = math.prod(shape[:-1]) * size
     distances = _tx_strides(copy, tx) if len(shape) >= 2 and size == BANK_WORD else None
     if not distances or pad_bytes > room:
-        return global_op, room
+        return global_op, copy, room
     row = shape[-1]
     # a column read (the distance a multiple of a row) with an even distance in words
     if not any(d and d % row == 0 and d % 2 == 0 and (d // row) % 2 for d in distances):
-        return global_op, room
+        return global_op, copy, room
     padded = MemRefType(t.element_type, [*shape[:-1], row + 1], NoneAttr(), SHARED_SPACE)
+    new = _retyped(copy, padded)
+    copy.replace_all_uses_with(new)
+    _erase_unused([copy.owner])
+    return _shared_global(global_op.sym_name, padded), new, room - pad_bytes
+
+
+def _shared_global(name: StringAttr, t: MemRefType) -> memref.GlobalOp:
+    # aligned as a kernel argument: a thread's run of 4 elements is one vector access
+    return memref.GlobalOp.get(name, t, UnitAttr(), alignment=ARG_ALIGNMENT)
+
+
+def _retyped(copy: SSAValue, t: MemRefType) -> SSAValue:
+    """A `memref.get_global` of the copy's global as `t`, next to the copy's."""
     old = copy.owner
     assert isinstance(old, memref.GetGlobalOp)
-    new = memref.GetGlobalOp(old.name_, padded)
+    new = memref.GetGlobalOp(old.name_, t)
     old.parent_block().insert_op_before(new, old)
     new.memref.name_hint = copy.name_hint
-    copy.replace_all_uses_with(new.memref)
-    old.detach()
-    old.erase()
-    return memref.GlobalOp.get(global_op.sym_name, padded, UnitAttr(), alignment=ARG_ALIGNMENT), room - pad_bytes
+    return new.memref
 
 
 def _read_shared(first: Operation, last: Operation, shared: dict[SSAValue, tuple[SSAValue, list[SSAValue]]]) -> None:
@@ -635,6 +680,136 @@ def _read_shared(first: Operation, last: Operation, shared: dict[SSAValue, tuple
             load.detach()
             load.erase()
         op = following
+
+
+# --- pipelined copies ----------------------------------------------------------------------
+
+def _emitted(builder: Builder, emit: Callable[[], None]) -> list[Operation]:
+    """The ops that `emit` inserts at `builder`, at its block's level."""
+    point = builder.insertion_point
+    after = point.insert_before.prev_op if point.insert_before is not None else point.block.last_op
+    emit()
+    op, out = after.next_op if after is not None else point.block.first_op, []
+    while op is not None and op is not point.insert_before:
+        out.append(op)
+        op = op.next_op
+    return out
+
+
+@dataclass
+class _TileCode:
+    """What `emit_tiles` emitted for one tile: its two barriers, and the ops before the
+    first that copy the boxes (the others compute offsets)."""
+
+    first: gpu.BarrierOp
+    last: gpu.BarrierOp
+    copying: list[Operation]
+
+    def pipelineable(self) -> bool:
+        """Whether the tile is the whole body of a loop (over a block's tiles: its
+        bounds are the same in all threads) with nothing but copies and index
+        arithmetic before its first barrier."""
+        loop = self.first.parent_op()
+        if not isinstance(loop, scf.ForOp) or loop.iter_args or self.last.parent_op() is not loop:
+            return False
+        copying = set(self.copying)
+        ops = list(loop.body.block.ops)
+        head = ops[:ops.index(self.first)]
+        return isinstance(self.last.next_op, scf.YieldOp) and all(
+            op in copying or is_side_effect_free(op) for op in head)
+
+
+def _double(global_op: memref.GlobalOp, copy: SSAValue) -> tuple[memref.GlobalOp, SSAValue]:
+    """The global of a copy and its `memref.get_global` with a leading dimension of 2:
+    two buffers."""
+    t = copy.type
+    doubled = MemRefType(t.element_type, [2, *t.get_shape()], NoneAttr(), SHARED_SPACE)
+    return _shared_global(global_op.sym_name, doubled), _retyped(copy, doubled)
+
+
+def _index_buffers(ops: list[Operation], buffers: dict[SSAValue, SSAValue], which: SSAValue) -> None:
+    """Accesses of a copy in `ops` (and inside them) access buffer `which` of its double."""
+    for op in [o for top in ops for o in top.walk()]:
+        builder = Builder(InsertPoint.before(op))
+        if isinstance(op, memref.LoadOp) and op.memref in buffers:
+            new = builder.insert(memref.LoadOp.get(buffers[op.memref], [which, *op.indices]))
+            op.res.replace_all_uses_with(new.res)
+        elif isinstance(op, memref.StoreOp) and op.memref in buffers:
+            builder.insert(memref.StoreOp.get(op.value, buffers[op.memref], [which, *op.indices]))
+        elif isinstance(op, tcgpu.AsyncCopyOp) and op.dest in buffers:
+            builder.insert(tcgpu.AsyncCopyOp(op.source, op.source_indices, buffers[op.dest],
+                                             [which, *op.dest_indices], op.elements.value.data))
+        else:
+            continue
+        op.detach()
+        op.erase()
+
+
+def _copies_at(head: list[Operation], iv: SSAValue, value: SSAValue, buffers: dict[SSAValue, SSAValue],
+               which: SSAValue) -> list[Operation]:
+    """Clones of a loop's `head` (its copies and their index arithmetic) for the
+    iteration `iv = value`, copying into buffer `which`, without what they leave unused."""
+    mapper = {iv: value}
+    block = Block([op.clone(mapper) for op in head])
+    _index_buffers(list(block.ops), buffers, which)
+    for op in reversed(list(block.ops)):  # users come after what they use
+        if is_side_effect_free(op) and not any(r.uses for r in op.results):
+            op.detach()
+            op.erase()  # arithmetic of the tile's offsets, unused by the copies
+    clones = list(block.ops)
+    for op in clones:
+        op.detach()
+    return clones
+
+
+def _pipeline(code: _TileCode, buffers: dict[SSAValue, SSAValue]) -> None:
+    """Double-buffer a pipelineable tile (`pipelineShared`): before its loop, the copies
+    of the first iteration into buffer 0; in iteration k, the copies of iteration k + 1
+    into buffer (k + 1) mod 2, asynchronous (tcgpu.async_copy: a group per iteration),
+    then a wait for all but that group (iteration k's copies) before the first barrier,
+    and the tile reading buffer k mod 2. The last barrier of iteration k - 1 keeps
+    iteration k's copies from overwriting what its tile reads."""
+    loop = code.first.parent_op()
+    assert isinstance(loop, scf.ForOp)
+    body = loop.body.block
+    iv, index_type = body.args[0], IndexType()
+    ops = list(body.ops)
+    head = ops[:ops.index(code.first)]
+    before = Builder(InsertPoint.before(loop))
+    _when_running(before, loop, _copies_at(head, iv, loop.lb, buffers, constant(before, 0, index_type)))
+    before.insert(tcgpu.AsyncCommitOp())
+    b = Builder(InsertPoint.before(code.first))
+    steps = b.insert(arith.DivUIOp(b.insert(arith.SubiOp(iv, loop.lb)).result, loop.step)).result
+    this = b.insert(arith.RemUIOp(steps, constant(b, 2, index_type))).result
+    other = b.insert(arith.SubiOp(constant(b, 1, index_type), this)).result
+    following = b.insert(arith.AddiOp(iv, loop.step)).result
+    more = b.insert(arith.CmpiOp(following, loop.ub, "slt")).result
+    b.insert(scf.IfOp(more, [], Region(Block([*_copies_at(head, iv, following, buffers, other), scf.YieldOp()]))))
+    for op in reversed(code.copying):
+        op.detach()
+        op.erase()
+    b.insert(tcgpu.AsyncCommitOp())
+    b.insert(tcgpu.AsyncWaitOp(1))
+    ops = list(body.ops)
+    _index_buffers(ops[ops.index(code.first) + 1:], buffers, this)
+
+
+def _split_async_copies(copy: SSAValue, asynchronous: bool) -> None:
+    """The async copies into `copy` element by element: asynchronous where cp.async
+    moves one element, else (or not `asynchronous`) as loads and stores."""
+    for use in list(copy.uses):
+        op = use.operation
+        if not isinstance(op, tcgpu.AsyncCopyOp) or (asynchronous and op.elements.value.data == 1):
+            continue
+        b = Builder(InsertPoint.before(op))
+        copier = _Copier(op.source, copy, asynchronous)
+        for v in range(op.elements.value.data):
+            def shifted(index, v=v):
+                last = b.insert(arith.AddiOp(index[-1], constant(b, v, IndexType()))).result if v else index[-1]
+                return [*index[:-1], last]
+            copier.one(b, shifted(list(op.source_indices)), shifted(list(op.dest_indices)))
+        op.detach()
+        op.erase()
 
 
 def _argument_attributes(block: Block) -> ArrayAttr:
@@ -751,6 +926,8 @@ class GpuDefLowering(ScheduledDefLowering):
         # statement bodies access rank-0 tensors with affine.load/store: the gpu stage has no affine
         PatternRewriteWalker(GreedyRewritePatternApplier([LowerAffineLoad(), LowerAffineStore()])).rewrite_region(region)
         _erase_unused([v.owner for v in ids.values()])
+        if self.options["pipelineShared"]:  # the index arithmetic of runs copied by one op
+            region_dce(region)
         if kernel.private_memory:
             promote_accumulators(block)
         used = [a for a, v in zip(arguments, block.args) if v.uses]
@@ -781,14 +958,14 @@ class GpuDefLowering(ScheduledDefLowering):
     def emit_tiles(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue],
                    promoted: list[SharedTile], tensors: dict[str, SSAValue]) -> None:
         """The kernel as tiles (gpu_memory.tile_asts): per tile, copy the promoted boxes to
-        shared memory, barrier, run the tile reading the copies, barrier."""
+        shared memory, barrier, run the tile reading the copies, barrier; with
+        `pipelineShared`, double-buffered where it can be (`_pipeline`)."""
         asts = tile_asts(kernel)
         copies, globals_ = [], []
         for j, tile in enumerate(promoted):
             source = tensors[tile.tensor]
             t = MemRefType(source.type.element_type, tile.shape, NoneAttr(), SHARED_SPACE)
-            # aligned as a kernel argument: a thread's run of 4 elements is one vector access
-            globals_.append(memref.GlobalOp.get(StringAttr(f"{name}_shared{j}"), t, UnitAttr(), alignment=ARG_ALIGNMENT))
+            globals_.append(_shared_global(StringAttr(f"{name}_shared{j}"), t))
             copy = builder.insert(memref.GetGlobalOp(f"{name}_shared{j}", t)).memref
             copy.name_hint = f"shared_{tile.tensor}"
             copies.append(copy)
@@ -797,31 +974,53 @@ class GpuDefLowering(ScheduledDefLowering):
         walks = {rank: _copy_threads(rank, kernel.block, ids, builder)
                  for rank in {len(t.shape) for t, runs in zip(promoted, in_runs) if not runs}}
         thread = _linear_thread(kernel.block, ids, builder) if any(in_runs) else None
+        asynchronous = self.options["pipelineShared"]
+        codes: list[_TileCode] = []
 
         def on_tile(inner: Builder, statement: str, values: list[SSAValue]) -> None:
             assert statement == TILE
             emitter = AstToScf(inner, {**ids, **{tile_parameter(i): v for i, v in enumerate(values)}},
                                self.emit_instance)
-            shared = {}
+            shared, copying = {}, []
             for tile, copy, runs in zip(promoted, copies, in_runs):
                 offsets = [emitter.expr(e) for e in tile.offset]
+                copier = _Copier(tensors[tile.tensor], copy, asynchronous)
                 if runs:
-                    _copy_runs(inner, tile, tensors[tile.tensor], copy, offsets, thread, math.prod(kernel.block),
-                               self.options["unrollCopyShared"])
+                    copying += _emitted(inner, lambda: _copy_runs(
+                        inner, tile, copier, offsets, thread, math.prod(kernel.block), self.options["unrollCopyShared"]))
                 else:
-                    _copy_in(inner, tile, tensors[tile.tensor], copy, offsets, walks[len(tile.shape)],
-                             self.options["unrollCopyShared"])
+                    copying += _emitted(inner, lambda: _copy_in(
+                        inner, tile, copier, offsets, walks[len(tile.shape)], self.options["unrollCopyShared"]))
                 shared[tensors[tile.tensor]] = (copy, offsets)
             first = inner.insert(gpu.BarrierOp())
             emitter.emit(asts.inner)
             last = inner.insert(gpu.BarrierOp())
             _read_shared(first, last, shared)
+            codes.append(_TileCode(first, last, copying))
 
         AstToScf(builder, ids, on_tile).emit(asts.outer)
         room = self.shared_budget() - sum(t.elements * element_bytes(c.type.element_type)
                                           for t, c in zip(promoted, copies))
+        padded = []
         for j, copy in enumerate(copies):
-            globals_[j], room = _pad_rows(globals_[j], copy, ids[THREAD_IDS[0]], room)
+            global_op, copies[j], room = _pad_rows(globals_[j], copy, ids[THREAD_IDS[0]], room)
+            if global_op is not globals_[j]:
+                globals_[j] = global_op
+                padded.append(j)
+        if asynchronous:
+            footprint = sum(math.prod(g.type.get_shape()) * element_bytes(g.type.element_type) for g in globals_)
+            if footprint <= room and all(code.pipelineable() for code in codes):
+                doubled = [_double(g, c) for g, c in zip(globals_, copies)]
+                buffers = dict(zip(copies, (c for _, c in doubled)))
+                for code in codes:
+                    _pipeline(code, buffers)
+                _erase_unused([c.owner for c in copies])
+                globals_, copies = [g for g, _ in doubled], [c for _, c in doubled]
+            else:
+                for copy in copies:
+                    _split_async_copies(copy, asynchronous=False)
+        for j in padded:  # rows no longer aligned: runs go element by element
+            _split_async_copies(copies[j], asynchronous=True)
         self.device_ops.extend(globals_)
 
     def emit_segments(self, builder: Builder, name: str, kernel: Kernel, ids: dict[str, SSAValue]) -> None:

@@ -209,7 +209,7 @@ _UNMAPPED = dict(
     intraTileScheduleAllowSkewing=False, intraTileSchedulePositiveOrthant=True,
     fixParametersBeforeScheduling=False, tileImperfectlyNested=False, matchLibraryCalls=False,
     useSharedMemory=False, usePrivateMemory=False, unrollCopyShared=False, useReadOnlyCache=False,
-    maxSharedMemory=0, privateDepth=0, sharedDepth=0, splitReduction=0,
+    maxSharedMemory=0, privateDepth=0, sharedDepth=0, splitReduction=0, pipelineShared=False,
 )
 
 # TC's make<Name>MappingOptions, on top of the unmapped ones.
@@ -260,6 +260,8 @@ class MappingOptions:
     # tcir's extension (CPU and GPU).
     splitReduction = _Option(_Int(minimum=0), "Partial results per long reduction, combined by a second "
                                               "reduction (split-K; 0 or 1: no split).")
+    pipelineShared = _Option(_BOOL, "Double-buffer shared memory: copy the next tile (cp.async) while "
+                                    "computing this one (GPU).")
 
     PRESETS = tuple(_PRESETS)
 

@@ -33,6 +33,7 @@ from xdsl.ir import Operation
 import tcir
 from tcir import MappingOptions, TcError
 from tcir.backends import nvptx
+from tcir.dialects import tcgpu
 from tcir.driver import default_context, tc_to_module
 from tcir.frontend import check_source
 from tcir.passes.convert_tc_to_gpu import SHARED_SPACE, ConvertTcToGpuPass, schedule_kernels
@@ -512,6 +513,116 @@ def test_register_tiles_of_contractions_equal_the_reference(example, shared):
         np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5)
 
 
+# --- pipelined copies (pipelineShared) ----------------------------------------------------------
+
+PIPELINED = SHARED.copy().pipelineShared(True)
+
+
+def _async_ops(kernel) -> list[Operation]:
+    return [op for op in kernel.walk() if op.dialect_name() == "tcgpu"]
+
+
+def test_pipelined_copies_double_buffer_the_steps_of_matmul():
+    """K = 40 in steps of 32: both shared buffers doubled; step 0's copies before the
+    loop; in the loop, step s + 1's copies (into the other buffer, when there is one),
+    a commit, a wait for all but that group, then the barrier and the tile, which reads
+    the buffer of its step's parity; the same in every thread."""
+    module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 48, "K": 40}, PIPELINED)
+    _, (kernel,) = _host_and_kernels(module)
+    assert sorted(_shared_globals(module).values()) == [(2, 32, 32), (2, 32, 32)]
+    copies = [op for op in _async_ops(kernel) if isinstance(op, tcgpu.AsyncCopyOp)]
+    assert copies and all(op.elements.value.data == 4 for op in copies if not _under_else(op))
+    assert not any(isinstance(op, memref.StoreOp) and op.memref.type.memory_space == SHARED_SPACE
+                   for op in kernel.walk())
+    (loop,) = [op for op in kernel.body.block.ops if isinstance(op, scf.ForOp) and _has_barrier(op)]
+    before = kernel.body.block.ops
+    assert [type(op) for op in before if op.dialect_name() == "tcgpu"] == [tcgpu.AsyncCommitOp]
+    body = list(loop.body.block.ops)
+    first = next(i for i, op in enumerate(body) if isinstance(op, gpu.BarrierOp))
+    assert [type(op) for op in body[first - 3:first]] == [scf.IfOp, tcgpu.AsyncCommitOp, tcgpu.AsyncWaitOp]
+    assert body[first - 1].pending.value.data == 1
+    assert any(isinstance(op, tcgpu.AsyncCopyOp) for op in body[first - 3].walk())
+    reads = [op for op in kernel.walk() if isinstance(op, memref.LoadOp) and op.memref.type.memory_space == SHARED_SPACE]
+    assert reads and not any(_thread_dependent(op.indices[0]) for op in reads)
+    _check_barriers_are_block_uniform(kernel)
+
+
+def _under_else(op: Operation) -> bool:
+    """Inside the else branch of an scf.if (a run the tensor's end cuts: element by element)."""
+    while (parent := op.parent_op()) is not None:
+        if isinstance(parent, scf.IfOp) and parent.false_region.blocks and op.parent_region() is parent.false_region:
+            return True
+        op = parent
+    return False
+
+
+def _has_barrier(op: Operation) -> bool:
+    return any(isinstance(inner, gpu.BarrierOp) for inner in op.walk())
+
+
+@pytest.mark.parametrize("options", [
+    SHARED.copy().tile(32, 32).pipelineShared(True),  # one tile per block, no loop: nothing to overlap
+    PIPELINED.copy().maxSharedMemory(8192),  # the two 4 KiB boxes fit once, not twice
+], ids=["no loop", "no room"])
+def test_pipelined_copies_only_where_they_can_be(options):
+    """Elsewhere the option changes nothing: single buffers, loads and stores."""
+    module = _gpu_module(MATMUL, "matmul", {"M": 64, "N": 48, "K": 40}, options)
+    _, (kernel,) = _host_and_kernels(module)
+    assert _shared_globals(module) and not any(len(shape) == 3 for shape in _shared_globals(module).values())
+    assert not _async_ops(kernel)
+    sizes = {"M": 64, "N": 48, "K": 40}
+    rng = np.random.default_rng(3)
+    _check_results(MATMUL, "matmul", [rng.random((sizes["M"], sizes["K"]), np.float32),
+                                      rng.random((sizes["K"], sizes["N"]), np.float32)], module)
+
+
+def test_pipelined_copies_of_a_padded_tile_go_element_by_element():
+    """Rows padded to 33 floats are not 16-byte aligned: cp.async of one float each."""
+    source = "def columns(float(M, K) A, float(K, N) B) -> (C) { C(n, m) +=! A(m, k) * B(k, n) }"
+    options = PIPELINED.copy().tile(32, 32, 32).mapToThreads(32, 8)
+    sizes = {"M": 64, "N": 64, "K": 64}
+    module = _gpu_module(source, "columns", sizes, options)
+    _, (kernel,) = _host_and_kernels(module)
+    padded = {name: shape for name, shape in _shared_globals(module).items() if shape[-1] == 33}
+    assert padded and all(shape[0] == 2 for shape in padded.values())
+    into_padded = [op for op in _async_ops(kernel) if isinstance(op, tcgpu.AsyncCopyOp)
+                   and op.dest.type.get_shape()[-1] == 33]
+    assert into_padded and all(op.elements.value.data == 1 for op in into_padded)
+    rng = np.random.default_rng(4)
+    _check_results(source, "columns", [rng.random((64, 64), np.float32), rng.random((64, 64), np.float32)], module)
+
+
+# sizes with several steps of 8 along the reduction, the last partial
+PIPELINED_SIZES = {"matmul": {"M": 17, "K": 33, "N": 9}, "tmm": {"M": 9, "K": 21, "N": 10},
+                   "batch_matmul": {"B": 2, "N": 9, "M": 10, "K": 19}}
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["shared", "private+shared"])
+@pytest.mark.parametrize("example", [e for e in EXAMPLES_SET if e.entry in PIPELINED_SIZES], ids=lambda e: e.entry)
+def test_pipelined_contractions_equal_the_reference(example, private):
+    """Tiles of 8 with a tiled reduction, on 4 x 4 threads: several steps per block."""
+    definition = check_source(example.source).defs[example.entry]
+    options = (MappingOptions().tile(8, 8, 8, 8).mapToThreads(4, 4).useSharedMemory(True)
+               .usePrivateMemory(private).pipelineShared(True))
+    inputs = example.inputs(np.random.default_rng(7), PIPELINED_SIZES[example.entry])
+    module = _gpu_module(example.source, example.entry, bind_sizes(definition, inputs), options)
+    assert _async_ops(module)
+    want = evaluate(definition, *inputs)
+    for got, ref in zip(_run(module, example.entry, inputs, want), want):
+        np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5)
+
+
+def test_pipelined_copies_overlap_the_tiles_of_a_grid_stride_loop():
+    """One block, the reduction inside each tile: the block's loop over its tiles of C
+    is the pipelined one."""
+    options = MappingOptions.parse("tile=16,16 mapToThreads=16,4 mapToBlocks=1,1 useSharedMemory=true "
+                                   "pipelineShared=true")
+    module = _gpu_module(MATMUL, "matmul", {"M": 40, "N": 48, "K": 20}, options)
+    assert _async_ops(module) and all(len(shape) == 3 for shape in _shared_globals(module).values())
+    rng = np.random.default_rng(5)
+    _check_results(MATMUL, "matmul", [rng.random((40, 20), np.float32), rng.random((20, 48), np.float32)], module)
+
+
 @st.composite
 def gpu_options(draw):
     """Random legal options: a preset, then random scheduling and mapping knobs."""
@@ -527,6 +638,7 @@ def gpu_options(draw):
     options.useSharedMemory(draw(st.booleans()))
     options.maxSharedMemory(draw(st.sampled_from([0, 0, 16, 256, 1024, 4096, 49152, 1 << 20])))
     options.unrollCopyShared(draw(st.booleans()))
+    options.pipelineShared(draw(st.booleans()))
     return options
 
 

@@ -36,7 +36,8 @@ UNMAPPED = {
     "maxSharedMemory": 0,
     "privateDepth": 0,
     "sharedDepth": 0,
-    "splitReduction": 0,  # tcir's extension
+    "splitReduction": 0,  # tcir's extensions
+    "pipelineShared": False,
 }
 
 PRESETS = {
@@ -55,7 +56,7 @@ NAIVE_TEXT = (
     "fixParametersBeforeScheduling=false tile=32,32,32 unroll=1 tileImperfectlyNested=false "
     "matchLibraryCalls=false mapToThreads=32,8 mapToBlocks=256,256 useSharedMemory=false "
     "usePrivateMemory=false unrollCopyShared=false useReadOnlyCache=false maxSharedMemory=0 "
-    "privateDepth=0 sharedDepth=0 splitReduction=0"
+    "privateDepth=0 sharedDepth=0 splitReduction=0 pipelineShared=false"
 )
 NAMES = [word.split("=")[0] for word in NAIVE_TEXT.split()]
 

@@ -20,7 +20,7 @@ Summary:
     absent dimension; powers of two for threads, TC's divisors and powers of two of the
     extents and of 256 for blocks, within `GpuLimits`; threads per block at most
     `max_threads_per_block`), `useSharedMemory`, `usePrivateMemory`,
-    `unrollCopyShared`, `useReadOnlyCache`, `maxSharedMemory` (0, all the device has, or
+    `unrollCopyShared`, `useReadOnlyCache`, `pipelineShared`, `maxSharedMemory` (0, all the device has, or
     a power of two from 4 KiB below that), `privateDepth` and `sharedDepth` (0 to the
     loop depth; tcir ignores both today).
 
@@ -262,7 +262,7 @@ class SearchSpace:
             **{f"mapToThreads[{k}]": _up_to(powers, limit) for k, limit in enumerate(gpu.max_block_dims)},
             **{f"mapToBlocks[{k}]": _up_to(block_sizes, limit) for k, limit in enumerate(gpu.max_grid_dims)},
             "useSharedMemory": BOOLEANS, "usePrivateMemory": BOOLEANS, "unrollCopyShared": BOOLEANS,
-            "useReadOnlyCache": BOOLEANS,
+            "useReadOnlyCache": BOOLEANS, "pipelineShared": BOOLEANS,
             "maxSharedMemory": (0, *memory),
             "privateDepth": tuple(range(len(self.extents) + 1)),
             "sharedDepth": tuple(range(len(self.extents) + 1)),
@@ -442,6 +442,7 @@ class SearchSpace:
             "usePrivateMemory": float(options["usePrivateMemory"]),
             "unrollCopyShared": float(options["unrollCopyShared"]),
             "useReadOnlyCache": float(options["useReadOnlyCache"]),
+            "pipelineShared": float(options["pipelineShared"]),
             "privateDepth": float(options["privateDepth"]),
             "sharedDepth": float(options["sharedDepth"]),
         }

@@ -39,7 +39,7 @@ CPU = CpuLimits(cores=2)
 CPU_GENES = ["outerScheduleFusionStrategy", "fixParametersBeforeScheduling",
              "unroll"]
 CUDA_GENES = CPU_GENES + [f"{o}[{k}]" for o in ("mapToThreads", "mapToBlocks") for k in range(3)] + [
-    "useSharedMemory", "usePrivateMemory", "unrollCopyShared", "useReadOnlyCache", "maxSharedMemory",
+    "useSharedMemory", "usePrivateMemory", "unrollCopyShared", "useReadOnlyCache", "pipelineShared", "maxSharedMemory",
     "privateDepth", "sharedDepth"]
 
 
