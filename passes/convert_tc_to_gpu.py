@@ -68,10 +68,12 @@ Summary:
   some dimension), their loads and stores each under one test, in the order the loop
   first accesses them. With it, a thread that computes several outputs of a tile (a
   tile extent above the thread count) runs the reduction loop outside its outputs,
-  which are unrolled (at most 16): a register tile, e.g. 4 x 4 accumulators per thread
+  which are unrolled (at most 64): a register tile, e.g. 4 x 4 accumulators per thread
   with `tile=64,64 mapToThreads=16,16`, each loaded value of A or B used 4 times; along
-  threads x the thread's outputs are 4 consecutive columns (gpu_mapping's thread
-  runs), so that its loads of B and its loads and stores of C are vector accesses. `unroll` unrolls innermost
+  threads x and y the thread's outputs are 4 consecutive columns and rows
+  (gpu_mapping's thread runs), so that its loads of B and its loads and stores of C
+  are vector accesses, and so are its loads of A's copy, which is laid out with the
+  dimension a thread loads consecutively fastest (`_fragment_dim`, `_fastest`). `unroll` unrolls innermost
   loops as on the CPU path (the isl AST generator, also inside the tiles of shared
   memory).
 
@@ -166,8 +168,8 @@ from xdsl.builder import Builder, InsertPoint
 from xdsl.context import Context
 from xdsl.dialects import affine, arith, func, gpu, memref, scf
 from xdsl.dialects.builtin import (
-    ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, NoneAttr, StringAttr, SymbolRefAttr,
-    UnitAttr, i64,
+    ArrayAttr, DictionaryAttr, IndexType, IntegerAttr, MemRefType, ModuleOp, NoneAttr, StridedLayoutAttr, StringAttr,
+    SymbolRefAttr, UnitAttr, i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
@@ -650,6 +652,57 @@ def _pad_rows(global_op: memref.GlobalOp, copy: SSAValue, tx: SSAValue,
     return _shared_global(global_op.sym_name, padded), new, room - pad_bytes
 
 
+def _span(t: MemRefType) -> int:
+    """How many elements a shared copy's layout spans."""
+    return 1 + sum((n - 1) * s for n, s in zip(t.get_shape(), t.get_strides()))
+
+
+def _fragment_dim(copy: SSAValue) -> int | None:
+    """The dimension, if not the innermost, along which a thread loads consecutive
+    elements of a copy in straight-line code (a register tile's fragment of A: rows
+    m, m + 1, ... of one column), and no other: laid out fastest, such a fragment is one
+    vector load."""
+    rank = copy.type.get_num_dims()
+    if rank < 2:
+        return None
+    constants: dict[tuple, set[int]] = {}
+    for use in copy.uses:
+        load = use.operation
+        if isinstance(load, memref.LoadOp):
+            forms = [_linear(i) for i in load.indices]
+            for d in range(rank):
+                others = tuple(f for k, f in enumerate(forms) if k != d)
+                constants.setdefault((load.parent_block(), d, forms[d][0], others), set()).add(forms[d][1])
+    along = {d for (_, d, _, _), values in constants.items() if {min(values), min(values) + 1} <= values}
+    return along.pop() if len(along) == 1 and rank - 1 not in along else None
+
+
+def _fastest(global_op: memref.GlobalOp, copy: SSAValue, dim: int,
+             room: int) -> tuple[memref.GlobalOp, SSAValue, int]:
+    """Lay a copy out with `dim` fastest (the others in order), its extent rounded up to
+    whole runs and, within `room` bytes, padded by one run: the copy's stores down
+    `dim`'s neighbours (runs along the innermost dimension) then spread over more banks.
+    Returns the copy's global, the copy and the room left."""
+    t = copy.type
+    shape = t.get_shape()
+    others = math.prod(n for d, n in enumerate(shape) if d != dim)
+    size = element_bytes(t.element_type)
+    extent = -(-shape[dim] // COPY_RUN) * COPY_RUN
+    grown = (extent - shape[dim]) * others * size
+    if grown + COPY_RUN * others * size <= room:
+        extent += COPY_RUN
+    strides, stride = [0] * len(shape), extent
+    strides[dim] = 1
+    for d in reversed([d for d in range(len(shape)) if d != dim]):
+        strides[d], stride = stride, stride * shape[d]
+    laid = MemRefType(t.element_type, shape, StridedLayoutAttr(strides, 0), SHARED_SPACE)
+    new = _retyped(copy, laid)
+    copy.replace_all_uses_with(new)
+    _erase_unused([copy.owner])
+    used = (extent * others - math.prod(shape)) * size
+    return _shared_global(global_op.sym_name, laid), new, room - used
+
+
 def _shared_global(name: StringAttr, t: MemRefType) -> memref.GlobalOp:
     # aligned as a kernel argument: a thread's run of 4 elements is one vector access
     return memref.GlobalOp.get(name, t, UnitAttr(), alignment=ARG_ALIGNMENT)
@@ -721,9 +774,13 @@ class _TileCode:
 
 def _double(global_op: memref.GlobalOp, copy: SSAValue) -> tuple[memref.GlobalOp, SSAValue]:
     """The global of a copy and its `memref.get_global` with a leading dimension of 2:
-    two buffers."""
+    two buffers (the second as aligned as the first)."""
     t = copy.type
-    doubled = MemRefType(t.element_type, [2, *t.get_shape()], NoneAttr(), SHARED_SPACE)
+    if isinstance(t.layout, NoneAttr):
+        layout = NoneAttr()
+    else:
+        layout = StridedLayoutAttr([-(-_span(t) // COPY_RUN) * COPY_RUN, *t.get_strides()], 0)
+    doubled = MemRefType(t.element_type, [2, *t.get_shape()], layout, SHARED_SPACE)
     return _shared_global(global_op.sym_name, doubled), _retyped(copy, doubled)
 
 
@@ -1001,14 +1058,18 @@ class GpuDefLowering(ScheduledDefLowering):
         AstToScf(builder, ids, on_tile).emit(asts.outer)
         room = self.shared_budget() - sum(t.elements * element_bytes(c.type.element_type)
                                           for t, c in zip(promoted, copies))
-        padded = []
+        unaligned = []  # copies whose rows no longer hold aligned runs
         for j, copy in enumerate(copies):
-            global_op, copies[j], room = _pad_rows(globals_[j], copy, ids[THREAD_IDS[0]], room)
+            dim = _fragment_dim(copy)
+            if dim is not None:
+                global_op, copies[j], room = _fastest(globals_[j], copy, dim, room)
+            else:
+                global_op, copies[j], room = _pad_rows(globals_[j], copy, ids[THREAD_IDS[0]], room)
             if global_op is not globals_[j]:
                 globals_[j] = global_op
-                padded.append(j)
+                unaligned.append(j)
         if asynchronous:
-            footprint = sum(math.prod(g.type.get_shape()) * element_bytes(g.type.element_type) for g in globals_)
+            footprint = sum(_span(g.type) * element_bytes(g.type.element_type) for g in globals_)
             if footprint <= room and all(code.pipelineable() for code in codes):
                 doubled = [_double(g, c) for g, c in zip(globals_, copies)]
                 buffers = dict(zip(copies, (c for _, c in doubled)))
@@ -1019,7 +1080,7 @@ class GpuDefLowering(ScheduledDefLowering):
             else:
                 for copy in copies:
                     _split_async_copies(copy, asynchronous=False)
-        for j in padded:  # rows no longer aligned: runs go element by element
+        for j in unaligned:  # runs go element by element
             _split_async_copies(copies[j], asynchronous=True)
         self.device_ops.extend(globals_)
 

@@ -483,19 +483,22 @@ def test_register_tile_keeps_the_reduction_outside_a_threads_points():
             assert nvptx.assemble(nvptx.ptx_for_module(module, arch), arch)
 
 
-def test_a_register_tiles_columns_are_a_run_of_consecutive_values():
+def test_a_register_tiles_rows_and_columns_are_runs_of_consecutive_values():
     """Threads x run 4 consecutive columns of each 64-wide tile (floor(n / 4) mod 16 =
-    tx), threads y every 16th row; the runs are what LLVM merges into vector accesses."""
+    tx), threads y 4 consecutive rows (floor(m / 4) mod 16 = ty); the runs are what
+    LLVM merges into vector accesses."""
     _, (kernel,) = _kernels(MATMUL, {"M": 64, "N": 128, "K": 64}, REGISTER)
     ctx = kernel.threads.get_ctx()
-    want = isl.UnionMap.read_from_str(ctx, "{ S_0[m, n, k] -> [floor(n / 4) mod 16, m mod 16]; "
-                                           "S_0_init[m, n] -> [floor(n / 4) mod 16, m mod 16] }")
+    want = isl.UnionMap.read_from_str(ctx, "{ S_0[m, n, k] -> [floor(n / 4) mod 16, floor(m / 4) mod 16]; "
+                                           "S_0_init[m, n] -> [floor(n / 4) mod 16, floor(m / 4) mod 16] }")
     assert kernel.threads.is_equal(want.intersect_domain(kernel.threads.domain()))
     ids = _instances_to_ids(kernel)
-    owned = ids.intersect_range(isl.UnionSet.read_from_str(ctx, "{ [0, 0, 0, 3, 0, 0] }"))  # block 0, thread x 3
-    columns = isl.Set.from_union_set(owned.domain().apply(isl.UnionMap.read_from_str(ctx, "{ S_0[m, n, k] -> [n] }")))
-    assert (columns.dim_min_val(0).to_python(), columns.dim_max_val(0).to_python()) == (12, 15)
-    assert columns.count_val().to_python() == 4
+    owned = ids.intersect_range(isl.UnionSet.read_from_str(ctx, "{ [0, 0, 0, 3, 2, 0] }"))  # block 0, thread (3, 2)
+    for name, want_range in (("n", (12, 15)), ("m", (8, 11))):
+        values = isl.Set.from_union_set(owned.domain().apply(
+            isl.UnionMap.read_from_str(ctx, f"{{ S_0[m, n, k] -> [{name}] }}")))
+        assert (values.dim_min_val(0).to_python(), values.dim_max_val(0).to_python()) == want_range
+        assert values.count_val().to_python() == 4
 
 
 @pytest.mark.parametrize("shared", [False, True])

@@ -66,12 +66,12 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    runs, generated apart), so the code generator keeps their accumulators in private
    memory across it. CPU's ``register_tile`` (``cpu_mapping``) does the same on the
    innermost band with tile sizes of its own; here the thread mapping makes the tile.
-   In such a band the member on threads x is mapped in runs (``thread_run``):
-   ``floor(v / run) mod n = tx``, each thread ``run`` consecutive values (up to
-   ``THREAD_RUN`` = 4), then the next ``n * run`` values' share, so that a thread's
-   accesses along that member are contiguous and LLVM merges them into vector ones
-   (``ld.shared.v4``, ``st.global.v4``; neighbouring threads access neighbouring runs,
-   so a warp's requests stay whole).
+   In such a band the members on threads are mapped in runs (``thread_runs``):
+   ``floor(v / run) mod n = tx`` (and ``ty``, ``tz``), each thread ``run`` consecutive
+   values (up to ``THREAD_RUN`` = 4), then the next ``n * run`` values' share, so that
+   a thread's accesses along that member are contiguous and LLVM merges them into
+   vector ones (``ld.shared.v4``, ``st.global.v4``; neighbouring threads access
+   neighbouring runs, so a warp's requests stay whole).
 
 A kernel of one band part also gives ``Kernel.tile``: each instance's coordinates in the
 tile band (none if untiled), under the block filter, and ``Kernel.threads``: the thread
@@ -262,12 +262,12 @@ def _tile_sizes(options: MappingOptions):
 
 
 def _mapping_filter(band: isl.ScheduleNode, dims: list[tuple[int, int]], ids: tuple[str, ...],
-                    run: int = 1) -> isl.UnionSet:
+                    runs: tuple[int, ...] = ()) -> isl.UnionSet:
     """``{ S[i] : floor(member_d(S[i]) / run_d) mod size_d = id_d }`` for every
-    dimension d, ``run`` on x (the first), 1 on the others."""
+    dimension d (``runs`` of 1 where not given)."""
     instances = band.get_domain()
     for d, ((member, size), name) in enumerate(zip(dims, ids)):
-        instances = _member_filter(band, member, size, name, instances, run if d == 0 else 1)
+        instances = _member_filter(band, member, size, name, instances, runs[d] if d < len(runs) else 1)
     return instances
 
 
@@ -285,15 +285,15 @@ def _tile_map(node: isl.ScheduleNode, tiled: bool, instances: isl.UnionSet) -> i
 
 
 def _thread_map(point: isl.ScheduleNode, dims: list[tuple[int, int]], instances: isl.UnionSet,
-                run: int = 1) -> isl.UnionMap:
-    """``Kernel.threads``: ``{ S[i] -> [floor(member_x / run) mod size_x, member_y mod size_y, ...] }``."""
+                runs: tuple[int, ...]) -> isl.UnionMap:
+    """``Kernel.threads``: ``{ S[i] -> [floor(member_x / run_x) mod size_x, floor(member_y / run_y) mod size_y, ...] }``."""
     ctx = point.get_ctx()
     mupa = point.band_get_partial_schedule()
     out = isl.UnionMap.from_domain_and_range(instances, isl.UnionSet.read_from_str(ctx, "{ [] }"))
     for d, (member, size) in enumerate(dims):
         value = mupa.get_at(member)
-        if d == 0 and run > 1:
-            value = value.scale_down_val(isl.Val.int_from_si(ctx, run)).floor()
+        if runs[d] > 1:
+            value = value.scale_down_val(isl.Val.int_from_si(ctx, runs[d])).floor()
         value = value.mod_val(isl.Val.int_from_si(ctx, size))
         out = out.flat_range_product(isl.UnionMap.from_union_pw_aff(value).intersect_domain(instances))
     return out
@@ -317,12 +317,12 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
     instances = node.get_domain()
     if blocks:
         instances = _mapping_filter(node, blocks, BLOCK_IDS)
-    run = thread_run(point, threads) if options["usePrivateMemory"] and _reorderable(point) else 1
-    tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain(), run)
+    runs = thread_runs(point, threads) if options["usePrivateMemory"] and _reorderable(point) else (1,) * len(threads)
+    tile = _tile_map(node, tiled, instances), _thread_map(point, threads, node.get_domain(), runs)
     if threads:
         # values of each member on threads that one thread runs (before the filter)
         points = {member: -(-(band_trip_count(point, member) or 1) // size) for member, size in threads}
-        point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS, run))
+        point = point.insert_filter(_mapping_filter(point, threads, THREAD_IDS, runs))
         if options["usePrivateMemory"]:
             point = register_tile(point.child(0), points).parent()
     node = point.parent() if tiled else point
@@ -333,27 +333,29 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
 
 # --- 6. register tiles ------------------------------------------------------------------------
 
-# the most points of a thread's register tile whose loops are unrolled
-REGISTER_TILE_POINTS = 16
-# the most consecutive values of the member on threads x that a thread of a register
-# tile runs: 4 elements of 4 bytes are one 16-byte vector access
+# the most points of a thread's register tile whose loops are unrolled (8 x 8)
+REGISTER_TILE_POINTS = 64
+# the most consecutive values of a member on threads that a thread of a register tile
+# runs: 4 elements of 4 bytes are one 16-byte vector access
 THREAD_RUN = 4
 
 
-def thread_run(point: isl.ScheduleNode, threads: list[tuple[int, int]]) -> int:
-    """How many consecutive values of the member on x each thread runs: the largest
-    power of two up to ``THREAD_RUN`` that its share of a tile holds whole (1 without
-    threads). Consecutive values make a thread's accesses along that member contiguous,
-    so that LLVM merges them into vector loads and stores (``ld.shared.v4``,
-    ``st.global.v4``); neighbouring threads then access neighbouring runs."""
-    if not threads:
-        return 1
-    member, size = threads[0]
-    share = (band_trip_count(point, member) or 1) // size
-    run = 1
-    while run * 2 <= min(share, THREAD_RUN):
-        run *= 2
-    return run
+def thread_runs(point: isl.ScheduleNode, threads: list[tuple[int, int]]) -> tuple[int, ...]:
+    """How many consecutive values of each member on threads (x first) each thread runs:
+    the largest power of two up to ``THREAD_RUN`` that its share of a tile holds whole.
+    Consecutive values make a thread's accesses along that member contiguous, so that
+    LLVM merges them into vector loads and stores (along x: ``ld.shared.v4`` of B's
+    copy, ``st.global.v4`` of C; along y: ``ld.shared.v4`` of A's copy, which
+    convert-tc-to-gpu lays out with that dimension fastest); neighbouring threads then
+    access neighbouring runs."""
+    runs = []
+    for member, size in threads:
+        share = (band_trip_count(point, member) or 1) // size
+        run = 1
+        while run * 2 <= min(share, THREAD_RUN):
+            run *= 2
+        runs.append(run)
+    return tuple(runs)
 
 
 def _reorderable(band: isl.ScheduleNode) -> bool:
