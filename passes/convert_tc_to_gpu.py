@@ -657,13 +657,14 @@ def _span(t: MemRefType) -> int:
     return 1 + sum((n - 1) * s for n, s in zip(t.get_shape(), t.get_strides()))
 
 
-def _fragment_dim(copy: SSAValue) -> int | None:
+def _fragment_dim(copy: SSAValue, tx: SSAValue) -> int | None:
     """The dimension, if not the innermost, along which a thread loads consecutive
     elements of a copy in straight-line code (a register tile's fragment of A: rows
     m, m + 1, ... of one column), and no other: laid out fastest, such a fragment is one
-    vector load."""
+    vector load. None where neighbouring threads x load neighbouring elements of a row
+    (they would then read a column apart)."""
     rank = copy.type.get_num_dims()
-    if rank < 2:
+    if rank < 2 or 1 in (_tx_strides(copy, tx) or [1]):
         return None
     constants: dict[tuple, set[int]] = {}
     for use in copy.uses:
@@ -1060,7 +1061,7 @@ class GpuDefLowering(ScheduledDefLowering):
                                           for t, c in zip(promoted, copies))
         unaligned = []  # copies whose rows no longer hold aligned runs
         for j, copy in enumerate(copies):
-            dim = _fragment_dim(copy)
+            dim = _fragment_dim(copy, ids[THREAD_IDS[0]])
             if dim is not None:
                 global_op, copies[j], room = _fastest(globals_[j], copy, dim, room)
             else:

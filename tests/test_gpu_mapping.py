@@ -483,6 +483,24 @@ def test_register_tile_keeps_the_reduction_outside_a_threads_points():
             assert nvptx.assemble(nvptx.ptx_for_module(module, arch), arch)
 
 
+def _shared_layouts(module) -> dict[str, object]:
+    return {op.sym_name.data: op.type.get_strides() for op in module.walk() if isinstance(op, memref.GlobalOp)}
+
+
+def test_a_register_tiles_fragment_of_a_is_a_column_of_a_copy_laid_out_column_first():
+    """A thread loads rows 4 ty .. 4 ty + 3 of one column of A's copy: laid out m fastest
+    (columns of 64 rounded and padded to 68 floats), they are one vector load; B's copy,
+    loaded along its rows, and any copy whose rows neighbouring threads x read (B with
+    `unroll` alone) stay row-major."""
+    sizes = {"M": 64, "N": 128, "K": 64}
+    module = _gpu_module(MATMUL, "matmul", sizes, REGISTER)
+    assert _shared_layouts(module) == {"matmul_part0_shared0": (1, 68), "matmul_part0_shared1": (64, 1)}
+    rng = np.random.default_rng(8)
+    _check_results(MATMUL, "matmul", [rng.random((64, 64), np.float32), rng.random((64, 128), np.float32)], module)
+    unrolled = _gpu_module(MATMUL, "matmul", sizes, SHARED.copy().tile(64, 64, 8).mapToThreads(16, 16).unroll(4))
+    assert _shared_layouts(unrolled) == {"matmul_part0_shared0": (8, 1), "matmul_part0_shared1": (64, 1)}
+
+
 def test_a_register_tiles_rows_and_columns_are_runs_of_consecutive_values():
     """Threads x run 4 consecutive columns of each 64-wide tile (floor(n / 4) mod 16 =
     tx), threads y 4 consecutive rows (floor(m / 4) mod 16 = ty); the runs are what
