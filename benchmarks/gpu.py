@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import EXAMPLES, GPU_HEADING, ROOT, Case, _f32  # noqa: E402 - after the path
+from cpu import EXAMPLES, GPU_HEADING, Case, _f32  # noqa: E402 - after the path
 from report import write_section  # noqa: E402
 
 import tcir  # noqa: E402
@@ -32,12 +32,22 @@ import tcir  # noqa: E402
 PRESETS = [p for p in tcir.MappingOptions.PRESETS if p != "single_thread"]
 
 
+# 8 x 8 register tiles on 16 x 16 threads over steps of 8 of a reduction, pipelined
+# copies to shared memory (docs/gpu.md): the SIMT GEMM shape, for every kernel
+REGISTER_TILES = ("tile=128,128,8 mapToThreads=16,16 useSharedMemory=true usePrivateMemory=true "
+                  "pipelineShared=true")
+
+
 def variants() -> dict[str, tcir.MappingOptions]:
-    """Every preset as it is, and with shared and private memory promotion."""
+    """Every preset as it is, with shared and private memory promotion, and with the
+    copies pipelined too; and REGISTER_TILES."""
     out = {}
     for preset in PRESETS:
         out[preset] = tcir.MappingOptions(preset)
-        out[f"{preset}+shared+private"] = tcir.MappingOptions(preset).useSharedMemory(True).usePrivateMemory(True)
+        promoted = tcir.MappingOptions(preset).useSharedMemory(True).usePrivateMemory(True)
+        out[f"{preset}+shared+private"] = promoted
+        out[f"{preset}+shared+private+pipelined"] = promoted.copy().pipelineShared(True)
+    out["register tiles 8x8"] = tcir.MappingOptions(REGISTER_TILES)
     return out
 
 
@@ -190,8 +200,9 @@ warm-up call, each timed to completion (`torch.cuda.synchronize`), on CUDA tenso
 tcir uses in place; a variant whose warm-up call is over {give_up} times slower than the
 fastest so far is not timed further. PyTorch computes in
 float32 (TF32 off in cuBLAS and cuDNN), as tcir does. For each kernel tcir
-runs under every mapping preset (but single_thread), each as it is and with
-`useSharedMemory` and `usePrivateMemory`, and the fastest is shown (what a user picks
+runs under every mapping preset (but single_thread), each as it is, with
+`useSharedMemory` and `usePrivateMemory`, and with `pipelineShared` too, and under
+`{register_tiles}` (8 x 8 register tiles), and the fastest is shown (what a user picks
 without tuning); compile time is `tcir.compile` for that preset (isl scheduling and
 mapping, xDSL lowering, LLVM O3 to PTX, the driver's JIT). Each tcir result is checked
 against PyTorch's before it is timed. Ratios above 1 mean tcir is faster.
@@ -221,7 +232,8 @@ def main() -> None:
 
     device = require_gpu()
     header = HEADER.format(gpu=device.name, driver=device.driver.cuDriverGetVersion(),
-                           torch_version=torch.__version__, repeat=args.repeat, give_up=GIVE_UP)
+                           torch_version=torch.__version__, repeat=args.repeat, give_up=GIVE_UP,
+                           register_tiles=REGISTER_TILES)
     rows = []
     for case in _cases(torch):
         if only and case.entry not in only and case.name not in only:
