@@ -320,6 +320,19 @@ def test_unroll_unrolls_on_the_gpu_path():
         _check_results(MATMUL, "matmul", inputs, unrolled)
 
 
+def test_unroll_of_a_band_without_instances():
+    """N = 1 leaves the reduction over r in 0:N - 1 without instances: nothing to unroll
+    (the unroll budget divided by no statement once raised ZeroDivisionError)."""
+    source = """def f(float(N) A, float(M) B) -> (int32(N, N) O0, O2) {
+        O0(i, j) = 0 where i in 0:N
+        O2(i) +=! uint8(int8(O0(r + 1, 0))) where i in 0:2, r in 0:N - 1
+        O2(i) += (i >= 1 ? O2(i - 1) : uint8(0)) where r in 0:2
+    }"""
+    options = MappingOptions.parse("fixParametersBeforeScheduling=true tile= unroll=64 mapToThreads=1 mapToBlocks=1")
+    module = _gpu_module(source, "f", {"N": 1, "M": 8}, options)
+    _check_results(source, "f", [np.ones(1, np.float32), np.ones(8, np.float32)], module)
+
+
 def test_unroll_copy_shared_unrolls_the_copies():
     """Boxes of 32 x 32 on 32 x 8 threads, copied in runs of 4: one run (4 copies) per
     thread and box, no copy loop; without unrolling, one loop over each box's runs. Both

@@ -159,7 +159,10 @@ def mark_unroll(schedule: isl.Schedule, factor: int) -> isl.Schedule:
         return schedule
 
     def rewrite(node: isl.ScheduleNode) -> isl.ScheduleNode:
-        budget = min(factor, MAX_UNROLLED_INSTANCES // node.get_domain().n_set())
+        statements = node.get_domain().n_set()
+        if not statements:  # no instance (an empty range at these sizes): nothing to unroll
+            return node
+        budget = min(factor, MAX_UNROLLED_INSTANCES // statements)
         for i in reversed(range(node.band_n_member())):
             trips = band_trip_count(node, i)
             if trips is None or trips > budget or trips == 0:
