@@ -23,7 +23,7 @@ import math
 import islpy as isl
 import numpy as np
 import pytest
-from canonical import EXAMPLES_SET
+from canonical import EXAMPLES, EXAMPLES_SET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import compare_outputs, examples, reference_outputs, tc_programs
@@ -121,6 +121,24 @@ def test_untiled_members_mapped_to_threads_get_blocks_too():
     assert (kernel.grid, kernel.block) == ((2, 1, 1), (32, 5, 1))  # n: 64 per block, m: all 5 in one
     _, (kernel,) = _kernels(MATMUL, {"M": 5, "K": 3, "N": 70}, MappingOptions().tile().mapToBlocks(1))
     assert (kernel.grid, kernel.block) == ((1, 1, 1), (32, 5, 1))
+
+
+def test_tiles_as_large_as_their_members_leave_blocks_to_the_thread_members():
+    """Group normalization under the naive preset: tiles of 32 on n, g, d cover N = G = 32
+    and D = 16 whole, so they would give one block for the whole tensor; h and w, which
+    `tile` leaves untiled, are tiled by their thread counts instead (48 / 8 x 48 / 32 =
+    6 x 2 blocks). Each element is computed once, as the reference says."""
+    source = (EXAMPLES / "group_normalization.tc").read_text()
+    sizes = {"N": 32, "G": 32, "D": 16, "H": 48, "W": 48}
+    _, (kernel,) = _kernels(source, sizes, MappingOptions("naive"))
+    assert (kernel.grid, kernel.block) == ((2, 6, 1), (32, 8, 1))
+    small = {"N": 2, "G": 3, "D": 2, "H": 20, "W": 40}
+    module = _gpu_module(source, "group_normalization", small, MappingOptions("naive"))
+    (function,) = [op for op in module.walk() if isinstance(op, gpu.FuncOp)]
+    assert tuple(function.known_grid_size.get_values()) == (2, 3, 1)
+    rng = np.random.default_rng(9)
+    shapes = [(2, 3, 2, 20, 40), (3, 2), (3, 2), (2, 3), (2, 3)]
+    _check_results(source, "group_normalization", [rng.random(s, np.float32) + 0.5 for s in shapes], module)
 
 
 def test_thread_x_walks_memory_contiguously():

@@ -9,11 +9,13 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    coincident members first and, among them, the one that walks memory contiguously for
    the most accesses last (it becomes thread x: neighbouring threads touch neighbouring
    elements); the other members (reductions, carried dependences) follow.
-2. The outermost bands are tiled with ``tile``. Where ``tile`` tiles none of a band's
-   leading coincident members (``tile=0``, or none given), the members step 3 maps to
-   threads get tiles of their thread counts, so that blocks map them too: no kernel
-   runs a whole tensor in one block unless ``mapToBlocks`` asks for one block (all
-   sizes 1). Unrolling is marked with ``unroll`` as on the CPU path.
+2. The outermost bands are tiled with ``tile``. Where ``tile`` splits none of a band's
+   leading coincident members into several tiles (``tile=0``, none given, or tiles as
+   large as the members: the naive preset's 32 on group normalization's N = G = 32),
+   the members step 3 maps to threads that ``tile`` leaves untiled get tiles of their
+   thread counts, so that blocks map them too: no kernel runs a whole tensor in one
+   block unless ``mapToBlocks`` asks for one block (all sizes 1) or ``tile`` for one
+   tile. Unrolling is marked with ``unroll`` as on the CPU path.
 3. Top-level parts: the children of top-level sequences and sets (flattened), or the
    whole tree. A part whose root is a band is mapped:
 
@@ -244,18 +246,25 @@ def _member_filter(band: isl.ScheduleNode, member: int, size: int, name: str,
 
 
 def _tile_sizes(options: MappingOptions):
-    """Step 2's tile sizes of a band: `tile`; where it tiles none of the band's leading
-    coincident members (which blocks map), the members mapped to threads get tiles of
-    their thread counts, so that blocks map them too (a whole tensor never runs in one
-    block) unless `mapToBlocks` asks for one block."""
+    """Step 2's tile sizes of a band: `tile`; where it splits none of the band's leading
+    coincident members (which blocks map) into several tiles (untiled, or tiles as large
+    as the member), the members mapped to threads that `tile` leaves untiled and that
+    have more values than threads get tiles of their thread counts, so that blocks map
+    them too (a whole tensor never runs in one block) unless `mapToBlocks` asks for one
+    block (or `tile` for one tile)."""
     one_block = all(b == 1 for b in options["mapToBlocks"])
+
+    def splits(band: isl.ScheduleNode, member: int, size: int) -> bool:
+        extent = band_trip_count(band, member)
+        return size > 0 and (extent is None or size < extent)
 
     def sizes(band: isl.ScheduleNode) -> list[int]:
         n = band.band_n_member()
         out = (list(options["tile"]) + [0] * n)[:n]
-        if not one_block and not any(out[:_leading_coincident(band)]):
+        if not one_block and not any(splits(band, m, out[m]) for m in range(_leading_coincident(band))):
             for member, threads in _dims(band, options["mapToThreads"]):
-                out[member] = threads
+                if not out[member] and splits(band, member, threads):
+                    out[member] = threads
         return out
 
     return sizes
