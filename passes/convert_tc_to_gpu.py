@@ -5,7 +5,7 @@ Summary:
   mapping options' fusion strategy, sizes specialized), then mapped to blocks and
   threads as Tensor Comprehensions' CUDA mapper does (`tcir.polyhedral.gpu_mapping`):
   the outermost bands are tiled with `tile`; the leading coincident members of a tile
-  band run on blocks (`mapToBlocks`, the innermost on x), those of the point band below
+  band that have several tiles run on blocks (`mapToBlocks`, the innermost on x), those of the point band below
   on threads (`mapToThreads`, the innermost on x, which the mapping makes the member
   that walks memory contiguously, so that accesses coalesce); reductions and other
   loops run in order inside each thread. Extents larger than the grid or the block are

@@ -141,6 +141,22 @@ def test_tiles_as_large_as_their_members_leave_blocks_to_the_thread_members():
     _check_results(source, "group_normalization", [rng.random(s, np.float32) + 0.5 for s in shapes], module)
 
 
+def test_blocks_map_the_members_with_several_tiles():
+    """batch_matmul with `tile=1,32,32`: the tiles of 32 hold all of N = 26 and K = 26,
+    so blocks map the batch (500 tiles, on 256 blocks and a grid-stride loop) instead of
+    two members of one tile each, which left the whole batch to one block."""
+    source = (EXAMPLES / "batch_matmul.tc").read_text()
+    options = MappingOptions().tile(1, 32, 32).mapToThreads(8, 8)
+    _, (kernel,) = _kernels(source, {"B": 500, "N": 26, "M": 72, "K": 26}, options)
+    assert kernel.grid == (256, 1, 1)
+    module = _gpu_module(source, "batch_matmul", {"B": 5, "N": 6, "M": 7, "K": 3}, options)
+    (function,) = [op for op in module.walk() if isinstance(op, gpu.FuncOp)]
+    assert tuple(function.known_grid_size.get_values()) == (5, 1, 1)
+    rng = np.random.default_rng(10)
+    _check_results(source, "batch_matmul", [rng.random((5, 6, 7), np.float32), rng.random((5, 7, 3), np.float32)],
+                   module)
+
+
 def test_thread_x_walks_memory_contiguously():
     """O(i, j) = A(j, i) + B(j, i): two reads are contiguous in i, one write in j, so i
     becomes the innermost coincident member, and thread x (the loads coalesce)."""

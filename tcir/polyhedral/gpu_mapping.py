@@ -20,7 +20,9 @@ domain specialized to the actual sizes) and ``tcir.MappingOptions``, and returns
    whole tree. A part whose root is a band is mapped:
 
    - blocks: the leading coincident members of the tile band (the outermost band, if
-     tiled), as many as ``mapToBlocks`` has sizes, the innermost of them on x;
+     tiled) that have several tiles, as many as ``mapToBlocks`` has sizes, the
+     innermost of them on x (a member of one tile would take a grid dimension of 1 and
+     leave the tiles of an outer member to a loop in each block);
    - threads: the leading coincident members of the point band (the band below the tile
      band, or the outermost band itself if untiled), as many as ``mapToThreads`` has
      sizes, the innermost of them on x;
@@ -223,16 +225,18 @@ def _leading_coincident(band: isl.ScheduleNode) -> int:
     return n
 
 
-def _dims(band: isl.ScheduleNode, sizes: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(member, size) per dimension x, y, z (TC: the innermost mapped member on x), the
-    size at most the member's extent."""
+def _dims(band: isl.ScheduleNode, sizes: tuple[int, ...], several: bool = False) -> list[tuple[int, int]]:
+    """(member, size) per dimension x, y, z of the band's leading coincident members
+    (TC: the innermost mapped member on x), the size at most the member's extent;
+    `several`: only members with several values (a tile band's members of one tile
+    would take grid dimensions of 1 and leave the tiles of the others to a loop in
+    every block)."""
     n = _leading_coincident(band)
-    mapped = min(len(sizes), n)
+    members = [m for m in reversed(range(n)) if not several or (band_trip_count(band, m) or 2) > 1]
     dims = []
-    for d in range(mapped):
-        member = n - 1 - d
+    for size, member in zip(sizes, members):
         extent = band_trip_count(band, member)
-        dims.append((member, max(1, min(sizes[d], extent or sizes[d]))))
+        dims.append((member, max(1, min(size, extent or size))))
     return dims
 
 
@@ -318,7 +322,7 @@ def _map_part(node: isl.ScheduleNode, model: Model, options: MappingOptions, red
     tiled = node.child(0).get_type() == _BAND  # untiled: the _POINT mark is right below
     point = node.child(0) if tiled else node
     threads = _dims(point, options["mapToThreads"])
-    blocks = _dims(node, options["mapToBlocks"]) if tiled else []
+    blocks = _dims(node, options["mapToBlocks"], several=True) if tiled else []
     if _launch(blocks) == _launch(threads) == (1, 1, 1):
         segment = _block_reduction(node, tiled, model, math.prod(options["mapToThreads"]), reducible)
         if segment is not None:
