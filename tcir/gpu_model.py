@@ -888,7 +888,10 @@ def _shared_bytes(module: ModuleOp, kernel_module: str, kernel: gpu.FuncOp) -> i
                     t = g.properties["type"]
                     space = t.memory_space
                     if isinstance(space, IntegerAttr) and space.value.data == 3 and t.has_static_shape():
-                        total += math.prod(t.get_shape()) * gpu_plan.element_dtype(t.element_type).itemsize
+                        # the elements its layout spans (padded or column-first copies: more than its shape)
+                        shape = t.get_shape()
+                        span = 0 if 0 in shape else 1 + sum((n - 1) * s for n, s in zip(shape, t.get_strides()))
+                        total += span * gpu_plan.element_dtype(t.element_type).itemsize
     return total
 
 
@@ -925,7 +928,7 @@ def module_report(module: ModuleOp, arch: str = "sm_90", ptx: str | None = None,
         if resources is None:
             raise TcError(f"ptxas reported nothing for kernel {row['name']}")
         threads = math.prod(row["block"])
-        shared = max(resources["shared_bytes"], row["shared_bytes"])
+        shared = max(resources["shared_bytes"], row.pop("shared_bytes"))
         occ = occupancy_limits(resources["registers"], threads, shared, arch)
         kernels.append({"name": row.pop("name"), "entry": row.pop("entry"), "block": row.pop("block"),
                         "grid": row.pop("grid"), "shared_bytes": shared, "registers": resources["registers"],

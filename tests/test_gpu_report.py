@@ -353,6 +353,8 @@ def test_matmul_with_shared_memory():
     tiled = gpu_report(MATMUL, "matmul", f32(64, 64), f32(64, 64),
                        options="tile=64,64,8 mapToThreads=16,16 useSharedMemory=true usePrivateMemory=true")
     assert tiled["fma_per_shared_load"] == 8.0
+    # A's copy column-first, its columns padded to 68 floats: 1 + 63 + 7 * 68 elements
+    assert tiled["kernels"][0]["shared_bytes"] == (540 + 8 * 64) * 4
     assert tiled["global_load_efficiency"] == tiled["global_store_efficiency"] == 1.0
     assert tiled["shared_bank_conflicts"] == 0.0
     text = format_report(report)
