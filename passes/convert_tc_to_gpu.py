@@ -681,17 +681,18 @@ def _fragment_dim(copy: SSAValue, tx: SSAValue) -> int | None:
 def _fastest(global_op: memref.GlobalOp, copy: SSAValue, dim: int,
              room: int) -> tuple[memref.GlobalOp, SSAValue, int]:
     """Lay a copy out with `dim` fastest (the others in order), its extent rounded up to
-    whole runs and, within `room` bytes, padded by one run: the copy's stores down
-    `dim`'s neighbours (runs along the innermost dimension) then spread over more banks.
-    Returns the copy's global, the copy and the room left."""
+    whole runs (aligned fragments) and padded by one run (the copy's stores down `dim`'s
+    neighbours, runs along the innermost dimension, then spread over more banks), each
+    within `room` bytes. Returns the copy's global, the copy and the room left."""
     t = copy.type
     shape = t.get_shape()
     others = math.prod(n for d, n in enumerate(shape) if d != dim)
     size = element_bytes(t.element_type)
-    extent = -(-shape[dim] // COPY_RUN) * COPY_RUN
-    grown = (extent - shape[dim]) * others * size
-    if grown + COPY_RUN * others * size <= room:
-        extent += COPY_RUN
+    extent = shape[dim]
+    rounded = -(-extent // COPY_RUN) * COPY_RUN
+    for candidate in (rounded, rounded + COPY_RUN):  # whole runs, then one more run of padding
+        if (candidate - shape[dim]) * others * size <= room:
+            extent = candidate
     strides, stride = [0] * len(shape), extent
     strides[dim] = 1
     for d in reversed([d for d in range(len(shape)) if d != dim]):

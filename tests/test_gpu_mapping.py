@@ -544,6 +544,8 @@ def test_a_register_tiles_fragment_of_a_is_a_column_of_a_copy_laid_out_column_fi
     assert _shared_layouts(module) == {"matmul_part0_shared0": (1, 68), "matmul_part0_shared1": (64, 1)}
     rng = np.random.default_rng(8)
     _check_results(MATMUL, "matmul", [rng.random((64, 64), np.float32), rng.random((64, 128), np.float32)], module)
+    exact = _gpu_module(MATMUL, "matmul", sizes, REGISTER.copy().maxSharedMemory(4096))  # no room for padding
+    assert _shared_layouts(exact) == {"matmul_part0_shared0": (1, 64), "matmul_part0_shared1": (64, 1)}
     unrolled = _gpu_module(MATMUL, "matmul", sizes, SHARED.copy().tile(64, 64, 8).mapToThreads(16, 16).unroll(4))
     assert _shared_layouts(unrolled) == {"matmul_part0_shared0": (8, 1), "matmul_part0_shared1": (64, 1)}
 
