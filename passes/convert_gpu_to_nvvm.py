@@ -114,7 +114,9 @@ from tcir.dialects.tc import BuiltinOp
 from tcir.dialects.tcgpu import AsyncCommitOp, AsyncCopyOp, AsyncWaitOp
 from tcir.errors import TcError
 from tcir.passes.convert_math_to_llvm import MATH_FUNCTIONS
-from tcir.passes.convert_memref_to_llvm import Addressing, element_size, pointer_type, static_layout, storage_type
+from tcir.passes.convert_memref_to_llvm import (
+    Addressing, element_size, elements_spanned, pointer_type, storage_type,
+)
 from tcir.passes.llvm_common import Emitter, erase_dead_casts, lower_scalar_op, lowering_error
 
 PASS_NAME = "convert-gpu-to-nvvm"
@@ -198,22 +200,13 @@ def _check_shared(memref_type: MemRefType, op: Operation) -> None:
         raise _error("shared memory needs a static shape", op)
 
 
-def _elements_spanned(memref_type: MemRefType) -> int:
-    """How many elements from the base pointer the (static, strided) layout reaches."""
-    strides, offset = static_layout(memref_type)
-    shape = memref_type.get_shape()
-    if 0 in shape:
-        return 0
-    return offset + 1 + sum((n - 1) * s for n, s in zip(shape, strides))
-
-
 class LowerGlobal(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: memref.GlobalOp, rewriter: PatternRewriter) -> None:
         _check_shared(op.type, op)
         if not isinstance(op.initial_value, UnitAttr):
             raise _error("shared memory cannot have an initial value", op)
-        array = llvm.LLVMArrayType(_elements_spanned(op.type), storage_type(op.type.element_type))
+        array = llvm.LLVMArrayType(elements_spanned(op.type), storage_type(op.type.element_type))
         alignment = op.alignment.value.data if op.alignment is not None else None
         rewriter.replace(op, llvm.GlobalOp(array, op.sym_name, "internal", SHARED_MEMORY_SPACE, alignment=alignment))
 

@@ -168,6 +168,16 @@ def static_layout(memref_type: Attribute) -> tuple[Sequence[int], int]:
     return strides, offset  # type: ignore[return-value]
 
 
+def elements_spanned(memref_type: MemRefType) -> int:
+    """How many elements from the base pointer the (static, strided) layout reaches
+    (more than the shape holds where the layout pads or reorders it)."""
+    strides, offset = static_layout(memref_type)
+    shape = memref_type.get_shape()
+    if 0 in shape:
+        return 0
+    return offset + 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+
+
 def static_bytes(memref_type: MemRefType) -> int:
     if not memref_type.has_static_shape():
         raise _error(f"allocation of {memref_type} needs a static shape")

@@ -183,6 +183,7 @@ from xdsl.traits import is_side_effect_free
 from tcir.dialects import tc, tcgpu
 from tcir.dialects.lowp import is_lowp_type
 from tcir.mapping_options import MappingOptions
+from tcir.passes.convert_memref_to_llvm import elements_spanned
 from tcir.passes.split_reduction import split_module
 from tcir.passes.tc_lowering import (
     DefLowering, ScheduledDefLowering, check_sizes, combine, constant, element_bytes, identity, is_unsigned,
@@ -646,15 +647,7 @@ def _pad_rows(global_op: memref.GlobalOp, copy: SSAValue, tx: SSAValue,
     if not any(d and d % row == 0 and d % 2 == 0 and (d // row) % 2 for d in distances):
         return global_op, copy, room
     padded = MemRefType(t.element_type, [*shape[:-1], row + 1], NoneAttr(), SHARED_SPACE)
-    new = _retyped(copy, padded)
-    copy.replace_all_uses_with(new)
-    _erase_unused([copy.owner])
-    return _shared_global(global_op.sym_name, padded), new, room - pad_bytes
-
-
-def _span(t: MemRefType) -> int:
-    """How many elements a shared copy's layout spans."""
-    return 1 + sum((n - 1) * s for n, s in zip(t.get_shape(), t.get_strides()))
+    return (*_relaid(global_op, copy, padded), room - pad_bytes)
 
 
 def _fragment_dim(copy: SSAValue, tx: SSAValue) -> int | None:
@@ -698,16 +691,22 @@ def _fastest(global_op: memref.GlobalOp, copy: SSAValue, dim: int,
     for d in reversed([d for d in range(len(shape)) if d != dim]):
         strides[d], stride = stride, stride * shape[d]
     laid = MemRefType(t.element_type, shape, StridedLayoutAttr(strides, 0), SHARED_SPACE)
-    new = _retyped(copy, laid)
-    copy.replace_all_uses_with(new)
-    _erase_unused([copy.owner])
     used = (extent * others - math.prod(shape)) * size
-    return _shared_global(global_op.sym_name, laid), new, room - used
+    return (*_relaid(global_op, copy, laid), room - used)
 
 
 def _shared_global(name: StringAttr, t: MemRefType) -> memref.GlobalOp:
     # aligned as a kernel argument: a thread's run of 4 elements is one vector access
     return memref.GlobalOp.get(name, t, UnitAttr(), alignment=ARG_ALIGNMENT)
+
+
+def _relaid(global_op: memref.GlobalOp, copy: SSAValue, t: MemRefType) -> tuple[memref.GlobalOp, SSAValue]:
+    """The copy's global and the copy, all its uses, with the type `t` (a new layout of
+    its elements)."""
+    new = _retyped(copy, t)
+    copy.replace_all_uses_with(new)
+    _erase_unused([copy.owner])
+    return _shared_global(global_op.sym_name, t), new
 
 
 def _retyped(copy: SSAValue, t: MemRefType) -> SSAValue:
@@ -760,6 +759,12 @@ class _TileCode:
     last: gpu.BarrierOp
     copying: list[Operation]
 
+    def head(self) -> list[Operation]:
+        """The ops of the tile's block before its first barrier: copies and their
+        index arithmetic."""
+        ops = list(self.first.parent_block().ops)
+        return ops[:ops.index(self.first)]
+
     def pipelineable(self) -> bool:
         """Whether the tile is the whole body of a loop (over a block's tiles: its
         bounds are the same in all threads) with nothing but copies and index
@@ -768,10 +773,8 @@ class _TileCode:
         if not isinstance(loop, scf.ForOp) or loop.iter_args or self.last.parent_op() is not loop:
             return False
         copying = set(self.copying)
-        ops = list(loop.body.block.ops)
-        head = ops[:ops.index(self.first)]
         return isinstance(self.last.next_op, scf.YieldOp) and all(
-            op in copying or is_side_effect_free(op) for op in head)
+            op in copying or is_side_effect_free(op) for op in self.head())
 
 
 def _double(global_op: memref.GlobalOp, copy: SSAValue) -> tuple[memref.GlobalOp, SSAValue]:
@@ -781,7 +784,7 @@ def _double(global_op: memref.GlobalOp, copy: SSAValue) -> tuple[memref.GlobalOp
     if isinstance(t.layout, NoneAttr):
         layout = NoneAttr()
     else:
-        layout = StridedLayoutAttr([-(-_span(t) // COPY_RUN) * COPY_RUN, *t.get_strides()], 0)
+        layout = StridedLayoutAttr([-(-elements_spanned(t) // COPY_RUN) * COPY_RUN, *t.get_strides()], 0)
     doubled = MemRefType(t.element_type, [2, *t.get_shape()], layout, SHARED_SPACE)
     return _shared_global(global_op.sym_name, doubled), _retyped(copy, doubled)
 
@@ -832,8 +835,7 @@ def _pipeline(code: _TileCode, buffers: dict[SSAValue, SSAValue]) -> None:
     assert isinstance(loop, scf.ForOp)
     body = loop.body.block
     iv, index_type = body.args[0], IndexType()
-    ops = list(body.ops)
-    head = ops[:ops.index(code.first)]
+    head = code.head()
     before = Builder(InsertPoint.before(loop))
     _when_running(before, loop, _copies_at(head, iv, loop.lb, buffers, constant(before, 0, index_type)))
     before.insert(tcgpu.AsyncCommitOp())
@@ -1071,7 +1073,7 @@ class GpuDefLowering(ScheduledDefLowering):
                 globals_[j] = global_op
                 unaligned.append(j)
         if asynchronous:
-            footprint = sum(_span(g.type) * element_bytes(g.type.element_type) for g in globals_)
+            footprint = sum(elements_spanned(g.type) * element_bytes(g.type.element_type) for g in globals_)
             if footprint <= room and all(code.pipelineable() for code in codes):
                 doubled = [_double(g, c) for g, c in zip(globals_, copies)]
                 buffers = dict(zip(copies, (c for _, c in doubled)))

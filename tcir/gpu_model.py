@@ -149,6 +149,7 @@ from .driver import CudaTarget, GpuMachine, Job, lower, tc_module
 from .errors import TcError
 from .frontend import check_source
 from .mapping_options import MappingOptions
+from .passes.convert_memref_to_llvm import elements_spanned
 from .passes.convert_tc_to_gpu import ARG_ALIGNMENT
 
 __all__ = ["ARCH_LIMITS", "ArchLimits", "format_report", "gpu_report", "memory_report", "module_report",
@@ -888,10 +889,8 @@ def _shared_bytes(module: ModuleOp, kernel_module: str, kernel: gpu.FuncOp) -> i
                     t = g.properties["type"]
                     space = t.memory_space
                     if isinstance(space, IntegerAttr) and space.value.data == 3 and t.has_static_shape():
-                        # the elements its layout spans (padded or column-first copies: more than its shape)
-                        shape = t.get_shape()
-                        span = 0 if 0 in shape else 1 + sum((n - 1) * s for n, s in zip(shape, t.get_strides()))
-                        total += span * gpu_plan.element_dtype(t.element_type).itemsize
+                        # padded or column-first copies span more than their shape
+                        total += elements_spanned(t) * gpu_plan.element_dtype(t.element_type).itemsize
     return total
 
 
